@@ -1,0 +1,117 @@
+"""Every setting of the server, read from the environment (and a `.env` file) with pydantic-settings.
+
+One place, so the README's settings table and the code cannot drift apart: each field's env name is its
+`validation_alias` (or `ONGEA_` + the field name).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ONGEA_", env_file=".env", extra="ignore")
+
+    # Database
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ONGEA_DATABASE_URL"),
+        description="PostgreSQL URL; unset = embedded PostgreSQL (pgserver) under ONGEA_DATA_DIR",
+    )
+    data_dir: Path = Field(default=Path(".ongea"), description="Embedded database and local secrets")
+    db_pool_min: int = Field(default=2, ge=1, description="Smallest connection pool size")
+    db_pool_max: int = Field(default=20, ge=1, description="Largest connection pool size")
+
+    # HTTP server
+    host: str = Field(default="127.0.0.1", description="Listen address")
+    port: int = Field(default=8080, ge=0, le=65535, description="Listen port")
+    public_url: str | None = Field(
+        default=None, description="Base URL Daraja calls back on; default http://HOST:PORT"
+    )
+    log_level: str = Field(default="INFO", description="Python logging level")
+
+    # Tokens
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ONGEA_JWT_SECRET", "SUPABASE_JWT_SECRET"),
+        description="HS256 secret of user tokens (Supabase JWT secret); unset = generated in ONGEA_DATA_DIR",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None, description="Key that signs voice-session tokens; unset = generated in ONGEA_DATA_DIR"
+    )
+    user_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, description="Life of a printed token")
+
+    # Ledger rules
+    pin_threshold: Decimal = Field(default=Decimal("1000"), description="Amounts above this need the PIN")
+    proposal_ttl_seconds: int = Field(default=120, ge=1, description="A proposal expires unanswered after")
+    session_ttl_seconds: int = Field(default=900, ge=60, description="A voice session lasts")
+
+    # M-Pesa (Daraja)
+    daraja_environment: Literal["sandbox", "production"] = Field(
+        default="sandbox", validation_alias=AliasChoices("DARAJA_ENVIRONMENT", "ONGEA_DARAJA_ENVIRONMENT")
+    )
+    daraja_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DARAJA_BASE_URL", "ONGEA_DARAJA_BASE_URL"),
+        description="Override of the Daraja base URL (default from DARAJA_ENVIRONMENT, or the simulator)",
+    )
+    daraja_consumer_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DARAJA_CONSUMER_KEY", "ONGEA_DARAJA_CONSUMER_KEY")
+    )
+    daraja_consumer_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DARAJA_CONSUMER_SECRET", "ONGEA_DARAJA_CONSUMER_SECRET")
+    )
+    daraja_shortcode: str = Field(
+        default="174379", validation_alias=AliasChoices("DARAJA_SHORTCODE", "ONGEA_DARAJA_SHORTCODE")
+    )
+    daraja_passkey: SecretStr = Field(
+        default=SecretStr("bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"),
+        validation_alias=AliasChoices("DARAJA_PASSKEY", "ONGEA_DARAJA_PASSKEY"),
+        description="Lipa Na M-Pesa passkey (default: Safaricom's public sandbox passkey)",
+    )
+    daraja_b2c_shortcode: str = Field(
+        default="600000", validation_alias=AliasChoices("DARAJA_B2C_SHORTCODE", "ONGEA_DARAJA_B2C_SHORTCODE")
+    )
+    daraja_initiator_name: str = Field(
+        default="testapi", validation_alias=AliasChoices("DARAJA_INITIATOR_NAME", "ONGEA_DARAJA_INITIATOR_NAME")
+    )
+    daraja_initiator_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DARAJA_INITIATOR_PASSWORD", "ONGEA_DARAJA_INITIATOR_PASSWORD"),
+    )
+    daraja_certificate_path: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DARAJA_CERTIFICATE_PATH", "ONGEA_DARAJA_CERTIFICATE_PATH"),
+        description="Safaricom's public certificate (PEM) for SecurityCredential",
+    )
+    mpesa_callback_secret: SecretStr | None = Field(
+        default=None, description="Secret path segment of Daraja callbacks; unset = generated in ONGEA_DATA_DIR"
+    )
+    mpesa_sim_port: int = Field(default=0, ge=0, le=65535, description="Port of the embedded simulator (0 = any)")
+    payout_reconcile_after_seconds: int = Field(
+        default=60, ge=1, description="A payout still processing this long is checked by a status query"
+    )
+
+    # ElevenLabs
+    elevenlabs_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ELEVENLABS_API_KEY", "ONGEA_ELEVENLABS_API_KEY")
+    )
+    elevenlabs_agent_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("ELEVENLABS_AGENT_ID", "ONGEA_ELEVENLABS_AGENT_ID")
+    )
+
+    @property
+    def daraja_configured(self) -> bool:
+        """Real Daraja only with both credentials; otherwise the local simulator stands in."""
+        return self.daraja_consumer_key is not None and self.daraja_consumer_secret is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
