@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voice_server.local_secrets import local_secret
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ONGEA_", env_file=".env", extra="ignore")
@@ -106,10 +108,23 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("ELEVENLABS_AGENT_ID", "ONGEA_ELEVENLABS_AGENT_ID")
     )
 
+    def user_jwt_secret(self) -> str:
+        return _secret_or_local(self.jwt_secret, self.data_dir, "jwt_secret")
+
+    def session_token_secret(self) -> str:
+        return _secret_or_local(self.session_secret, self.data_dir, "session_secret")
+
+    def callback_secret(self) -> str:
+        return _secret_or_local(self.mpesa_callback_secret, self.data_dir, "mpesa_callback_secret")
+
     @property
     def daraja_configured(self) -> bool:
         """Real Daraja only with both credentials; otherwise the local simulator stands in."""
         return self.daraja_consumer_key is not None and self.daraja_consumer_secret is not None
+
+
+def _secret_or_local(value: SecretStr | None, data_dir: Path, name: str) -> str:
+    return value.get_secret_value() if value is not None else local_secret(data_dir, name)
 
 
 @lru_cache(maxsize=1)
