@@ -1,0 +1,66 @@
+"""`ongea-pesa serve`: the HTTP/WebSocket server on embedded defaults unless configured otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from voice_server.app import create_app
+from voice_server.runtime import open_database
+from voice_server.settings import Settings
+
+log = logging.getLogger("ongea_pesa")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the server")
+    p.add_argument("--host", help="listen address (default ONGEA_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default ONGEA_PORT or 8080)")
+    p.add_argument("--database-url", help="PostgreSQL URL (default DATABASE_URL, else the embedded database)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines echo every pg_ctl call
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def serve(settings: Settings) -> None:
+    if not settings.database_url:
+        log.info("DATABASE_URL is not set: using the embedded PostgreSQL in %s", settings.data_dir.resolve())
+    pool = await open_database(settings)
+    app = create_app(settings, pool)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info("Ongea Pesa listening on http://%s:%s", settings.host, settings.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        await pool.close()
