@@ -54,7 +54,8 @@ async def serve(settings: Settings) -> None:
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        log.info("Ongea Pesa listening on http://%s:%s", settings.host, settings.port)
+        for address in runner.addresses:
+            log.info("Ongea Pesa listening on http://%s:%s", address[0], address[1])
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
