@@ -1,0 +1,291 @@
+"""`Ledger`: the Python face of the SQL functions in `sql/0003_ledger.sql`.
+
+Each operation is one round trip (one prepared `SELECT ledger_...(...)`), so each is one database transaction:
+a crash or a concurrent caller can never see half of it. The SQL functions raise SQLSTATE `OPL01` with a
+stable code; here that becomes `LedgerError(code, message)` and no SQL text ever leaks to a caller.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+import asyncpg
+
+from ledger.models import (
+    Balance,
+    ConfirmResult,
+    LedgerError,
+    Proposal,
+    ProposalRequest,
+    SettleOutcome,
+    TopupOutcome,
+    TransactionType,
+    to_amount,
+)
+from ledger.phones import normalize_ke_phone
+
+LEDGER_SQLSTATE = "OPL01"
+
+Clock = Callable[[], datetime]
+
+_PROPOSE = """SELECT * FROM ledger_propose($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                            $14::timestamptz, $15)"""
+_REVISE = """SELECT * FROM ledger_revise($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                          $14::timestamptz, $15)"""
+_CONFIRM = "SELECT ledger_confirm($1, $2, $3, $4, $5::timestamptz)"
+_CANCEL = "SELECT * FROM ledger_cancel($1, $2, $3)"
+
+
+def _uuid(value: object, what: str = "id") -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise LedgerError(
+            "not_found" if what == "transaction" else "invalid_input", f"bad {what} id"
+        ) from exc
+
+
+def _translate(exc: asyncpg.PostgresError) -> LedgerError:
+    if exc.sqlstate == LEDGER_SQLSTATE:
+        return LedgerError(str(exc.args[0]) if exc.args else "refused", getattr(exc, "detail", None))
+    if isinstance(exc, asyncpg.CheckViolationError):
+        return LedgerError("invalid_input", "the values break a rule of the ledger")
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        return LedgerError("user_not_found", "no such user")
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return LedgerError("duplicate", "that already exists")
+    if isinstance(exc, asyncpg.DataError):
+        return LedgerError("invalid_input", "a value is not of the right kind or too large")
+    raise exc
+
+
+class Ledger:
+    """The ledger over an asyncpg pool. `clock` (optional) fixes 'now' for expiry, limits and stamps; without it
+    the database's `now()` is used. `proposal_ttl_seconds` is how long a read-back proposal stays valid."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, clock: Clock | None = None, proposal_ttl_seconds: int = 120
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._ttl = proposal_ttl_seconds
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    def _now(self) -> datetime | None:
+        return self._clock() if self._clock is not None else None
+
+    async def _call(self, method: str, query: str, *args: Any) -> Any:
+        try:
+            return await getattr(self._pool, method)(query, *args)
+        except asyncpg.PostgresError as exc:
+            raise _translate(exc) from None
+
+    @staticmethod
+    def _fields(request: ProposalRequest) -> tuple[Any, ...]:
+        phone = request.phone
+        if request.type in (TransactionType.SEND_PHONE, TransactionType.BUY_GOODS_POCHI):
+            phone = normalize_ke_phone(phone)
+        return (
+            request.type.value,
+            request.amount,
+            phone,
+            request.till,
+            request.paybill,
+            request.account.upper(),
+            request.agent,
+            request.store,
+            request.bank_code,
+            request.confidence_score,
+            request.voice_command_text,
+        )
+
+    # -- life of a transaction ------------------------------------------------------------------------------
+
+    async def propose(self, user_id: uuid.UUID, request: ProposalRequest) -> Proposal:
+        """A pending proposal holding amount + fee, or a `LedgerError` and nothing written."""
+        row = await self._call(
+            "fetchrow",
+            _PROPOSE,
+            _uuid(user_id, "user"),
+            *self._fields(request),
+            request.session_id,
+            self._now(),
+            self._ttl,
+        )
+        return Proposal.from_row(row)
+
+    async def revise(
+        self, transaction_id: uuid.UUID, user_id: uuid.UUID, request: ProposalRequest
+    ) -> Proposal:
+        """A correction of a pending proposal: version + 1, hold and expiry renewed."""
+        row = await self._call(
+            "fetchrow",
+            _REVISE,
+            _uuid(transaction_id, "transaction"),
+            _uuid(user_id, "user"),
+            *self._fields(request),
+            self._now(),
+            self._ttl,
+        )
+        return Proposal.from_row(row)
+
+    async def confirm(
+        self, transaction_id: uuid.UUID, user_id: uuid.UUID, version: int, *, voice_verified: bool
+    ) -> ConfirmResult:
+        """Posts the proposal once; repeating it (even concurrently) returns the same result, debits nothing."""
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise LedgerError("stale_version", "the version must be an integer")
+        if not -(2**31) <= version < 2**31:
+            raise LedgerError("stale_version", "no such version")
+        result = await self._call(
+            "fetchval",
+            _CONFIRM,
+            _uuid(transaction_id, "transaction"),
+            _uuid(user_id, "user"),
+            version,
+            bool(voice_verified),
+            self._now(),
+        )
+        data = cast(dict[str, Any], result)
+        if "error" in data:
+            raise LedgerError(str(data["error"]), str(data.get("message") or ""))
+        return ConfirmResult(**data)
+
+    async def cancel(
+        self, transaction_id: uuid.UUID, user_id: uuid.UUID, reason: str = "cancelled"
+    ) -> Proposal:
+        """Voids a pending proposal's hold (idempotent); a confirmed one is `already_confirmed`."""
+        row = await self._call(
+            "fetchrow", _CANCEL, _uuid(transaction_id, "transaction"), _uuid(user_id, "user"), reason[:200]
+        )
+        return Proposal.from_row(row)
+
+    async def expire_due(self) -> int:
+        """Cancels every pending proposal past its expiry; the session sweeper calls this."""
+        count: int = await self._call("fetchval", "SELECT ledger_expire_due($1::timestamptz)", self._now())
+        return count
+
+    async def cancel_session(self, session_id: str, reason: str = "session_ended") -> int:
+        count: int = await self._call("fetchval", "SELECT ledger_cancel_session($1, $2)", session_id, reason)
+        return count
+
+    async def settle(
+        self,
+        transaction_id: uuid.UUID,
+        *,
+        success: bool,
+        receipt: str | None = None,
+        error: str | None = None,
+    ) -> SettleOutcome:
+        """The gateway's verdict, applied exactly once (see `ledger_settle`)."""
+        outcome = await self._call(
+            "fetchval",
+            "SELECT ledger_settle($1, $2, $3, $4)",
+            _uuid(transaction_id, "transaction"),
+            bool(success),
+            receipt,
+            error,
+        )
+        return cast(SettleOutcome, outcome)
+
+    # -- top-ups --------------------------------------------------------------------------------------------
+
+    async def record_topup_request(
+        self,
+        user_id: uuid.UUID,
+        amount: Decimal,
+        phone: str,
+        checkout_request_id: str | None,
+        merchant_request_id: str | None,
+        kind: str = "topup",
+    ) -> uuid.UUID:
+        """Records an STK push (status pending) so that its callback can credit it once."""
+        value = to_amount(amount)
+        if value <= 0:
+            raise LedgerError("amount_not_positive", "a top-up is more than zero")
+        if kind not in ("topup", "auto_topup"):
+            raise LedgerError("invalid_input", "kind is topup or auto_topup")
+        try:
+            new_id: uuid.UUID = await self._pool.fetchval(
+                """INSERT INTO mpesa_transactions
+                       (user_id, amount, phone_number, checkout_request_id, merchant_request_id, kind, status)
+                   VALUES ($1, $2, $3, $4, $5, $6, 'pending') RETURNING id""",
+                _uuid(user_id, "user"),
+                value,
+                normalize_ke_phone(phone),
+                checkout_request_id,
+                merchant_request_id,
+                kind,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "idx_mpesa_one_pending_auto_topup":
+                raise LedgerError("auto_topup_pending", "an auto top-up is already under way") from None
+            raise LedgerError("duplicate", "that checkout request is already recorded") from None
+        except asyncpg.PostgresError as exc:
+            raise _translate(exc) from None
+        return new_id
+
+    async def attach_checkout(
+        self, mpesa_transaction_id: uuid.UUID, checkout_request_id: str, merchant_request_id: str | None
+    ) -> bool:
+        """Names the STK push sent for a pending (auto) top-up row; False when it has one or is settled."""
+        status = await self._call(
+            "execute",
+            """UPDATE mpesa_transactions SET checkout_request_id = $2, merchant_request_id = $3
+               WHERE id = $1 AND status = 'pending' AND checkout_request_id IS NULL""",
+            _uuid(mpesa_transaction_id, "transaction"),
+            checkout_request_id,
+            merchant_request_id,
+        )
+        return bool(status == "UPDATE 1")
+
+    async def credit_topup(
+        self,
+        checkout_request_id: str,
+        *,
+        success: bool,
+        amount: Decimal | None = None,
+        receipt: str | None = None,
+        error: str | None = None,
+    ) -> TopupOutcome:
+        """An STK callback: credits the wallet once per checkout id (see `ledger_credit_topup`)."""
+        value = to_amount(amount) if amount is not None else None
+        outcome = await self._call(
+            "fetchval",
+            "SELECT ledger_credit_topup($1, $2, $3, $4, $5)",
+            checkout_request_id,
+            bool(success),
+            value,
+            receipt,
+            error,
+        )
+        return cast(TopupOutcome, outcome)
+
+    # -- reads (server side, no row level security: the server already knows whose it is) -------------------
+
+    async def balance(self, user_id: uuid.UUID) -> Balance:
+        row = await self._call(
+            "fetchrow",
+            "SELECT wallet_balance, held_balance FROM profiles WHERE id = $1",
+            _uuid(user_id, "user"),
+        )
+        if row is None:
+            raise LedgerError("user_not_found", "no such user")
+        wallet = row["wallet_balance"] or Decimal("0.00")
+        held = row["held_balance"]
+        return Balance(wallet=wallet, held=held, available=wallet - held)
+
+    async def get_transaction(self, transaction_id: uuid.UUID) -> Proposal | None:
+        row = await self._call(
+            "fetchrow", "SELECT * FROM transactions WHERE id = $1", _uuid(transaction_id, "transaction")
+        )
+        return Proposal.from_row(row) if row is not None else None

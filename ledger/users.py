@@ -1,0 +1,94 @@
+"""Creating users: `auth.users` + `profiles` + an active subscription + the opening `balance_history` row,
+all in one database transaction (a half-created user could never be paid into or out of)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import asyncpg
+
+from ledger.models import LedgerError, to_amount
+from ledger.phones import normalize_ke_phone
+from ledger.pins import hash_pin
+
+PLANS = ("free", "basic", "pro", "business")
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user_id: uuid.UUID
+    phone: str
+    balance: Decimal
+    plan: str
+
+
+async def create_user(
+    pool: asyncpg.Pool | asyncpg.Connection,
+    phone: str,
+    *,
+    balance: Decimal | str | int = Decimal("0.00"),
+    plan: str = "free",
+    pin: str | None = None,
+    mpesa_number: str | None = None,
+) -> NewUser:
+    """Creates a user; `LedgerError` (invalid_phone, invalid_amount, invalid_plan, invalid_pin,
+    phone_taken) when it cannot, and then nothing is written."""
+    number = normalize_ke_phone(phone)
+    mpesa = normalize_ke_phone(mpesa_number) if mpesa_number else number
+    opening = to_amount(balance)
+    if opening < 0:
+        raise LedgerError("invalid_amount", "the opening balance cannot be negative")
+    if opening > Decimal("9999999999.99"):
+        raise LedgerError("invalid_amount", "the opening balance is too large")
+    if plan not in PLANS:
+        raise LedgerError("invalid_plan", f"plan is one of {', '.join(PLANS)}")
+    pin_hash = hash_pin(pin) if pin is not None else None
+    user_id = uuid.uuid4()
+
+    async def write(conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            await conn.execute("INSERT INTO auth.users (id, phone) VALUES ($1, $2)", user_id, number)
+            await conn.execute(
+                """INSERT INTO profiles (id, phone_number, mpesa_number, wallet_balance, pin_hash)
+                   VALUES ($1, $2, $3, 0, $4)""",
+                user_id,
+                number,
+                mpesa,
+                pin_hash,
+            )
+            await conn.execute(
+                """INSERT INTO subscriptions (user_id, plan_type, status, monthly_fee, transaction_fee_percentage,
+                                              monthly_transaction_limit, current_period_start, current_period_end)
+                   SELECT $1, id, 'active', monthly_fee, transaction_fee_percentage, monthly_transaction_limit,
+                          now(), now() + interval '1 month'
+                   FROM subscription_plans WHERE id = $2""",
+                user_id,
+                plan,
+            )
+            await conn.execute(
+                "SELECT update_user_balance($1, NULL, $2, 'opening_balance')", user_id, opening
+            )
+
+    try:
+        if isinstance(pool, asyncpg.Pool):
+            async with pool.acquire() as conn:
+                await write(conn)
+        else:
+            await write(pool)
+    except asyncpg.UniqueViolationError:
+        raise LedgerError("phone_taken", f"a user with phone {number} already exists") from None
+    except asyncpg.NumericValueOutOfRangeError:
+        raise LedgerError("invalid_amount", "the opening balance is too large") from None
+    return NewUser(user_id, number, opening, plan)
+
+
+async def user_exists(pool: asyncpg.Pool, user_id: uuid.UUID) -> bool:
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM profiles WHERE id = $1)", user_id))
+
+
+async def set_pin(pool: asyncpg.Pool, user_id: uuid.UUID, pin: str) -> None:
+    status = await pool.execute("UPDATE profiles SET pin_hash = $2 WHERE id = $1", user_id, hash_pin(pin))
+    if status != "UPDATE 1":
+        raise LedgerError("user_not_found", "no such user")
