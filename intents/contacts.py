@@ -1,0 +1,93 @@
+"""Finding the contact a spoken name means, with rapidfuzz, without ever guessing.
+
+The index is built once per contact list (names, first and last names and nicknames normalised the way the
+tokenizer normalises speech), so a parse costs one rapidfuzz scan per candidate name span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from intents.models import Contact
+from intents.phones import normalise_phone
+from intents.tokens import tokenize_words
+
+# Below this similarity (0..100) a name is not considered at all.
+CANDIDATE_SCORE = 80.0
+# From this similarity up, one clear winner is taken as meant (speech slips like Odiambo/Odhiambo score ~93).
+CERTAIN_SCORE = 90.0
+# Two contacts whose scores are this close are equally likely: ask which one.
+AMBIGUOUS_MARGIN = 6.0
+# Keys or spoken names shorter than this only match exactly: "jk" vs "jo" is not a slip, it is someone else.
+MIN_FUZZY_LEN = 4
+
+
+@dataclass(frozen=True)
+class Match:
+    """A contact's best score for one spoken name."""
+
+    index: int
+    score: float
+
+
+class ContactIndex:
+    """Normalised lookup keys for one contact list; build once and pass to `parse` for speed."""
+
+    def __init__(self, contacts: Iterable[Contact | Mapping[str, Any]]) -> None:
+        self.contacts: list[Contact] = [c if isinstance(c, Contact) else Contact.model_validate(c) for c in contacts]
+        owners: dict[str, set[int]] = {}
+        self.by_phone: dict[str, int] = {}
+        for i, c in enumerate(self.contacts):
+            for key in _keys(c):
+                owners.setdefault(key, set()).add(i)
+            phone = normalise_phone(c.phone_number) if c.phone_number else None
+            if phone is not None:
+                self.by_phone.setdefault(phone, i)
+        self.keys: list[str] = list(owners)
+        self.owners: list[tuple[int, ...]] = [tuple(sorted(owners[k])) for k in self.keys]
+        self.exact: dict[str, tuple[int, ...]] = dict(zip(self.keys, self.owners, strict=True))
+        self.phone_of: list[str | None] = [
+            normalise_phone(c.phone_number) if c.phone_number else None for c in self.contacts
+        ]
+        self.known_words: frozenset[str] = frozenset(w for k in self.keys for w in k.split())
+
+    def __len__(self) -> int:
+        return len(self.contacts)
+
+    def match(self, spoken: str) -> list[Match]:
+        """Contacts that could be meant by `spoken`, best first (one entry per contact)."""
+        best: dict[int, float] = {}
+        for i in self.exact.get(spoken, ()):
+            best[i] = 100.0
+        if len(spoken) >= MIN_FUZZY_LEN and self.keys:
+            for key, score, pos in process.extract(
+                spoken, self.keys, scorer=fuzz.ratio, score_cutoff=CANDIDATE_SCORE, limit=12
+            ):
+                if len(key) < MIN_FUZZY_LEN:
+                    continue
+                for i in self.owners[pos]:
+                    if score > best.get(i, 0.0):
+                        best[i] = float(score)
+        return sorted((Match(i, s) for i, s in best.items()), key=lambda m: (-m.score, m.index))
+
+
+def _keys(c: Contact) -> set[str]:
+    """Ways a contact may be called: full name, first name, last name, nickname, name reversed."""
+    keys: set[str] = set()
+    words = tokenize_words(c.name)
+    if words:
+        keys.add(" ".join(words))
+        keys.add(words[0])
+        if len(words) > 1:
+            keys.add(words[-1])
+            keys.add(" ".join(reversed(words)))
+            keys.add(" ".join((words[0], words[-1])))
+    if c.nickname:
+        nick = tokenize_words(c.nickname)
+        if nick:
+            keys.add(" ".join(nick))
+    return {k for k in keys if k}

@@ -1,0 +1,550 @@
+"""From one transcribed utterance to a typed intent: tokens -> items -> slots -> type -> result.
+
+Pure: no I/O here. Vocabulary and banks are data (`intents/data/*.yaml`) read once at import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+
+from intents import confidence as conf
+from intents.contacts import AMBIGUOUS_MARGIN, CERTAIN_SCORE, ContactIndex, Match
+from intents.models import TXN_TYPES, Contact, Intent, ParseResult
+from intents.numbers import Chunk, NumTok, classify, split_run, with_slip
+from intents.phones import looks_like_phone, normalise_phone
+from intents.tokens import tokenize_words
+from intents.vocabulary import vocabulary
+
+LIMIT = Decimal(250_000)
+# Longer input is not one spoken command; only this many tokens are read, the rest count as not understood.
+MAX_TOKENS = 60
+# Roles that may sit between a marker and its number: "till number 123", "pochi ya 0722...".
+_SKIP = frozenset({"number", "filler"})
+_ACCOUNT_TOKEN = re.compile(r"^[a-z0-9]+$")
+
+_VOCAB = vocabulary()
+_WORDS = _VOCAB.numbers
+
+
+@dataclass
+class Item:
+    """One meaningful piece of the utterance: a role word/phrase, a number chunk, a bank, an account, a word."""
+
+    kind: str  # role | num | chunk | bank | account | word
+    text: str
+    role: str = ""
+    num: NumTok | None = None
+    chunk: Chunk | None = None
+    size: int = 1  # tokens covered
+
+
+@dataclass
+class Slots:
+    amounts: list[tuple[Chunk, bool, bool]] = field(default_factory=list)  # chunk, marked, negative
+    phones: list[Chunk] = field(default_factory=list)
+    bad_recipients: list[Chunk] = field(default_factory=list)
+    till: list[Chunk] = field(default_factory=list)
+    paybill: list[Chunk] = field(default_factory=list)
+    agent: list[Chunk] = field(default_factory=list)
+    store: list[Chunk] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
+    banks: list[str] = field(default_factory=list)
+
+
+def parse(
+    text: str,
+    contacts: ContactIndex | Iterable[Contact | Mapping[str, Any]] = (),
+    *,
+    asr_confidence: float | None = None,
+) -> ParseResult:
+    """Understand one utterance. Pass a prebuilt `ContactIndex` when parsing many against one contact list."""
+    index = contacts if isinstance(contacts, ContactIndex) else ContactIndex(contacts)
+    return _Parse(text, index, _asr(asr_confidence)).run()
+
+
+def _asr(value: float | None) -> float | None:
+    """Accept 0..1 (or a percentage 1..100) from the recogniser."""
+    if value is None:
+        return None
+    v = float(value)
+    if v != v:  # NaN: no information
+        return 0.0
+    return v / 100 if v > 1 else max(0.0, v)
+
+
+class _Parse:
+    def __init__(self, text: str, index: ContactIndex, asr: float | None) -> None:
+        self.text = text
+        self.index = index
+        tokens = tokenize_words(text)
+        self.overflow = max(0, len(tokens) - MAX_TOKENS)
+        self.tokens = tokens[:MAX_TOKENS]
+        self.ev = conf.Evidence(tokens=len(tokens), asr=asr)
+
+    # ------------------------------------------------------------------------------------------ items
+    def items(self) -> list[Item]:
+        toks, out, i, n = self.tokens, [], 0, len(self.tokens)
+        account_mode = False
+        while i < n:
+            if account_mode:
+                j = i
+                while j < n and self._role_at(j) in ("number", "filler") and toks[j] not in ("a",):
+                    out.append(Item("role", toks[j], role=self._role_at(j) or ""))
+                    j += 1
+                acc, j2 = self._account(j)
+                account_mode = False
+                if acc:
+                    out.append(Item("account", acc, size=j2 - j))
+                i = j2
+                continue
+            prev_num = bool(out) and out[-1].kind == "num"
+            nt = classify(_WORDS, toks, i, prev_num)
+            if nt is not None:
+                out.append(Item("num", toks[i], num=nt))
+                i += 1
+                continue
+            role, size = self._phrase(i)
+            if role.startswith("bank:"):
+                out.append(Item("bank", role[5:], size=size))
+            elif role:
+                out.append(Item("role", " ".join(toks[i : i + size]), role=role, size=size))
+                account_mode = role == "account"
+            else:
+                out.append(Item("word", toks[i]))
+            i += size
+        return self._chunks(out)
+
+    def _role_at(self, i: int) -> str | None:
+        role, size = self._phrase(i)
+        return role if size == 1 and role else None
+
+    def _phrase(self, i: int) -> tuple[str, int]:
+        toks = self.tokens
+        for phrase, role in _VOCAB.phrases.get(toks[i], ()):
+            if tuple(toks[i : i + len(phrase)]) == phrase:
+                return role, len(phrase)
+        return "", 1
+
+    def _account(self, i: int) -> tuple[str, int]:
+        """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
+        toks, n, parts, j = self.tokens, len(self.tokens), [], i
+        while j < n:
+            t = toks[j]
+            nxt = toks[j + 1] if j + 1 < n else ""
+            if nxt in _WORDS.after or nxt in _WORDS.point:
+                break  # "... five hundred": the amount starts here
+            if t in _WORDS.digits:
+                parts.append(str(_WORDS.digits[t]))
+            elif t in _WORDS.zero_in_digits and parts:
+                parts.append("0")
+            elif t in _WORDS.repeaters and nxt in _WORDS.digits:
+                parts.append(str(_WORDS.digits[nxt]) * _WORDS.repeaters[t])
+                j += 2
+                continue
+            elif _ACCOUNT_TOKEN.match(t) and (len(t) == 1 or any(c.isdigit() for c in t)):
+                if t.endswith("k") and t[:-1].isdigit():
+                    break  # "5k" is an amount
+                parts.append(t.upper())
+            else:
+                break
+            j += 1
+        return "".join(parts), j
+
+    def _chunks(self, items: list[Item]) -> list[Item]:
+        out: list[Item] = []
+        run: list[Item] = []
+        for it in [*items, Item("end", "")]:
+            if it.kind == "num":
+                run.append(it)
+                continue
+            if run:
+                for ch in split_run(_WORDS, [r.num for r in run if r.num is not None], 0):
+                    out.append(Item("chunk", " ".join(r.text for r in run[ch.start : ch.end]), chunk=ch,
+                                    size=ch.end - ch.start))
+                run = []
+            if it.kind != "end":
+                out.append(it)
+        return out
+
+    # ------------------------------------------------------------------------------------------ slots
+    def slots(self, items: list[Item]) -> Slots:
+        s = Slots()
+        for p, it in enumerate(items):
+            if it.kind == "bank":
+                s.banks.append(it.text)
+            elif it.kind == "account":
+                s.accounts.append(it.text)
+            if it.kind != "chunk" or it.chunk is None:
+                continue
+            ch = it.chunk
+            before = items[p - 1] if p > 0 else None
+            negative = before is not None and before.role == "minus"
+            if before is not None and before.kind == "role" and before.text in _WORDS.homophones:
+                ch = with_slip(ch, _WORDS.homophones[before.text])
+            q = p - 1
+            while q >= 0 and items[q].kind == "role" and items[q].role in _SKIP:
+                q -= 1
+            marker = items[q].role if q >= 0 and items[q].kind == "role" else ("bank" if q >= 0 and items[q].kind == "bank" else "")
+            after = items[p + 1] if p + 1 < len(items) else None
+            money_after = after is not None and after.role == "currency"
+            digits = ch.digits or _int_digits(ch.value)
+            if marker in ("till", "paybill", "agent", "store"):
+                getattr(s, marker).append(replace_digits(ch, digits))
+            elif marker == "pochi":
+                s.phones.append(ch)
+            elif marker in ("currency", "amount", "minus") or money_after:
+                s.amounts.append((ch, True, negative))
+            elif ch.digits and looks_like_phone(ch.digits, ch.plus):
+                s.phones.append(ch)
+            elif marker == "to" and ch.digits and not ch.spoken and len(ch.digits) >= 5 and ch.slip_value is None:
+                s.bad_recipients.append(ch)
+            elif marker == "bank" and ch.digits and len(ch.digits) >= 6:
+                s.accounts.append(ch.digits)
+            else:
+                s.amounts.append((ch, marker == "for", negative))
+        return s
+
+    # ------------------------------------------------------------------------------------------ run
+    def run(self) -> ParseResult:
+        items = self.items()
+        s = self.slots(items)
+        roles = {it.role for it in items if it.kind == "role"}
+        spans = _spans(items)
+        ev = self.ev
+        ev.unknown = self.overflow + sum(len(sp) for sp in spans)
+
+        txn = self._type(items, roles, s)
+        best = self._contact(spans) if txn in ("send_phone", "buy_goods_pochi", None) else None
+        if txn is None and best is not None and (s.amounts or roles & {"to"}) and best[1]:
+            txn = "send_phone"  # "500 to John": no verb, but an amount and a known person
+        if best is not None and txn in ("send_phone", "buy_goods_pochi"):
+            ev.unknown -= best[2]
+        if txn is None:
+            query = "transaction_history" if "history" in roles else "check_balance" if "balance" in roles else None
+            return self._query(query)
+
+        out: dict[str, Any] = {"text": self.text, "type": txn}
+        missing: list[str] = []
+        errors: list[str] = []
+        self._amount(s, out, missing, errors)
+        if txn in ("send_phone", "buy_goods_pochi"):
+            self._recipient(s, best, out, missing, errors)
+        else:
+            ev.conflicts += len(s.phones) + len(s.bad_recipients)
+        if txn == "buy_goods_till":
+            self._business(s.till, "till", out, missing, errors, s)
+        elif txn == "paybill":
+            self._business(s.paybill, "paybill", out, missing, errors, s)
+            self._account_slot(s, out, missing, errors)
+        elif txn == "withdraw":
+            self._business(s.agent, "agent", out, missing, errors, s)
+            self._store(s, out, missing, errors)
+        elif txn in ("bank_to_mpesa", "mpesa_to_bank"):
+            codes = list(dict.fromkeys(s.banks))
+            if codes:
+                out["bank_code"] = codes[0]
+                ev.conflicts += len(codes) - 1
+            else:
+                missing.append("bank")
+            if txn == "mpesa_to_bank":
+                self._account_slot(s, out, missing, errors)
+            elif s.accounts:
+                out["account"] = s.accounts[0] if len(s.accounts[0]) <= 20 else ""
+        used = {"till": "buy_goods_till", "paybill": "paybill", "agent": "withdraw", "store": "withdraw"}
+        ev.conflicts += sum(1 for k, t in used.items() if getattr(s, k) and t != txn)
+        if s.accounts and txn not in ("paybill", "mpesa_to_bank", "bank_to_mpesa"):
+            ev.conflicts += 1
+        if s.banks and txn not in ("bank_to_mpesa", "mpesa_to_bank"):
+            ev.conflicts += 1
+        out["missing"] = list(dict.fromkeys(missing))
+        out["errors"] = list(dict.fromkeys(errors))
+        intent = _intent(txn, out) if not out["missing"] and not out["errors"] else None
+        actionable = intent is not None
+        if not actionable and not out["missing"] and not out["errors"]:
+            out["errors"] = ["invalid_number"]  # a slot failed the typed model's checks
+        out["confidence"] = conf.score(ev, actionable=actionable)
+        return ParseResult(**out, intent=intent)
+
+    def _query(self, query: str | None) -> ParseResult:
+        if query is None:
+            return ParseResult(text=self.text, confidence=0)
+        intent: Intent = _intent(query, {})  # type: ignore[assignment]
+        return ParseResult(text=self.text, type=query, intent=intent, confidence=conf.score(self.ev, actionable=True))
+
+    # ------------------------------------------------------------------------------------------ type
+    def _type(self, items: list[Item], roles: set[str], s: Slots) -> str | None:
+        bankish = bool(s.banks) or "bank" in roles
+        if "paybill" in roles:
+            return "paybill"
+        if bankish:
+            direction = self._bank_direction(items)
+            if direction:
+                return direction
+        if "till" in roles:
+            return "buy_goods_till"
+        if "pochi" in roles:
+            return "buy_goods_pochi"
+        if "buy_goods" in roles:
+            return "buy_goods_till"
+        if roles & {"withdraw", "agent", "store"}:
+            return "withdraw"
+        if roles & {"send", "pay"}:
+            return "send_phone"
+        if s.phones and s.amounts:
+            return "send_phone"
+        return None
+
+    def _bank_direction(self, items: list[Item]) -> str | None:
+        """From a bank into M-Pesa, or from M-Pesa into a bank."""
+        from_bank = from_mpesa = to_mpesa = False
+        for p, it in enumerate(items):
+            if it.role == "from":
+                q = p + 1
+                while q < len(items) and items[q].role in ("filler", "number"):
+                    q += 1
+                if q < len(items) and (items[q].kind == "bank" or items[q].role == "bank"):
+                    from_bank = True
+                elif q < len(items) and items[q].role == "mpesa":
+                    from_mpesa = True
+            if it.role == "mpesa":
+                to_mpesa = True
+        if from_bank or (to_mpesa and not from_mpesa):
+            return "bank_to_mpesa"
+        roles = {it.role for it in items}
+        if from_mpesa or roles & {"send", "pay", "to", "account"}:
+            return "mpesa_to_bank"
+        return None
+
+    # ------------------------------------------------------------------------------------------ slots
+    def _amount(self, s: Slots, out: dict[str, Any], missing: list[str], errors: list[str]) -> None:
+        ev = self.ev
+        amounts = s.amounts
+        if not amounts:
+            missing.append("amount")
+            return
+        if len(amounts) > 1:
+            plain = [a for a in amounts if a[0].slip_value is None]
+            if plain:
+                amounts = plain
+        if len(amounts) > 1:
+            marked = [a for a in amounts if a[1]]
+            if len(marked) == 1:
+                amounts = marked
+            ev.conflicts += 1
+        ch, _, negative = amounts[0]
+        value = ch.value
+        if ch.slip_value is not None and len(s.amounts) == 1:
+            value = ch.slip_value
+            ev.amount *= 0.75  # "to thousand" may be "two thousand" or "a thousand": confirm
+        if ch.spaced:
+            ev.amount *= 0.95
+        if ch.bad or value is None:
+            errors.append("invalid_number")
+            return
+        if negative:
+            value = -value
+        out["amount"] = value
+        if value <= 0:
+            errors.append("amount_not_positive")
+        elif value > LIMIT:
+            errors.append("amount_above_limit")
+        else:
+            try:
+                if value != value.quantize(Decimal("0.01")):
+                    errors.append("invalid_number")
+                    out["amount"] = None
+            except InvalidOperation:
+                errors.append("invalid_number")
+                out["amount"] = None
+
+    def _contact(self, spans: list[list[str]]) -> tuple[list[Match], bool, int] | None:
+        """Best contact over every name span: (matches best first, certain?, words used)."""
+        found: list[tuple[tuple[bool, int, float], list[Match], int]] = []
+        if not len(self.index):
+            return None
+        for words in spans[:8]:
+            best: tuple[tuple[bool, int, float], list[Match], int] | None = None
+            for size in range(min(4, len(words)), 0, -1):
+                for start in range(len(words) - size + 1):
+                    matches = self.index.match(" ".join(words[start : start + size]))
+                    if not matches:
+                        continue
+                    key = (matches[0].score >= CERTAIN_SCORE, size, matches[0].score)
+                    if best is None or key > best[0]:
+                        best = (key, matches, size)
+            if best is not None:
+                found.append(best)
+        if not found:
+            return None
+        found.sort(key=lambda f: f[0], reverse=True)
+        key, matches, size = found[0]
+        others = {m.index for f in found[1:] for m in f[1][:1] if f[0][0]}
+        if others - {matches[0].index}:
+            self.ev.conflicts += 1  # two different people named
+        top = matches[0].score
+        rivals = [m for m in matches[1:] if m.score >= top - AMBIGUOUS_MARGIN]
+        certain = key[0] and not rivals
+        return matches, certain, size
+
+    def _recipient(
+        self,
+        s: Slots,
+        best: tuple[list[Match], bool, int] | None,
+        out: dict[str, Any],
+        missing: list[str],
+        errors: list[str],
+    ) -> None:
+        ev, index = self.ev, self.index
+        if s.phones:
+            ch = s.phones[0]
+            ev.conflicts += len(s.phones) - 1
+            phone = normalise_phone(("+" if ch.plus else "") + ch.digits) if ch.digits else None
+            if phone is None:
+                errors.append("invalid_phone")
+                return
+            out["phone"] = phone
+            if ch.spoken:
+                ev.recipient *= 0.92 if ch.repeats else 0.95
+            owner = index.by_phone.get(phone)
+            if owner is not None:
+                out["contact_id"] = index.contacts[owner].id
+            if best is not None and (owner is None or best[0][0].index != owner):
+                ev.conflicts += 1  # a name and a number that disagree
+            return
+        if s.bad_recipients:
+            errors.append("invalid_phone")
+            return
+        if best is None:
+            missing.append("recipient")
+            return
+        matches, certain, _ = best
+        top = matches[0]
+        if not certain:
+            near = [m for m in matches if m.score >= min(top.score, CERTAIN_SCORE) - 2 * AMBIGUOUS_MARGIN]
+            out["candidates"] = [index.contacts[m.index].id for m in near[:5]]
+            missing.append("recipient")
+            return
+        contact = index.contacts[top.index]
+        phone = index.phone_of[top.index]
+        out["contact_id"] = contact.id
+        if phone is None:
+            errors.append("invalid_phone")
+            return
+        out["phone"] = phone
+        ev.recipient *= max(0.0, 1 - (100 - top.score) * 0.02)
+        if len(matches) > 1:
+            ev.contact_lead = top.score - matches[1].score
+
+    def _business(
+        self, found: list[Chunk], slot: str, out: dict[str, Any], missing: list[str], errors: list[str], s: Slots
+    ) -> None:
+        if not found:
+            # "buy goods 832909 350": an unmarked business-sized number next to another amount.
+            guess = [a for a in s.amounts if not a[0].spoken and 5 <= len(a[0].digits) <= 7 and not a[1]]
+            if guess and len(s.amounts) > 1:
+                s.amounts.remove(guess[0])
+                found = [guess[0][0]]
+                self.ev.conflicts += 1
+            else:
+                missing.append(slot)
+                return
+        self.ev.conflicts += len(found) - 1
+        digits = found[0].digits
+        if not (5 <= len(digits) <= 7):
+            errors.append("invalid_number")
+            return
+        out[slot] = digits
+
+    def _store(self, s: Slots, out: dict[str, Any], missing: list[str], errors: list[str]) -> None:
+        if not s.store:
+            missing.append("store")
+            return
+        digits = s.store[0].digits
+        if not (1 <= len(digits) <= 7):
+            errors.append("invalid_number")
+            return
+        out["store"] = digits
+
+    def _account_slot(self, s: Slots, out: dict[str, Any], missing: list[str], errors: list[str]) -> None:
+        if not s.accounts:
+            missing.append("account")
+            return
+        self.ev.conflicts += len(s.accounts) - 1
+        acc = s.accounts[0]
+        if not (1 <= len(acc) <= 20):
+            errors.append("invalid_number")
+            return
+        out["account"] = acc
+
+
+def replace_digits(ch: Chunk, digits: str) -> Chunk:
+    from dataclasses import replace
+
+    return replace(ch, digits=digits)
+
+
+def _int_digits(value: Decimal | None) -> str:
+    if value is None or value < 0 or value != value.to_integral_value():
+        return ""
+    try:
+        return str(int(value))
+    except (ValueError, OverflowError):
+        return ""
+
+
+def _spans(items: list[Item]) -> list[list[str]]:
+    """Runs of words the vocabulary does not know: candidate names (or noise)."""
+    spans: list[list[str]] = []
+    cur: list[str] = []
+    for it in items:
+        if it.kind == "word":
+            cur.append(it.text)
+        else:
+            if cur:
+                spans.append(cur)
+            cur = []
+    if cur:
+        spans.append(cur)
+    return spans
+
+
+def _intent(txn: str, out: dict[str, Any]) -> Intent | None:
+    """The typed intent, or None when a field fails its model's checks."""
+    from pydantic import TypeAdapter
+
+    data = {k: v for k, v in out.items() if k in _FIELDS.get(txn, ()) and v not in ("", None)}
+    data["type"] = txn
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError:
+        _ = TypeAdapter
+        return None
+
+
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "send_phone": ("amount", "phone", "contact_id"),
+    "buy_goods_pochi": ("amount", "phone", "contact_id"),
+    "buy_goods_till": ("amount", "till"),
+    "paybill": ("amount", "paybill", "account"),
+    "withdraw": ("amount", "agent", "store"),
+    "bank_to_mpesa": ("amount", "bank_code"),
+    "mpesa_to_bank": ("amount", "bank_code", "account"),
+    "check_balance": (),
+    "transaction_history": (),
+}
+
+
+def _make_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Intent)
+
+
+_ADAPTER = _make_adapter()
+assert set(_FIELDS) >= TXN_TYPES

@@ -1,0 +1,97 @@
+"""The parser's vocabulary, loaded once from `data/vocabulary.yaml` so that words live in data, not code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+# Roles a word or phrase can play; the YAML may only use these (a typo there should fail loudly at import).
+ROLES = frozenset(
+    {
+        "send", "pay", "buy_goods", "withdraw", "till", "paybill", "account", "agent", "store", "pochi",
+        "from", "to", "for", "bank", "mpesa", "amount", "number", "balance", "history", "currency", "minus",
+        "filler",
+    }
+)  # fmt: skip
+
+
+def load_yaml(name: str) -> Any:
+    """Read one packaged data file (done at import, never while parsing)."""
+    text = resources.files("intents").joinpath("data", name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@dataclass(frozen=True)
+class NumberWords:
+    """Number vocabulary, in the shapes the number grammar needs."""
+
+    digits: dict[str, int]
+    zero_in_digits: frozenset[str]
+    repeaters: dict[str, int]
+    swahili: frozenset[str]
+    teens: dict[str, int]
+    tens: dict[str, int]
+    after: dict[str, Decimal]
+    before: dict[str, Decimal]
+    article: frozenset[str]
+    joiners: frozenset[str]
+    point: frozenset[str]
+    homophones: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Phrase table (first word -> phrases, longest first) plus the number words."""
+
+    phrases: dict[str, list[tuple[tuple[str, ...], str]]]
+    numbers: NumberWords
+    roles_of_word: dict[str, str] = field(default_factory=dict)
+
+
+def _words(items: list[Any]) -> list[str]:
+    return [str(x).strip().lower() for x in items if x is not None and str(x).strip()]
+
+
+def _build_numbers(raw: dict[str, Any]) -> NumberWords:
+    return NumberWords(
+        digits={str(k): int(v) for k, v in raw["digits"].items()},
+        zero_in_digits=frozenset(_words(raw["zero_in_digits"])),
+        repeaters={str(k): int(v) for k, v in raw["repeaters"].items()},
+        swahili=frozenset(_words(raw["swahili_words"])),
+        teens={str(k): int(v) for k, v in raw["teens"].items()},
+        tens={str(k): int(v) for k, v in raw["tens"].items()},
+        after={str(k): Decimal(v) for k, v in raw["multipliers_after"].items()},
+        before={str(k): Decimal(v) for k, v in raw["multipliers_before"].items()},
+        article=frozenset(_words(raw["article"])),
+        joiners=frozenset(_words(raw["joiners"])),
+        point=frozenset(_words(raw["point"])),
+        homophones={str(k): int(v) for k, v in raw["homophones"].items()},
+    )
+
+
+@cache
+def vocabulary() -> Vocabulary:
+    """Build the phrase table from the vocabulary and the bank directory (banks are phrases too)."""
+    from intents.banks import bank_phrases  # local import: banks.py also reads data at import
+
+    raw = load_yaml("vocabulary.yaml")
+    table: dict[tuple[str, ...], str] = {}
+    for role, items in raw["roles"].items():
+        if role not in ROLES:
+            raise ValueError(f"vocabulary.yaml: unknown role {role!r}")
+        for phrase in _words(items):
+            table.setdefault(tuple(phrase.split()), role)
+    for phrase, code in bank_phrases().items():
+        table[tuple(phrase.split())] = f"bank:{code}"
+    phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for key, role in table.items():
+        phrases.setdefault(key[0], []).append((key, role))
+    for entries in phrases.values():
+        entries.sort(key=lambda e: -len(e[0]))
+    single = {k[0]: r for k, r in table.items() if len(k) == 1}
+    return Vocabulary(phrases=phrases, numbers=_build_numbers(raw["numbers"]), roles_of_word=single)
