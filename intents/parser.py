@@ -134,6 +134,7 @@ class _Parse:
     def _account(self, i: int) -> tuple[str, int]:
         """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
         toks, n, parts, j = self.tokens, len(self.tokens), [], i
+        seen_group = False
         while j < n:
             t = toks[j]
             nxt = toks[j + 1] if j + 1 < n else ""
@@ -150,6 +151,10 @@ class _Parse:
             elif _ACCOUNT_TOKEN.match(t) and (len(t) == 1 or any(c.isdigit() for c in t)):
                 if t.endswith("k") and t[:-1].isdigit():
                     break  # "5k" is an amount
+                if len(t) > 1 and t.isdigit():
+                    if seen_group:
+                        break  # "account 54321678 2000": a second written number is the amount
+                    seen_group = True
                 parts.append(t.upper())
             else:
                 break
@@ -192,7 +197,14 @@ class _Parse:
                 q -= 1
             marker = items[q].role if q >= 0 and items[q].kind == "role" else ("bank" if q >= 0 and items[q].kind == "bank" else "")
             after = items[p + 1] if p + 1 < len(items) else None
-            money_after = after is not None and after.role == "currency"
+            # "500 bob": a currency word after the number, unless it introduces the next number instead.
+            after2 = items[p + 2] if p + 2 < len(items) else None
+            money_after = (
+                after is not None
+                and after.role == "currency"
+                and ch.value is not None
+                and not (after2 is not None and after2.kind == "chunk")
+            )
             digits = ch.digits or _int_digits(ch.value)
             if marker in ("till", "paybill", "agent", "store"):
                 getattr(s, marker).append(replace_digits(ch, digits))
@@ -232,6 +244,7 @@ class _Parse:
         out: dict[str, Any] = {"text": self.text, "type": txn}
         missing: list[str] = []
         errors: list[str] = []
+        self._guess_business(txn, s)
         self._amount(s, out, missing, errors)
         if txn in ("send_phone", "buy_goods_pochi"):
             self._recipient(s, best, out, missing, errors)
@@ -441,19 +454,26 @@ class _Parse:
         if len(matches) > 1:
             ev.contact_lead = top.score - matches[1].score
 
+    def _guess_business(self, txn: str, s: Slots) -> None:
+        """"buy goods 832909 350": an unmarked business-sized number beside another amount is the till.
+
+        Inferred, not said: it costs a conflict, so the result is never confident.
+        """
+        slot = {"buy_goods_till": "till", "paybill": "paybill", "withdraw": "agent"}.get(txn)
+        if slot is None or getattr(s, slot) or len(s.amounts) < 2:
+            return
+        guess = [a for a in s.amounts if not a[0].spoken and 5 <= len(a[0].digits) <= 7 and not a[1]]
+        if guess:
+            s.amounts.remove(guess[0])
+            getattr(s, slot).append(guess[0][0])
+            self.ev.conflicts += 1
+
     def _business(
         self, found: list[Chunk], slot: str, out: dict[str, Any], missing: list[str], errors: list[str], s: Slots
     ) -> None:
         if not found:
-            # "buy goods 832909 350": an unmarked business-sized number next to another amount.
-            guess = [a for a in s.amounts if not a[0].spoken and 5 <= len(a[0].digits) <= 7 and not a[1]]
-            if guess and len(s.amounts) > 1:
-                s.amounts.remove(guess[0])
-                found = [guess[0][0]]
-                self.ev.conflicts += 1
-            else:
-                missing.append(slot)
-                return
+            missing.append(slot)
+            return
         self.ev.conflicts += len(found) - 1
         digits = found[0].digits
         if not (5 <= len(digits) <= 7):

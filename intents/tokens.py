@@ -44,7 +44,7 @@ def tokenize_words(text: str) -> list[str]:
         if m and m.group(2) in _CURRENCY_SUFFIXES:
             out.extend((m.group(1), m.group(2)))
             continue
-        if len(tok) > 1 and tok[-1] in "'-":
+        if len(tok) > 1 and tok[-1] in "'-" and tok[0] != "/":
             tok = tok.rstrip("'-")
         out.append(tok)
     return out
