@@ -1,0 +1,117 @@
+"""Top-ups are credited once per checkout id, whatever the callbacks; auto top-up never runs twice at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from ledger.invariants import check_invariants
+from ledger.models import LedgerError, ProposalRequest
+from ledger.service import Ledger
+
+from .conftest import MakeUser
+
+D = Decimal
+
+
+async def test_topup_credited_once_despite_duplicate_callbacks(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    user = await make_user("0.00")
+    checkout = f"ws_CO_{uuid.uuid4().hex}"
+    await ledger.record_topup_request(user, D("500"), "0712000111", checkout, "mr-1")
+    outcomes = await asyncio.gather(
+        *(ledger.credit_topup(checkout, success=True, amount=D("500"), receipt="RCP1") for _ in range(5))
+    )
+    assert sorted(outcomes) == ["already_settled"] * 4 + ["credited"]
+    assert (await ledger.balance(user)).wallet == D("500.00")
+    assert await ledger.credit_topup(checkout, success=False, error="late failure") == "already_settled"
+    row = await pool.fetchrow("SELECT status, mpesa_receipt_number FROM mpesa_transactions WHERE user_id = $1", user)
+    assert tuple(row) == ("completed", "RCP1")
+    reasons = await pool.fetch("SELECT reason, change_amount, topup_id FROM balance_history WHERE user_id = $1 ORDER BY seq", user)
+    assert [r["reason"] for r in reasons] == ["opening_balance", "topup"] and reasons[1]["topup_id"] is not None
+    assert await ledger.credit_topup("ws_CO_unknown", success=True, amount=D("1")) == "not_found"
+    assert await check_invariants(pool, [user]) == []
+
+
+async def test_topup_amount_mismatch_is_refused(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+    user = await make_user("0.00")
+    checkout = f"ws_CO_{uuid.uuid4().hex}"
+    await ledger.record_topup_request(user, D("500"), "0712000111", checkout, None)
+    assert await ledger.credit_topup(checkout, success=True, amount=D("5000"), receipt="X") == "amount_mismatch"
+    assert (await ledger.balance(user)).wallet == 0
+    assert await pool.fetchval("SELECT status FROM mpesa_transactions WHERE checkout_request_id = $1", checkout) == (
+        "pending"
+    )
+    assert await ledger.credit_topup(checkout, success=True, amount=D("500.00"), receipt="X") == "credited"
+    assert await check_invariants(pool, [user]) == []
+
+
+async def test_failed_topup_credits_nothing(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+    user = await make_user("10.00")
+    checkout = f"ws_CO_{uuid.uuid4().hex}"
+    await ledger.record_topup_request(user, D("300"), "0712000111", checkout, None)
+    assert await ledger.credit_topup(checkout, success=False, error="Request cancelled by user") == "failed"
+    assert await ledger.credit_topup(checkout, success=True, amount=D("300"), receipt="LATE") == "already_settled"
+    assert (await ledger.balance(user)).wallet == D("10.00")
+    assert await check_invariants(pool, [user]) == []
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "1.234"])
+async def test_bad_topup_request_is_refused(ledger: Ledger, make_user: MakeUser, amount: str) -> None:
+    user = await make_user("0.00")
+    with pytest.raises(LedgerError):
+        await ledger.record_topup_request(user, D(amount), "0712000111", f"co-{uuid.uuid4()}", None)
+
+
+async def test_auto_topup_started_once_when_balance_drops_below_threshold(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    user = await make_user(
+        "1000.00",
+        plan="pro",
+        mpesa_auto_topup=True,
+        mpesa_auto_topup_threshold=D("300"),
+        mpesa_auto_topup_amount=D("500"),
+    )
+
+    async def pay(amount: str) -> uuid.UUID | None:
+        p = await ledger.propose(user, ProposalRequest.build(type="buy_goods_till", amount=amount, till="55555"))
+        return (await ledger.confirm(p.id, user, 1, voice_verified=True)).auto_topup_id
+
+    assert await pay("100") is None  # 899.50 left: above the threshold
+    # Several debits at once below the threshold: still one pending auto top-up.
+    proposals = [
+        await ledger.propose(user, ProposalRequest.build(type="buy_goods_till", amount="150", till="55555"))
+        for _ in range(5)
+    ]
+    results = await asyncio.gather(*(ledger.confirm(p.id, user, 1, voice_verified=True) for p in proposals))
+    started = [r.auto_topup_id for r in results if r.auto_topup_id is not None]
+    assert len(started) == 1
+    rows = await pool.fetch(
+        "SELECT id, kind, status, amount, phone_number, checkout_request_id FROM mpesa_transactions WHERE user_id = $1",
+        user,
+    )
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["kind"], row["status"], row["amount"], row["checkout_request_id"]) == (
+        "auto_topup",
+        "pending",
+        D("500.00"),
+        None,
+    )
+    with pytest.raises(LedgerError) as err:  # the worker cannot start a second one either
+        await ledger.record_topup_request(user, D("500"), row["phone_number"], None, None, kind="auto_topup")
+    assert err.value.code == "auto_topup_pending"
+    # The worker sends the STK push, names it, and the callback credits it.
+    checkout = f"ws_CO_{uuid.uuid4().hex}"
+    assert await ledger.attach_checkout(row["id"], checkout, "mr")
+    assert not await ledger.attach_checkout(row["id"], "another", "mr")
+    assert await ledger.credit_topup(checkout, success=True, amount=D("500"), receipt="AUTO1") == "credited"
+    # Once settled, a new drop may start a new one.
+    assert await pay("500") is not None
+    assert await check_invariants(pool, [user]) == []
