@@ -208,7 +208,7 @@ class _Parse:
             digits = ch.digits or _int_digits(ch.value)
             if marker in ("till", "paybill", "agent", "store"):
                 getattr(s, marker).append(replace_digits(ch, digits))
-            elif marker == "pochi":
+            elif marker == "pochi" and (looks_like_phone(ch.digits, ch.plus) or (not ch.spoken and len(ch.digits) >= 5)):
                 s.phones.append(ch)
             elif marker in ("currency", "amount", "minus") or money_after:
                 s.amounts.append((ch, True, negative))
@@ -230,6 +230,10 @@ class _Parse:
         spans = _spans(items)
         ev = self.ev
         ev.unknown = self.overflow + sum(len(sp) for sp in spans)
+        for a, b in zip(items, items[1:], strict=False):
+            if a.chunk and b.chunk and a.chunk.spoken and a.chunk.digits and b.chunk.toks:
+                if b.chunk.toks[0].kind in ("tens", "teen"):
+                    ev.conflicts += 1  # "... nine three fifty": 3 + 50 or 350? Ask.
 
         txn = self._type(items, roles, s)
         best = self._contact(spans) if txn in ("send_phone", "buy_goods_pochi", None) else None
@@ -450,7 +454,10 @@ class _Parse:
             errors.append("invalid_phone")
             return
         out["phone"] = phone
-        ev.recipient *= max(0.0, 1 - (100 - top.score) * 0.02)
+        if top.score < 100:
+            # Heard close to, not exactly, a saved name: probably a recogniser slip, but it could be
+            # someone not in the contacts. Use it, and confirm before acting.
+            ev.recipient *= max(0.0, min(0.8, 1 - (100 - top.score) * 0.02))
         if len(matches) > 1:
             ev.contact_lead = top.score - matches[1].score
 
