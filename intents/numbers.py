@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from intents.vocabulary import NumberWords
 
-_RAW = re.compile(r"^(\+?)(\d+(?:\.\d+)*)(k?)$")
+_RAW = re.compile(r"^(\+?)(\d[\d,]*(?:\.\d+)*)(k?)$")
 _THOUSAND = Decimal(1000)
 
 
@@ -65,6 +65,8 @@ def classify(words: NumberWords, tokens: list[str], i: int, prev_is_num: bool) -
     m = _RAW.match(t)
     if m:
         plus, body, k = m.group(1), m.group(2), m.group(3)
+        grouped = "," in body  # "2,500": written as an amount, never a phone or till
+        body = body.replace(",", "")
         bad = body.count(".") > 1
         try:
             value = Decimal(body) if not bad else Decimal(0)
@@ -72,7 +74,7 @@ def classify(words: NumberWords, tokens: list[str], i: int, prev_is_num: bool) -
             value, bad = Decimal(0), True
         if k:
             value *= _THOUSAND
-        digits = body if ("." not in body and not k) else ""
+        digits = body if ("." not in body and not k and not grouped) else ""
         return NumTok("raw", t, value=value, digits=digits, plus=bool(plus), bad=bad)
     if t in words.digits:
         return NumTok("digit", t, value=Decimal(words.digits[t]), sw=t in words.swahili, digits=str(words.digits[t]))

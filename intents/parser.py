@@ -208,11 +208,13 @@ class _Parse:
             digits = ch.digits or _int_digits(ch.value)
             if marker in ("till", "paybill", "agent", "store"):
                 getattr(s, marker).append(replace_digits(ch, digits))
-            elif marker == "pochi" and (looks_like_phone(ch.digits, ch.plus) or (not ch.spoken and len(ch.digits) >= 5)):
+            elif marker == "pochi" and (
+                looks_like_phone(ch.digits, ch.plus, recipient=True) or (not ch.spoken and len(ch.digits) >= 5)
+            ):
                 s.phones.append(ch)
             elif marker in ("currency", "amount", "minus") or money_after:
                 s.amounts.append((ch, True, negative))
-            elif ch.digits and looks_like_phone(ch.digits, ch.plus):
+            elif ch.digits and looks_like_phone(ch.digits, ch.plus, recipient=marker == "to"):
                 s.phones.append(ch)
             elif marker == "to" and ch.digits and not ch.spoken and len(ch.digits) >= 5 and ch.slip_value is None:
                 s.bad_recipients.append(ch)

@@ -10,15 +10,18 @@ from phonenumbers import NumberParseException, PhoneNumberType
 _MOBILE = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
-def looks_like_phone(digits: str, plus: bool = False) -> bool:
-    """Shape only: is this digit string meant as a phone number (even a wrong one)?"""
+def looks_like_phone(digits: str, plus: bool = False, *, recipient: bool = False) -> bool:
+    """Shape only: is this digit string meant as a phone number (even a wrong one)?
+
+    Nine digits without the leading 0 ("712345678") count only where a recipient is expected.
+    """
     if not digits.isdigit():
         return False
     if plus or (len(digits) == 12 and digits.startswith("254")):
         return True
     if digits.startswith("0") and len(digits) > 1:
         return True  # amounts never start with 0, so a 0-led string is a (maybe bad) phone
-    return len(digits) == 9 and digits[0] in "17"
+    return recipient and len(digits) == 9 and digits[0] in "17"
 
 
 @lru_cache(maxsize=4096)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Thousands separators inside numbers: "1,000" / "2,500,000" (a comma followed by exactly three digits).
-_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 # A minus sign that is a sign, not a hyphen inside "0712-345-678".
 _MINUS = re.compile(r"(?<![\w/])-(?=\d)")
 # "a/c" is how people write "account".
 _AC = re.compile(r"\ba/c\b")
-# Tokens: currency marks, numbers (optionally +, decimals, and a glued suffix like "k" or "bob"), words.
-_TOKEN = re.compile(r"/=|/-|\+?\d+(?:\.\d+)*[a-z]*|[a-z0-9]+(?:[&'\-][a-z0-9]+)*|&|#")
+# Tokens: currency marks, numbers with thousands commas ("2,500" stays one token: it is an amount), numbers (optionally +, decimals, and a glued suffix like "k" or "bob"), words.
+_TOKEN = re.compile(r"/=|/-|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])[a-z]*|\+?\d+(?:\.\d+)*[a-z]*|[a-z0-9]+(?:[&'\-][a-z0-9]+)*|&|#")
 # Number with a glued suffix: "1.5k", "500bob", "200sh".
-_NUM_SUFFIX = re.compile(r"^(\+?\d+(?:\.\d+)*)([a-z]+)$")
+_NUM_SUFFIX = re.compile(r"^(\+?\d[\d,]*(?:\.\d+)*)([a-z]+)$")
 # Suffixes split off a number ("500bob" -> "500", "bob"); "k" stays glued because it changes the value.
 _CURRENCY_SUFFIXES = frozenset({"bob", "sh", "shs", "ksh", "kshs", "ksh", "kes", "shillings", "shilingi"})
 # Currency glued before digits: "ksh1500".
@@ -32,7 +30,6 @@ def tokenize_words(text: str) -> list[str]:
     """Split text into tokens; numbers keep their separators' meaning, suffixes become their own token."""
     s = _fold(text)
     s = _AC.sub(" acc ", s)
-    s = _THOUSANDS_COMMA.sub("", s)
     s = _MINUS.sub(" minus ", s)
     out: list[str] = []
     for tok in _TOKEN.findall(s):
