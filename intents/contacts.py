@@ -38,7 +38,9 @@ class ContactIndex:
     """Normalised lookup keys for one contact list; build once and pass to `parse` for speed."""
 
     def __init__(self, contacts: Iterable[Contact | Mapping[str, Any]]) -> None:
-        self.contacts: list[Contact] = [c if isinstance(c, Contact) else Contact.model_validate(c) for c in contacts]
+        self.contacts: list[Contact] = [
+            c if isinstance(c, Contact) else Contact.model_validate(c) for c in contacts
+        ]
         owners: dict[str, set[int]] = {}
         self.by_phone: dict[str, int] = {}
         for i, c in enumerate(self.contacts):

@@ -77,7 +77,9 @@ def classify(words: NumberWords, tokens: list[str], i: int, prev_is_num: bool) -
         digits = body if ("." not in body and not k and not grouped) else ""
         return NumTok("raw", t, value=value, digits=digits, plus=bool(plus), bad=bad)
     if t in words.digits:
-        return NumTok("digit", t, value=Decimal(words.digits[t]), sw=t in words.swahili, digits=str(words.digits[t]))
+        return NumTok(
+            "digit", t, value=Decimal(words.digits[t]), sw=t in words.swahili, digits=str(words.digits[t])
+        )
     if t in words.zero_in_digits and (_is_digitish(words, nxt) or (prev_is_num and _is_digitish(words, t))):
         return NumTok("digit", t, value=Decimal(0), digits="0")
     if t in words.repeaters and _is_digitish(words, nxt):
@@ -137,7 +139,9 @@ def split_run(words: NumberWords, toks: list[NumTok], offset: int) -> list[Chunk
             j, digits, rep = _digit_string(toks, i)
             if len(digits) >= 2:
                 spoken = any(x.kind != "raw" for x in toks[i:j])
-                out.append(_digit_chunk(offset + i, offset + j, digits, spoken, spaced=not spoken, repeats=rep))
+                out.append(
+                    _digit_chunk(offset + i, offset + j, digits, spoken, spaced=not spoken, repeats=rep)
+                )
                 i = j
                 continue
         if t.kind == "raw" and not t.bad and t.digits and not (i + 1 < n and toks[i + 1].kind == "mult"):
@@ -175,7 +179,14 @@ def _slip(head: list[NumTok], toks: list[NumTok]) -> Decimal | None:
 
 
 def _digit_chunk(
-    start: int, end: int, digits: str, spoken: bool, *, plus: bool = False, spaced: bool = False, repeats: bool = False
+    start: int,
+    end: int,
+    digits: str,
+    spoken: bool,
+    *,
+    plus: bool = False,
+    spaced: bool = False,
+    repeats: bool = False,
 ) -> Chunk:
     value = Decimal(digits) if digits and (digits[0] != "0" or len(digits) == 1) else None
     return Chunk(start, end, digits, value, spoken, plus=plus, spaced=spaced, repeats=repeats)
@@ -193,7 +204,11 @@ def _digit_string(toks: list[NumTok], i: int) -> tuple[int, str, bool]:
                 j += 2
                 continue
             break
-        if j + 1 < n and toks[j + 1].kind in ("mult", "point") and (toks[j + 1].after is not None or toks[j + 1].kind == "point"):
+        if (
+            j + 1 < n
+            and toks[j + 1].kind in ("mult", "point")
+            and (toks[j + 1].after is not None or toks[j + 1].kind == "point")
+        ):
             break  # "... seven five hundred": the five belongs to the amount
         if t.text in ("oh", "o"):
             rep = True
@@ -284,9 +299,19 @@ def _parse_en(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
                     total, group, last, big = total + count * m, Decimal(0), "mult", m
             else:
                 break
-        elif k == "join" and last in ("hund", "mult") and j + 1 < n and toks[j + 1].kind in ("digit", "teen", "tens"):
+        elif (
+            k == "join"
+            and last in ("hund", "mult")
+            and j + 1 < n
+            and toks[j + 1].kind in ("digit", "teen", "tens")
+        ):
             last = "and"
-        elif k == "point" and last in ("unit", "tens", "teen", "num") and j + 1 < n and toks[j + 1].kind == "digit":
+        elif (
+            k == "point"
+            and last in ("unit", "tens", "teen", "num")
+            and j + 1 < n
+            and toks[j + 1].kind == "digit"
+        ):
             j += 1
             frac = ""
             while j < n and toks[j].kind == "digit":

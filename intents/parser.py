@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from intents import confidence as conf
 from intents.contacts import AMBIGUOUS_MARGIN, CERTAIN_SCORE, ContactIndex, Match
-from intents.models import TXN_TYPES, Contact, Intent, ParseResult
+from intents.models import Contact, Intent, ParseResult
 from intents.numbers import Chunk, NumTok, classify, split_run, with_slip
 from intents.phones import looks_like_phone, normalise_phone
 from intents.tokens import tokenize_words
@@ -34,7 +35,7 @@ _WORDS = _VOCAB.numbers
 
 @dataclass
 class Item:
-    """One meaningful piece of the utterance: a role word/phrase, a number chunk, a bank, an account, a word."""
+    """One meaningful piece of the utterance: a role word, a number chunk, a bank, an account, a word."""
 
     kind: str  # role | num | chunk | bank | account | word
     text: str
@@ -170,8 +171,14 @@ class _Parse:
                 continue
             if run:
                 for ch in split_run(_WORDS, [r.num for r in run if r.num is not None], 0):
-                    out.append(Item("chunk", " ".join(r.text for r in run[ch.start : ch.end]), chunk=ch,
-                                    size=ch.end - ch.start))
+                    out.append(
+                        Item(
+                            "chunk",
+                            " ".join(r.text for r in run[ch.start : ch.end]),
+                            chunk=ch,
+                            size=ch.end - ch.start,
+                        )
+                    )
                 run = []
             if it.kind != "end":
                 out.append(it)
@@ -195,7 +202,11 @@ class _Parse:
             q = p - 1
             while q >= 0 and items[q].kind == "role" and items[q].role in _SKIP:
                 q -= 1
-            marker = items[q].role if q >= 0 and items[q].kind == "role" else ("bank" if q >= 0 and items[q].kind == "bank" else "")
+            marker = (
+                items[q].role
+                if q >= 0 and items[q].kind == "role"
+                else ("bank" if q >= 0 and items[q].kind == "bank" else "")
+            )
             after = items[p + 1] if p + 1 < len(items) else None
             # "500 bob": a currency word after the number, unless it introduces the next number instead.
             after2 = items[p + 2] if p + 2 < len(items) else None
@@ -207,16 +218,23 @@ class _Parse:
             )
             digits = ch.digits or _int_digits(ch.value)
             if marker in ("till", "paybill", "agent", "store"):
-                getattr(s, marker).append(replace_digits(ch, digits))
+                getattr(s, marker).append(replace(ch, digits=digits))
             elif marker == "pochi" and (
-                looks_like_phone(ch.digits, ch.plus, recipient=True) or (not ch.spoken and len(ch.digits) >= 5)
+                looks_like_phone(ch.digits, ch.plus, recipient=True)
+                or (not ch.spoken and len(ch.digits) >= 5)
             ):
                 s.phones.append(ch)
             elif marker in ("currency", "amount", "minus") or money_after:
                 s.amounts.append((ch, True, negative))
             elif ch.digits and looks_like_phone(ch.digits, ch.plus, recipient=marker == "to"):
                 s.phones.append(ch)
-            elif marker == "to" and ch.digits and not ch.spoken and len(ch.digits) >= 5 and ch.slip_value is None:
+            elif (
+                marker == "to"
+                and ch.digits
+                and not ch.spoken
+                and len(ch.digits) >= 5
+                and ch.slip_value is None
+            ):
                 s.bad_recipients.append(ch)
             elif marker == "bank" and ch.digits and len(ch.digits) >= 6:
                 s.accounts.append(ch.digits)
@@ -232,7 +250,7 @@ class _Parse:
         spans = _spans(items)
         ev = self.ev
         ev.unknown = self.overflow + sum(len(sp) for sp in spans)
-        for a, b in zip(items, items[1:], strict=False):
+        for a, b in pairwise(items):
             if a.chunk and b.chunk and a.chunk.spoken and a.chunk.digits and b.chunk.toks:
                 if b.chunk.toks[0].kind in ("tens", "teen"):
                     ev.conflicts += 1  # "... nine three fifty": 3 + 50 or 350? Ask.
@@ -244,7 +262,13 @@ class _Parse:
         if best is not None and txn in ("send_phone", "buy_goods_pochi"):
             ev.unknown -= best[2]
         if txn is None:
-            query = "transaction_history" if "history" in roles else "check_balance" if "balance" in roles else None
+            query = (
+                "transaction_history"
+                if "history" in roles
+                else "check_balance"
+                if "balance" in roles
+                else None
+            )
             return self._query(query)
 
         out: dict[str, Any] = {"text": self.text, "type": txn}
@@ -293,8 +317,8 @@ class _Parse:
     def _query(self, query: str | None) -> ParseResult:
         if query is None:
             return ParseResult(text=self.text, confidence=0)
-        intent: Intent = _intent(query, {})  # type: ignore[assignment]
-        return ParseResult(text=self.text, type=query, intent=intent, confidence=conf.score(self.ev, actionable=True))
+        fields: dict[str, Any] = {"text": self.text, "type": query, "intent": _intent(query, {})}
+        return ParseResult(**fields, confidence=conf.score(self.ev, actionable=True))
 
     # ------------------------------------------------------------------------------------------ type
     def _type(self, items: list[Item], roles: set[str], s: Slots) -> str | None:
@@ -464,7 +488,7 @@ class _Parse:
             ev.contact_lead = top.score - matches[1].score
 
     def _guess_business(self, txn: str, s: Slots) -> None:
-        """"buy goods 832909 350": an unmarked business-sized number beside another amount is the till.
+        """ "buy goods 832909 350": an unmarked business-sized number beside another amount is the till.
 
         Inferred, not said: it costs a conflict, so the result is never confident.
         """
@@ -478,7 +502,13 @@ class _Parse:
             self.ev.conflicts += 1
 
     def _business(
-        self, found: list[Chunk], slot: str, out: dict[str, Any], missing: list[str], errors: list[str], s: Slots
+        self,
+        found: list[Chunk],
+        slot: str,
+        out: dict[str, Any],
+        missing: list[str],
+        errors: list[str],
+        s: Slots,
     ) -> None:
         if not found:
             missing.append(slot)
@@ -512,12 +542,6 @@ class _Parse:
         out["account"] = acc
 
 
-def replace_digits(ch: Chunk, digits: str) -> Chunk:
-    from dataclasses import replace
-
-    return replace(ch, digits=digits)
-
-
 def _int_digits(value: Decimal | None) -> str:
     if value is None or value < 0 or value != value.to_integral_value():
         return ""
@@ -544,16 +568,14 @@ def _spans(items: list[Item]) -> list[list[str]]:
 
 
 def _intent(txn: str, out: dict[str, Any]) -> Intent | None:
-    """The typed intent, or None when a field fails its model's checks."""
-    from pydantic import TypeAdapter
-
-    data = {k: v for k, v in out.items() if k in _FIELDS.get(txn, ()) and v not in ("", None)}
+    """The typed intent, or None when a field fails its model's checks (e.g. a 4-digit till)."""
+    data = {k: v for k, v in out.items() if k in _FIELDS[txn] and v not in ("", None)}
     data["type"] = txn
     try:
-        return _ADAPTER.validate_python(data)
+        intent: Intent = _ADAPTER.validate_python(data)
     except ValidationError:
-        _ = TypeAdapter
         return None
+    return intent
 
 
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -567,13 +589,4 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "check_balance": (),
     "transaction_history": (),
 }
-
-
-def _make_adapter() -> Any:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(Intent)
-
-
-_ADAPTER = _make_adapter()
-assert set(_FIELDS) >= TXN_TYPES
+_ADAPTER: TypeAdapter[Intent] = TypeAdapter(Intent)

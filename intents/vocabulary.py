@@ -13,11 +13,30 @@ import yaml
 # Roles a word or phrase can play; the YAML may only use these (a typo there should fail loudly at import).
 ROLES = frozenset(
     {
-        "send", "pay", "buy_goods", "withdraw", "till", "paybill", "account", "agent", "store", "pochi",
-        "from", "to", "for", "bank", "mpesa", "amount", "number", "balance", "history", "currency", "minus",
+        "send",
+        "pay",
+        "buy_goods",
+        "withdraw",
+        "till",
+        "paybill",
+        "account",
+        "agent",
+        "store",
+        "pochi",
+        "from",
+        "to",
+        "for",
+        "bank",
+        "mpesa",
+        "amount",
+        "number",
+        "balance",
+        "history",
+        "currency",
+        "minus",
         "filler",
     }
-)  # fmt: skip
+)
 
 
 def load_yaml(name: str) -> Any:

@@ -41,6 +41,11 @@ EXTRA_CONTACTS: list[dict[str, Any]] = [
 
 
 @pytest.fixture(scope="session")
+def sample_contacts() -> list[dict[str, Any]]:
+    return SAMPLE_CONTACTS
+
+
+@pytest.fixture(scope="session")
 def sample_index() -> ContactIndex:
     return ContactIndex(SAMPLE_CONTACTS)
 

@@ -58,7 +58,7 @@ def sw_below_100(n: int) -> str:
 
 
 def swahili(n: int, join_with_na: bool) -> str:
-    """1..299,999 in Swahili, multiplier first: "laki mbili na elfu hamsini", "elfu kumi na mbili mia tano"."""
+    """1..299,999 in Swahili, multiplier first: "laki mbili na elfu hamsini", "elfu kumi na mbili"."""
     lakhs, rest = divmod(n, 100_000)
     thousands, rest = divmod(rest, 1000)
     hundreds, rest = divmod(rest, 100)
@@ -66,14 +66,16 @@ def swahili(n: int, join_with_na: bool) -> str:
     if lakhs:
         parts.append(f"laki {SW_UNITS[lakhs]}")
     if thousands:
-        parts.append(f"elfu {sw_below_100(thousands)}" if thousands < 100 else f"elfu {swahili(thousands, False)}")
+        parts.append(
+            f"elfu {sw_below_100(thousands)}" if thousands < 100 else f"elfu {swahili(thousands, False)}"
+        )
     if hundreds:
         parts.append(f"mia {SW_UNITS[hundreds]}")
     if rest:
         parts.append(sw_below_100(rest))
     out = parts[0]
     for part in parts[1:]:
-        out += (" na " if join_with_na or part == parts[-1] and n % 100 < 10 else " ") + part
+        out += (" na " if join_with_na or (part == parts[-1] and n % 100 < 10) else " ") + part
     return out
 
 
@@ -191,10 +193,50 @@ def test_every_form_of_a_phone_normalises_the_same(phone: str, data: st.DataObje
 
 
 # -------------------------------------------------------------------------------------------------- contacts
-FIRST = ["Wanjiku", "Otieno", "Kamau", "Achieng", "Mwangi", "Njeri", "Kiprono", "Chebet", "Muthoni", "Omondi",
-         "Wafula", "Nekesa", "Barasa", "Auma", "Kipchoge", "Jeptoo", "Mutiso", "Nduta", "Okello", "Wairimu"]  # fmt: skip
-LAST = ["Kariuki", "Odhiambo", "Mutua", "Njoroge", "Ochieng", "Kilonzo", "Rotich", "Wekesa", "Maina", "Kimani",
-        "Onyango", "Cherono", "Gitau", "Owino", "Koech", "Nyambura", "Langat", "Mbugua", "Wanyama", "Adhiambo"]  # fmt: skip
+FIRST = [
+    "Wanjiku",
+    "Otieno",
+    "Kamau",
+    "Achieng",
+    "Mwangi",
+    "Njeri",
+    "Kiprono",
+    "Chebet",
+    "Muthoni",
+    "Omondi",
+    "Wafula",
+    "Nekesa",
+    "Barasa",
+    "Auma",
+    "Kipchoge",
+    "Jeptoo",
+    "Mutiso",
+    "Nduta",
+    "Okello",
+    "Wairimu",
+]
+LAST = [
+    "Kariuki",
+    "Odhiambo",
+    "Mutua",
+    "Njoroge",
+    "Ochieng",
+    "Kilonzo",
+    "Rotich",
+    "Wekesa",
+    "Maina",
+    "Kimani",
+    "Onyango",
+    "Cherono",
+    "Gitau",
+    "Owino",
+    "Koech",
+    "Nyambura",
+    "Langat",
+    "Mbugua",
+    "Wanyama",
+    "Adhiambo",
+]
 _KNOWN = set(vocabulary().roles_of_word)
 
 
@@ -210,7 +252,9 @@ def one_letter_changed(draw: st.DrawFn) -> tuple[str, str]:
 
 @PROPS
 @given(one_letter_changed(), st.booleans(), st.sampled_from(["send 100 to {}", "tuma 100 kwa {}"]))
-def test_one_letter_changed_never_beats_the_exact_name(pair: tuple[str, str], flip: bool, template: str) -> None:
+def test_one_letter_changed_never_beats_the_exact_name(
+    pair: tuple[str, str], flip: bool, template: str
+) -> None:
     name, variant = pair
     contacts = [
         {"id": "exact", "name": name, "phone_number": "0712345678", "nickname": None},
@@ -224,7 +268,11 @@ def test_one_letter_changed_never_beats_the_exact_name(pair: tuple[str, str], fl
 
 
 @PROPS
-@given(st.sampled_from(FIRST), st.lists(st.sampled_from(LAST), min_size=2, max_size=2, unique=True), st.booleans())
+@given(
+    st.sampled_from(FIRST),
+    st.lists(st.sampled_from(LAST), min_size=2, max_size=2, unique=True),
+    st.booleans(),
+)
 def test_a_shared_first_name_is_ambiguous(first: str, lasts: list[str], swahili_order: bool) -> None:
     contacts = [
         {"id": f"k{i}", "name": f"{first} {last}", "phone_number": f"07{i}2345678", "nickname": None}

@@ -1,4 +1,4 @@
-"""Utterances written from the spec's rules (not copied from the sample corpus), in English, Swahili and Sheng.
+"""Utterances written from the spec's rules (not the sample corpus), in English, Swahili and Sheng.
 
 Each case states what must be heard; `confident` says whether the parser may act without asking.
 Clean transaction commands default to confident; anything with missing/errors/candidates must never be.
@@ -23,7 +23,10 @@ M2B = "mpesa_to_bank"
 
 CASES: list[tuple[str, dict[str, Any]]] = [
     # --- send to a contact, English
-    ("send 2,000 to Grace Akinyi", {"type": T, "amount": "2000.00", "contact_id": "c05", "phone": "254110987654"}),
+    (
+        "send 2,000 to Grace Akinyi",
+        {"type": T, "amount": "2000.00", "contact_id": "c05", "phone": "254110987654"},
+    ),
     ("Send KSh 450 to Peter Njoroge", {"type": T, "amount": "450.00", "contact_id": "c06"}),
     ("transfer three hundred to brayo", {"type": T, "amount": "300.00", "contact_id": "c04"}),
     ("give mama fifty shillings", {"type": T, "amount": "50.00", "contact_id": "c03"}),
@@ -76,27 +79,42 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("tuma JK mia mbili", {"type": T, "amount": "200.00", "contact_id": "c02"}),
     # --- send to a phone number (written and spoken)
     ("send 500 to 0712345678", {"type": T, "amount": "500.00", "phone": "254712345678", "contact_id": "c01"}),
-    ("send 500 to 0799 111 222", {"type": T, "amount": "500.00", "phone": "254799111222", "contact_id": None}),
+    (
+        "send 500 to 0799 111 222",
+        {"type": T, "amount": "500.00", "phone": "254799111222", "contact_id": None},
+    ),
     ("transfer ksh 1 000 to 0722111222", {"type": T, "amount": "1000.00", "phone": "254722111222"}),
     ("send twenty five thousand to 254745678901", {"type": T, "amount": "25000.00", "phone": "254745678901"}),
-    ("send 300 to +254 110 987 654", {"type": T, "amount": "300.00", "phone": "254110987654", "contact_id": "c05"}),
+    (
+        "send 300 to +254 110 987 654",
+        {"type": T, "amount": "300.00", "phone": "254110987654", "contact_id": "c05"},
+    ),
     ("send 100 to 07 12 34 56 78", {"type": T, "amount": "100.00", "phone": "254712345678"}),
     ("send 100 to 0712-345-678", {"type": T, "amount": "100.00", "phone": "254712345678"}),
     ("tuma 0712345678 500 bob", {"type": T, "amount": "500.00", "phone": "254712345678"}),
     ("send 0 7 1 2 3 4 5 6 7 8 100 bob", {"type": T, "amount": "100.00", "phone": "254712345678"}),
-    ("send one hundred to seven one two three four five six seven eight", {"type": T, "phone": "254712345678"}),
+    (
+        "send one hundred to seven one two three four five six seven eight",
+        {"type": T, "phone": "254712345678"},
+    ),
     (
         "tuma sifuri saba moja mbili tatu nne tano sita saba nane shilingi mia mbili",
         {"type": T, "amount": "200.00", "phone": "254712345678"},
     ),
     ("send 100 to zero seven triple one two three four five six", {"type": T, "phone": "254711123456"}),
     ("send 50 to oh seven two two one one one two two two", {"type": T, "phone": "254722111222"}),
-    ("send 5000 to 0110 987 654", {"type": T, "amount": "5000.00", "phone": "254110987654", "contact_id": "c05"}),
+    (
+        "send 5000 to 0110 987 654",
+        {"type": T, "amount": "5000.00", "phone": "254110987654", "contact_id": "c05"},
+    ),
     ("pay 500 to 0712345678", {"type": T, "amount": "500.00", "phone": "254712345678"}),
     # --- Pochi la Biashara
     ("pay pochi la biashara 0722111222 200", {"type": P, "amount": "200.00", "phone": "254722111222"}),
     ("lipa 200 pochi 0701234567", {"type": P, "amount": "200.00", "phone": "254701234567"}),
-    ("lipa pochi ya biashara 0799 876 543 shilingi mia tano", {"type": P, "amount": "500.00", "phone": "254799876543"}),
+    (
+        "lipa pochi ya biashara 0799 876 543 shilingi mia tano",
+        {"type": P, "amount": "500.00", "phone": "254799876543"},
+    ),
     ("pochi ya mama 200", {"type": P, "amount": "200.00", "phone": "254733444555", "contact_id": "c03"}),
     ("pay pochi 0712345678", {"type": P, "phone": "254712345678", "missing": ["amount"]}),
     ("lipa pochi elfu moja", {"type": P, "amount": "1000.00", "missing": ["recipient"]}),
@@ -106,37 +124,67 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("lipa till 567 890 mia tano", {"type": TILL, "amount": "500.00", "till": "567890"}),
     ("nunua till namba 832909 elfu moja", {"type": TILL, "amount": "1000.00", "till": "832909"}),
     ("buy goods till 55443 for two hundred", {"type": TILL, "amount": "200.00", "till": "55443"}),
-    ("lipa namba ya till 1234567 shilingi elfu mbili", {"type": TILL, "amount": "2000.00", "till": "1234567"}),
+    (
+        "lipa namba ya till 1234567 shilingi elfu mbili",
+        {"type": TILL, "amount": "2000.00", "till": "1234567"},
+    ),
     ("pay till eight three two nine zero nine three fifty", {"type": TILL, "confident": False}),
-    ("pay till eight three two nine zero nine ksh fifty", {"type": TILL, "till": "832909", "amount": "50.00"}),
+    (
+        "pay till eight three two nine zero nine ksh fifty",
+        {"type": TILL, "till": "832909", "amount": "50.00"},
+    ),
     ("buy goods 832909 350", {"type": TILL, "amount": "350.00", "till": "832909", "confident": False}),
     ("pay till number 123 for 500", {"type": TILL, "errors": ["invalid_number"]}),
     ("lipa till 832909", {"type": TILL, "till": "832909", "missing": ["amount"]}),
     ("buy goods for 500", {"type": TILL, "amount": "500.00", "missing": ["till"]}),
     # --- Pay Bill
-    ("pay paybill 247247 account number 12345 ksh 1000", {"type": PB, "paybill": "247247", "account": "12345"}),
-    ("lipa bili 888880 akaunti moja mbili tatu nne mia tano", {"type": PB, "amount": "500.00", "account": "1234"}),
+    (
+        "pay paybill 247247 account number 12345 ksh 1000",
+        {"type": PB, "paybill": "247247", "account": "12345"},
+    ),
+    (
+        "lipa bili 888880 akaunti moja mbili tatu nne mia tano",
+        {"type": PB, "amount": "500.00", "account": "1234"},
+    ),
     ("pay bill 888880 account 54321678 2000", {"type": PB, "amount": "2000.00", "account": "54321678"}),
     ("paybill 522522 a/c KCB123 amount 3000", {"type": PB, "amount": "3000.00", "account": "KCB123"}),
-    ("lipa bili namba 200222 akaunti x y z nine nine elfu mbili", {"type": PB, "account": "XYZ99", "amount": "2000.00"}),
-    ("pay bill 888880 account a b one two three five hundred", {"type": PB, "account": "AB123", "amount": "500.00"}),
-    ("pay 3,400 to business number 400200 account 7788", {"type": PB, "paybill": "400200", "amount": "3400.00"}),
+    (
+        "lipa bili namba 200222 akaunti x y z nine nine elfu mbili",
+        {"type": PB, "account": "XYZ99", "amount": "2000.00"},
+    ),
+    (
+        "pay bill 888880 account a b one two three five hundred",
+        {"type": PB, "account": "AB123", "amount": "500.00"},
+    ),
+    (
+        "pay 3,400 to business number 400200 account 7788",
+        {"type": PB, "paybill": "400200", "amount": "3400.00"},
+    ),
     ("paybill 247247 account 0011223344", {"type": PB, "paybill": "247247", "missing": ["amount"]}),
     ("lipa bili 888880 elfu moja", {"type": PB, "amount": "1000.00", "missing": ["account"]}),
     ("pay bill account 12345 500", {"type": PB, "missing": ["paybill"]}),
     ("pay bill 888880 account 123456789012345678901 500", {"type": PB, "errors": ["invalid_number"]}),
     ("paybill 12 account 5 ksh 100", {"type": PB, "errors": ["invalid_number"]}),
     # --- withdraw
-    ("withdraw 1,000 at agent 123456 store 12", {"type": W, "amount": "1000.00", "agent": "123456", "store": "12"}),
+    (
+        "withdraw 1,000 at agent 123456 store 12",
+        {"type": W, "amount": "1000.00", "agent": "123456", "store": "12"},
+    ),
     ("toa elfu moja wakala 12345 stoo 7", {"type": W, "amount": "1000.00", "agent": "12345", "store": "7"}),
     ("toa pesa elfu mbili wakala 556677 stoo namba 2", {"type": W, "amount": "2000.00", "store": "2"}),
     ("withdraw five thousand agent 112233 store three", {"type": W, "amount": "5000.00", "store": "3"}),
-    ("cash out 2k from agent number 445566 store number 1", {"type": W, "amount": "2000.00", "agent": "445566"}),
+    (
+        "cash out 2k from agent number 445566 store number 1",
+        {"type": W, "amount": "2000.00", "agent": "445566"},
+    ),
     ("cash out 3k agent 1234 store 2", {"type": W, "errors": ["invalid_number"]}),
     ("toa elfu tatu", {"type": W, "amount": "3000.00", "missing": ["agent", "store"]}),
     ("withdraw at agent 123456 store 1", {"type": W, "missing": ["amount"]}),
     # --- M-Pesa to bank
-    ("send 50000 to equity account 12345", {"type": M2B, "amount": "50000.00", "bank_code": "68", "account": "12345"}),
+    (
+        "send 50000 to equity account 12345",
+        {"type": M2B, "amount": "50000.00", "bank_code": "68", "account": "12345"},
+    ),
     ("hamisha 2000 to ncba account 555", {"type": M2B, "bank_code": "07", "account": "555"}),
     ("send 1000 to standard chartered account 12345678", {"type": M2B, "bank_code": "02"}),
     ("send 1000 to i&m account 1234", {"type": M2B, "bank_code": "57"}),
@@ -156,7 +204,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("toa elfu kumi kutoka equity kwenda mpesa", {"type": B2M, "amount": "10000.00", "bank_code": "68"}),
     ("move money from stanbic to mpesa 7000", {"type": B2M, "amount": "7000.00", "bank_code": "31"}),
     ("transfer 15k from my NCBA account to m-pesa", {"type": B2M, "amount": "15000.00", "bank_code": "07"}),
-    ("hamisha pesa kutoka coop bank kwenda mpesa elfu sita", {"type": B2M, "amount": "6000.00", "bank_code": "11"}),
+    (
+        "hamisha pesa kutoka coop bank kwenda mpesa elfu sita",
+        {"type": B2M, "amount": "6000.00", "bank_code": "11"},
+    ),
     ("move 3000 from bank to mpesa", {"type": B2M, "missing": ["bank"]}),
     # --- queries
     ("check balance", {"type": "check_balance"}),

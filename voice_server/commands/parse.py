@@ -1,4 +1,4 @@
-"""`ongea-pesa parse`: run the intent parser on text or on a stream of lines (I/O only; logic in `intents`)."""
+"""`ongea-pesa parse`: run the intent parser on text or a stream of lines (I/O only; logic in `intents`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("parse", help="turn a spoken command into a transaction intent (JSON)")
-    p.add_argument("--contacts", required=True, type=Path, help="JSON list of {id, name, phone_number, nickname}")
-    p.add_argument("--jsonl", action="store_true", help="read one utterance per line on stdin, write JSON lines")
+    p.add_argument(
+        "--contacts", required=True, type=Path, help="JSON list of {id, name, phone_number, nickname}"
+    )
+    p.add_argument(
+        "--jsonl", action="store_true", help="read one utterance per line on stdin, write JSON lines"
+    )
     p.add_argument("--asr-confidence", type=float, default=None, help="the recogniser's confidence, 0..1")
     p.add_argument("text", nargs="?", default=None, help="the utterance (unless --jsonl)")
     p.set_defaults(func=run)
