@@ -80,7 +80,7 @@ def classify(words: NumberWords, tokens: list[str], i: int, prev_is_num: bool) -
         return NumTok(
             "digit", t, value=Decimal(words.digits[t]), sw=t in words.swahili, digits=str(words.digits[t])
         )
-    if t in words.zero_in_digits and (_is_digitish(words, nxt) or (prev_is_num and _is_digitish(words, t))):
+    if t in words.zero_in_digits and (_is_digitish(words, nxt) or nxt in words.repeaters or prev_is_num):
         return NumTok("digit", t, value=Decimal(0), digits="0")
     if t in words.repeaters and _is_digitish(words, nxt):
         return NumTok("repeat", t, value=Decimal(words.repeaters[t]))
