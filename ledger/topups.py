@@ -1,0 +1,216 @@
+"""Top-ups: an STK push to the user's phone, recorded in `mpesa_transactions`, credited once by its callback.
+
+The row is written before the push (status pending, no checkout id yet) and named after Daraja answers, so
+a callback that overtakes the answer is kept and applied as soon as the checkout id is known. Auto top-ups
+are rows `ledger_confirm` inserted (kind `auto_topup`, no checkout id); this module sends their push.
+A top-up whose callback never comes is settled by an STK query.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import asyncpg
+
+from ledger.daraja.client import (
+    STK_STILL_PROCESSING,
+    DarajaClient,
+    DarajaError,
+    DarajaRejected,
+    DarajaTransientError,
+)
+from ledger.models import LedgerError
+from ledger.mpesa_callbacks import CallbackProcessor
+from ledger.payouts import backoff
+from ledger.service import Ledger
+
+log = logging.getLogger(__name__)
+
+MAX_TOPUP = Decimal("250000")
+ACCOUNT_REFERENCE = "OngeaPesa"
+
+
+class TopupError(Exception):
+    """The top-up could not be started; `code` is stable, `status` the fitting HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TopupStarted:
+    topup_id: uuid.UUID
+    checkout_request_id: str
+    merchant_request_id: str
+    amount: Decimal
+    phone: str
+    customer_message: str
+
+
+class TopupService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client: DarajaClient,
+        callback_url: str,
+        *,
+        ledger: Ledger | None = None,
+        reconcile_after: float = 60.0,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 5,
+    ) -> None:
+        self.pool = pool
+        self.client = client
+        self.callback_url = callback_url
+        self.ledger = ledger or Ledger(pool)
+        self.callbacks = CallbackProcessor(pool, self.ledger)
+        self.reconcile_after = reconcile_after
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+
+    async def start(self, user_id: uuid.UUID, amount: Decimal) -> TopupStarted:
+        """`POST /v1/topups`: push an STK prompt to the user's M-Pesa number for `amount`."""
+        if amount <= 0 or amount > MAX_TOPUP or amount != amount.to_integral_value():
+            raise TopupError("invalid_amount", "a top-up is a whole number of shillings from 1 to 250,000")
+        phone = await self.pool.fetchval(
+            "SELECT coalesce(nullif(mpesa_number, ''), phone_number) FROM profiles WHERE id = $1", user_id
+        )
+        if phone is None:
+            raise TopupError("user_not_found", "no such user", 404)
+        try:
+            topup_id = await self.ledger.record_topup_request(user_id, amount, phone, None, None, "topup")
+        except LedgerError as exc:
+            raise TopupError(exc.code, exc.message) from exc
+        try:
+            answer = await self.client.stk_push(
+                amount=amount,
+                phone=phone,
+                callback_url=self.callback_url,
+                account_reference=ACCOUNT_REFERENCE,
+                description="Wallet top-up",
+            )
+        except DarajaError as exc:
+            # Not sent (rejected) or unknown (transient): either way no checkout id to wait for.
+            await self._fail_unsent(topup_id, str(exc))
+            raise TopupError("mpesa_unavailable", "M-Pesa did not take the request; try again", 502) from exc
+        await self._attach(topup_id, answer.CheckoutRequestID, answer.MerchantRequestID)
+        return TopupStarted(
+            topup_id=topup_id,
+            checkout_request_id=answer.CheckoutRequestID,
+            merchant_request_id=answer.MerchantRequestID,
+            amount=amount,
+            phone=phone,
+            customer_message=answer.CustomerMessage,
+        )
+
+    async def _attach(self, topup_id: uuid.UUID, checkout: str, merchant: str) -> None:
+        await self.pool.execute(
+            """UPDATE mpesa_transactions
+               SET checkout_request_id = $2, merchant_request_id = $3,
+                   query_due_at = now() + make_interval(secs => $4)
+               WHERE id = $1 AND checkout_request_id IS NULL""",
+            topup_id,
+            checkout,
+            merchant,
+            self.reconcile_after,
+        )
+        await self.callbacks.apply_for_checkout(checkout)
+
+    async def _fail_unsent(self, topup_id: uuid.UUID, error: str) -> None:
+        await self.pool.execute(
+            """UPDATE mpesa_transactions SET status = 'failed', error_message = $2, stk_last_error = $2,
+                      completed_at = now()
+               WHERE id = $1 AND status = 'pending' AND checkout_request_id IS NULL""",
+            topup_id,
+            f"STK push not sent: {error}"[:500],
+        )
+
+    # --- auto top-ups ------------------------------------------------------------------------------------
+
+    async def push_auto_topups(self, limit: int = 8) -> int:
+        """Send the STK push of auto top-ups that `ledger_confirm` queued."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """WITH due AS (
+                       SELECT id FROM mpesa_transactions
+                       WHERE kind = 'auto_topup' AND status = 'pending' AND checkout_request_id IS NULL
+                         AND stk_next_attempt_at <= now()
+                       ORDER BY stk_next_attempt_at LIMIT $1
+                       FOR UPDATE SKIP LOCKED
+                   )
+                   UPDATE mpesa_transactions m
+                   SET stk_attempts = m.stk_attempts + 1,
+                       stk_next_attempt_at = now() + make_interval(secs => $2)
+                   FROM due WHERE m.id = due.id
+                   RETURNING m.id, m.amount, m.phone_number, m.stk_attempts""",
+                limit,
+                self.lease_seconds,
+            )
+        for row in rows:
+            try:
+                answer = await self.client.stk_push(
+                    amount=row["amount"],
+                    phone=row["phone_number"],
+                    callback_url=self.callback_url,
+                    account_reference=ACCOUNT_REFERENCE,
+                    description="Auto top-up",
+                )
+            except DarajaTransientError as exc:
+                if row["stk_attempts"] >= self.max_attempts:
+                    await self._fail_unsent(row["id"], str(exc))
+                else:
+                    await self.pool.execute(
+                        """UPDATE mpesa_transactions SET stk_last_error = $2,
+                                  stk_next_attempt_at = now() + make_interval(secs => $3)
+                           WHERE id = $1""",
+                        row["id"],
+                        str(exc)[:500],
+                        backoff(row["stk_attempts"], 2.0, 300.0),
+                    )
+                continue
+            except DarajaRejected as exc:
+                await self._fail_unsent(row["id"], str(exc))
+                continue
+            await self._attach(row["id"], answer.CheckoutRequestID, answer.MerchantRequestID)
+            log.info("auto top-up %s: STK push sent (%s)", row["id"], answer.CheckoutRequestID)
+        return len(rows)
+
+    # --- reconciliation ----------------------------------------------------------------------------------
+
+    async def reconcile_due(self, limit: int = 8) -> int:
+        """STK-query pending top-ups whose callback is overdue, and settle them by the answer."""
+        rows = await self.pool.fetch(
+            """UPDATE mpesa_transactions m
+               SET query_due_at = now() + make_interval(secs => $1)
+               WHERE id IN (SELECT id FROM mpesa_transactions
+                            WHERE status = 'pending' AND checkout_request_id IS NOT NULL
+                              AND coalesce(query_due_at, created_at) <= now()
+                            ORDER BY query_due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING m.id, m.checkout_request_id, m.amount""",
+            self.reconcile_after,
+            limit,
+        )
+        for row in rows:
+            checkout: str = row["checkout_request_id"]
+            try:
+                answer = await self.client.stk_query(checkout)
+            except DarajaError as exc:
+                if exc.error_code != STK_STILL_PROCESSING:
+                    log.warning("STK query for %s failed (will ask again): %s", checkout, exc)
+                continue
+            success = answer.ResultCode == "0"
+            outcome = await self.ledger.credit_topup(
+                checkout,
+                success=success,
+                amount=None,
+                receipt=None,
+                error=None if success else f"M-Pesa {answer.ResultCode}: {answer.ResultDesc}"[:500],
+            )
+            log.info("top-up %s reconciled by STK query: %s", checkout, outcome)
+        return len(rows)

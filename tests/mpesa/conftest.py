@@ -1,0 +1,178 @@
+"""M-Pesa test harness: the Daraja simulator and our server (callback routes, top-ups, background service)
+both served over real HTTP on 127.0.0.1, on the run's real PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+
+from ledger.daraja.client import DarajaClient, DarajaConfig
+from ledger.daraja.simulator import Simulator
+from ledger.invariants import check_invariants
+from ledger.models import ProposalRequest
+from ledger.service import Ledger
+from ledger.users import create_user
+from voice_server.app import create_app
+from voice_server.auth import mint_user_token
+from voice_server.mpesa_routes import MPESA_KEY, MpesaService, add_mpesa_routes
+from voice_server.settings import Settings
+
+_phones = itertools.count(random.Random().randrange(0, 1_000_000) * 10)
+CALLBACK_SECRET = "test-callback-secret-" + uuid.uuid4().hex[:8]
+JWT_SECRET = "test-jwt-secret-" + uuid.uuid4().hex
+
+
+def fresh_phone() -> str:
+    """A valid Kenyan (011x) mobile number not used yet in this run."""
+    return f"25411{next(_phones) % 10_000_000:07d}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def sim_config(sim: Simulator, **overrides: Any) -> DarajaConfig:
+    values: dict[str, Any] = {
+        "base_url": sim.base_url,
+        "consumer_key": sim.consumer_key or "key",
+        "consumer_secret": sim.consumer_secret or "secret",
+        "shortcode": sim.shortcode,
+        "passkey": sim.passkey,
+        "b2c_shortcode": "600000",
+        "initiator_name": "testapi",
+        "initiator_password": sim.initiator_password,
+        "certificate": sim.certificate,
+    }
+    values.update(overrides)
+    return DarajaConfig(**values)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    s = Simulator(consumer_key="sim-key", consumer_secret="sim-secret", callback_delay=0.02)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncIterator[DarajaClient]:
+    async with DarajaClient(sim_config(sim)) as c:
+        yield c
+
+
+@dataclass
+class Harness:
+    pool: asyncpg.Pool
+    sim: Simulator
+    service: MpesaService
+    ledger: Ledger
+    base_url: str
+    http: aiohttp.ClientSession
+    settings: Settings
+    users: list[uuid.UUID]
+
+    @property
+    def callback_base(self) -> str:
+        return f"{self.base_url}/v1/mpesa/{CALLBACK_SECRET}"
+
+    async def user(self, balance: str = "10000.00", plan: str = "pro", **profile: object) -> uuid.UUID:
+        new = await create_user(self.pool, fresh_phone(), balance=Decimal(balance), plan=plan)
+        if profile:
+            sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(profile))
+            await self.pool.execute(f"UPDATE profiles SET {sets} WHERE id = $1", new.user_id, *profile.values())
+        self.users.append(new.user_id)
+        return new.user_id
+
+    def token(self, user_id: uuid.UUID) -> str:
+        return mint_user_token(JWT_SECRET, user_id, ttl_seconds=600)
+
+    async def confirmed(self, user_id: uuid.UUID, type_: str, amount: str, **fields: str) -> uuid.UUID:
+        """Propose and confirm: the transaction is processing and its outbox row is pending."""
+        proposal = await self.ledger.propose(
+            user_id, ProposalRequest(type=type_, amount=Decimal(amount), **fields)  # type: ignore[arg-type]
+        )
+        await self.ledger.confirm(proposal.id, user_id, proposal.version, voice_verified=True)
+        return proposal.id
+
+    async def wait_for(self, predicate: Callable[[], Awaitable[bool]], limit: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + limit
+        while not await predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("condition not reached in time")
+            await asyncio.sleep(0.02)
+
+    async def tx(self, tx_id: uuid.UUID) -> asyncpg.Record:
+        row = await self.pool.fetchrow("SELECT * FROM transactions WHERE id = $1", tx_id)
+        assert row is not None
+        return row
+
+    async def settled(self, tx_id: uuid.UUID, limit: float = 10.0) -> asyncpg.Record:
+        async def done() -> bool:
+            return (await self.tx(tx_id))["status"] in ("completed", "failed")
+
+        await self.wait_for(done, limit)
+        return await self.tx(tx_id)
+
+    async def wallet(self, user_id: uuid.UUID) -> Decimal:
+        value: Decimal = await self.pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user_id)
+        return value
+
+    async def callbacks(self, tx_id: uuid.UUID) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT * FROM mpesa_callbacks WHERE transaction_id = $1 ORDER BY id", tx_id
+        )
+
+    async def post_callback(self, kind: str, body: Any) -> tuple[int, Any]:
+        async with self.http.post(f"{self.callback_base}/{kind}", json=body) as resp:
+            return resp.status, await resp.json()
+
+    async def invariants(self) -> list[str]:
+        return await check_invariants(self.pool, self.users)
+
+
+@pytest.fixture
+async def harness(pool: asyncpg.Pool, sim: Simulator, tmp_path: Path) -> AsyncIterator[Harness]:
+    port = free_port()
+    settings = Settings(
+        host="127.0.0.1",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        data_dir=tmp_path,
+        mpesa_callback_secret=CALLBACK_SECRET,
+        payout_reconcile_after_seconds=1,
+        **{"ONGEA_JWT_SECRET": JWT_SECRET},
+    )
+    app = create_app(settings, pool)
+    add_mpesa_routes(app)
+    service = MpesaService(pool, settings, poll_interval=0.05, lease_seconds=5, simulator=sim)
+    app[MPESA_KEY] = service
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    await service.start()
+    async with aiohttp.ClientSession() as http:
+        h = Harness(pool, sim, service, service.ledger, f"http://127.0.0.1:{port}", http, settings, [])
+        yield h
+        await service.stop()
+        await sim.idle()
+        violations = await h.invariants()
+    await runner.cleanup()
+    assert violations == [], violations

@@ -1,0 +1,302 @@
+"""M-Pesa in the server: Daraja callbacks, `POST /v1/topups`, and the background service behind them.
+
+`setup_mpesa(app)` is the one call the server needs: it adds the routes and, for the application's lifetime,
+runs `MpesaService`: the Daraja client (or, without Daraja credentials, the local simulator on its own port),
+the payout outbox worker, auto top-ups, reconciliation by status queries, and the re-application of recorded
+callbacks that could not be applied at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from ledger.daraja.client import (
+    PRODUCTION_URL,
+    SANDBOX_INITIATOR_PASSWORD,
+    SANDBOX_URL,
+    DarajaClient,
+    DarajaConfig,
+)
+from ledger.daraja.simulator import Simulator
+from ledger.mpesa_callbacks import CallbackKind, CallbackProcessor
+from ledger.payouts import CallbackUrls, PayoutConfig, PayoutWorker, fault_point
+from ledger.service import Ledger
+from ledger.topups import TopupError, TopupService
+from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
+from voice_server.auth import TokenError, verify_user_token
+from voice_server.http_errors import json_error
+from voice_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CALLBACK_KINDS: dict[str, CallbackKind] = {
+    "payout/result": "payout_result",
+    "payout/timeout": "payout_timeout",
+    "status/result": "status_result",
+    "status/timeout": "status_timeout",
+    "stk": "stk",
+}
+
+
+class MpesaService:
+    """Everything M-Pesa that runs in the background of one server process."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        *,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 60.0,
+        simulator: Simulator | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.simulator = simulator
+        self._own_simulator = False
+        self.ledger = Ledger(pool, proposal_ttl_seconds=settings.proposal_ttl_seconds)
+        self.callbacks = CallbackProcessor(pool, self.ledger)
+        self.client: DarajaClient | None = None
+        self.payouts: PayoutWorker | None = None
+        self.topups: TopupService | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def urls(self) -> CallbackUrls:
+        base = (self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}").rstrip("/")
+        return CallbackUrls(f"{base}/v1/mpesa/{self.settings.callback_secret()}")
+
+    async def start(self) -> None:
+        self.client = DarajaClient(await self._config())
+        reconcile_after = float(self.settings.payout_reconcile_after_seconds)
+        self.payouts = PayoutWorker(
+            self.pool,
+            self.client,
+            PayoutConfig(urls=self.urls, reconcile_after=reconcile_after, lease_seconds=self.lease_seconds),
+            ledger=self.ledger,
+        )
+        self.topups = TopupService(
+            self.pool,
+            self.client,
+            self.urls.stk,
+            ledger=self.ledger,
+            reconcile_after=reconcile_after,
+            lease_seconds=self.lease_seconds,
+        )
+        self._stop.clear()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="mpesa-service")
+
+    async def _config(self) -> DarajaConfig:
+        s = self.settings
+        password = s.daraja_initiator_password.get_secret_value() if s.daraja_initiator_password else None
+        if s.daraja_configured:
+            assert s.daraja_consumer_key is not None and s.daraja_consumer_secret is not None
+            base = s.daraja_base_url or (
+                PRODUCTION_URL if s.daraja_environment == "production" else SANDBOX_URL
+            )
+            certificate = s.daraja_certificate_path.read_bytes() if s.daraja_certificate_path else None
+            if certificate is None:
+                log.warning(
+                    "DARAJA_CERTIFICATE_PATH is not set: payouts cannot be signed and will be refused"
+                )
+            if password is None and s.daraja_environment == "sandbox":
+                password = SANDBOX_INITIATOR_PASSWORD
+            log.info("Daraja %s at %s (shortcode %s)", s.daraja_environment, base, s.daraja_shortcode)
+            return DarajaConfig(
+                base_url=base,
+                consumer_key=s.daraja_consumer_key.get_secret_value(),
+                consumer_secret=s.daraja_consumer_secret.get_secret_value(),
+                shortcode=s.daraja_shortcode,
+                passkey=s.daraja_passkey.get_secret_value(),
+                b2c_shortcode=s.daraja_b2c_shortcode,
+                initiator_name=s.daraja_initiator_name,
+                initiator_password=password or "",
+                certificate=certificate,
+            )
+        key, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
+        if self.simulator is None:
+            self.simulator = Simulator(
+                consumer_key=key,
+                consumer_secret=secret,
+                shortcode=s.daraja_shortcode,
+                passkey=s.daraja_passkey.get_secret_value(),
+                initiator_password=password or SANDBOX_INITIATOR_PASSWORD,
+            )
+            self._own_simulator = True
+        sim = self.simulator
+        base = sim.base_url or await sim.start("127.0.0.1", s.mpesa_sim_port)
+        log.warning(
+            "Daraja credentials are not set: using the local M-Pesa simulator at %s (no real money moves)",
+            base,
+        )
+        return DarajaConfig(
+            base_url=base,
+            consumer_key=sim.consumer_key or key,
+            consumer_secret=sim.consumer_secret or secret,
+            shortcode=sim.shortcode,
+            passkey=sim.passkey,
+            b2c_shortcode=s.daraja_b2c_shortcode,
+            initiator_name=s.daraja_initiator_name,
+            initiator_password=sim.initiator_password,
+            certificate=sim.certificate,
+        )
+
+    async def run_once(self) -> None:
+        """One round of every background duty (the loop calls this; tests may too)."""
+        assert self.payouts is not None and self.topups is not None
+        await self.payouts.send_due()
+        await self.topups.push_auto_topups()
+        await self.payouts.reconcile_due()
+        await self.topups.reconcile_due()
+        await self.callbacks.apply_pending()
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("M-Pesa background round failed; next round in %.1fs", self.poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.poll_interval)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.client is not None:
+            await self.client.close()
+        if self._own_simulator and self.simulator is not None:
+            await self.simulator.stop()
+
+
+MPESA_KEY = web.AppKey("mpesa", MpesaService)
+
+
+def setup_mpesa(app: web.Application, *, poll_interval: float = 1.0, lease_seconds: float = 60.0) -> None:
+    """Routes plus the background service for the application's lifetime (needs POOL_KEY and SETTINGS_KEY)."""
+    add_mpesa_routes(app)
+
+    async def mpesa_context(app: web.Application) -> AsyncIterator[None]:
+        service = MpesaService(
+            app[POOL_KEY], app[SETTINGS_KEY], poll_interval=poll_interval, lease_seconds=lease_seconds
+        )
+        await service.start()
+        app[MPESA_KEY] = service
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app.cleanup_ctx.append(mpesa_context)
+
+
+def add_mpesa_routes(app: web.Application) -> None:
+    kinds = "|".join(k.replace("/", "\\/") for k in CALLBACK_KINDS)
+    app.router.add_post("/v1/mpesa/{secret}/{kind:" + kinds + "}", mpesa_callback)
+    app.router.add_post("/v1/topups", create_topup)
+
+
+# --- handlers ----------------------------------------------------------------------------------------------
+
+
+async def mpesa_callback(request: web.Request) -> web.Response:
+    """A Daraja callback: recorded durably, then acknowledged, then (already) applied exactly once."""
+    settings = request.app[SETTINGS_KEY]
+    if not hmac.compare_digest(request.match_info["secret"].encode(), settings.callback_secret().encode()):
+        return json_error(404, "not_found", "no such callback path")
+    kind = CALLBACK_KINDS[request.match_info["kind"]]
+    raw = await request.read()
+    try:
+        body: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    service = request.app.get(MPESA_KEY)
+    processor = service.callbacks if service is not None else CallbackProcessor(request.app[POOL_KEY])
+    fault_point("callback_before_record")
+    if not isinstance(body, dict):
+        await processor.receive(kind, {"unparsed": raw[:10000].decode("utf-8", "replace")})
+        return json_error(400, "invalid_json", "the callback body is not a JSON object")
+    _, applied = await processor.receive(kind, body)
+    if applied.outcome == "amount_mismatch":
+        return web.json_response(
+            {"ResultCode": 1, "ResultDesc": "Rejected: amount differs from the transaction"}
+        )
+    return web.json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
+
+
+def _token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("xi-api-key") or None
+
+
+async def create_topup(request: web.Request) -> web.Response:
+    """`POST /v1/topups {amount}` (user token): an STK push to the user's own M-Pesa number."""
+    token = _token(request)
+    if token is None:
+        return json_error(401, "unauthorized", "a user token is needed (Authorization: Bearer ...)")
+    try:
+        user_id = verify_user_token(request.app[SETTINGS_KEY].user_jwt_secret(), token)
+    except TokenError:
+        return json_error(401, "unauthorized", "the token is not valid")
+    try:
+        body = json.loads(await request.read(), parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_error(400, "invalid_json", "the body is not JSON")
+    if not isinstance(body, dict):
+        return json_error(400, "invalid_json", 'the body is a JSON object like {"amount": 500}')
+    amount = _amount(body.get("amount"))
+    if amount is None:
+        return json_error(400, "invalid_amount", "amount is a whole number of shillings from 1 to 250,000")
+    service = request.app.get(MPESA_KEY)
+    if service is None or service.topups is None:
+        return json_error(503, "mpesa_unavailable", "M-Pesa is not available right now")
+    try:
+        started = await service.topups.start(user_id, amount)
+    except TopupError as exc:
+        return json_error(exc.status, exc.code, exc.message)
+    return web.json_response(
+        {
+            "topup_id": str(started.topup_id),
+            "checkout_request_id": started.checkout_request_id,
+            "status": "pending",
+            "amount": f"{started.amount:.2f}",
+            "phone": started.phone,
+            "message": started.customer_message or "Check your phone and enter your M-Pesa PIN",
+        },
+        status=201,
+    )
+
+
+def _amount(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not amount.is_finite() or amount <= 0 or amount > Decimal("250000"):
+        return None
+    if amount != amount.to_integral_value():
+        return None
+    return amount.quantize(Decimal("0.01"))
