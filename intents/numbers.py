@@ -144,13 +144,14 @@ def split_run(words: NumberWords, toks: list[NumTok], offset: int) -> list[Chunk
                 )
                 i = j
                 continue
-        if t.kind == "raw" and not t.bad and t.digits and not (i + 1 < n and toks[i + 1].kind == "mult"):
+        counted = i + 1 < n and toks[i + 1].kind == "mult" and toks[i + 1].after is not None  # "2 thousand"
+        if t.kind == "raw" and not t.bad and t.digits and not counted:
             j = _join_raw(toks, i)
             digits = "".join(x.digits for x in toks[i:j])
             out.append(_digit_chunk(offset + i, offset + j, digits, False, plus=t.plus, spaced=j - i > 1))
             i = j
             continue
-        if t.kind == "raw" and (t.bad or not t.digits) and not (i + 1 < n and toks[i + 1].kind == "mult"):
+        if t.kind == "raw" and (t.bad or not t.digits) and not counted:
             out.append(Chunk(offset + i, offset + i + 1, "", None if t.bad else t.value, False, bad=t.bad))
             i += 1
             continue
@@ -247,6 +248,9 @@ def parse_value(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
     t = toks[i]
     if t.sw or (t.kind == "mult" and t.before is not None and (t.after is None or not _after_ok(toks, i))):
         value, j = _parse_sw(toks, i, None)
+        en_value, en_j = _parse_en(toks, i)
+        if en_j > j:  # Sheng mixes: "sita thao" is six thousand
+            return en_value, en_j
         if j > i:
             return value, j
     return _parse_en(toks, i)

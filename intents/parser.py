@@ -421,6 +421,11 @@ class _Parse:
                     key = (matches[0].score >= CERTAIN_SCORE, size, matches[0].score)
                     if best is None or key > best[0]:
                         best = (key, matches, size)
+            if best is not None and best[2] < len(words):
+                # "Mary Wanjiru" when only "Mary Wambui" is saved: part of the name fits, part does not.
+                # That may be someone else entirely, so this is a candidate to confirm, never a choice.
+                (_, size, score), matches, used = best
+                best = ((False, size, score), matches, used)
             if best is not None:
                 found.append(best)
         if not found:
