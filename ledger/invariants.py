@@ -11,6 +11,7 @@ How each is made checkable:
 4. `payout_outbox.transaction_id` is unique; every transaction that reached processing has its row, no other.
 5. wallets + (amount + fee of payouts in processing or completed)
    = opening balances + completed top-ups + completed bank credits net of their fee.
+And a sixth, of bookkeeping: the per-day usage counters behind the limits agree with `transactions`.
 """
 
 from __future__ import annotations
@@ -134,6 +135,17 @@ CHECKS: dict[str, str] = {
         SELECT w.wallets, paid.out, opening.opened, topups.topped, bank.bank_in
         FROM w, paid, bank, opening, topups
         WHERE w.wallets + paid.out <> opening.opened + topups.topped + bank.bank_in""",
+    "6_usage_matches_transactions": f"""
+        WITH t AS (
+            SELECT user_id, (confirmed_at AT TIME ZONE 'Africa/Nairobi')::date AS day, count(*) AS n,
+                   coalesce(sum(amount) FILTER (WHERE status IN ('processing', 'completed')), 0) AS amt
+            FROM transactions WHERE confirmed_at IS NOT NULL AND {_SCOPE.format(col="user_id")}
+            GROUP BY 1, 2
+        ), u AS (SELECT * FROM ledger_usage WHERE {_SCOPE.format(col="user_id")})
+        SELECT user_id, day, t.n, u.confirmed_count, t.amt, u.confirmed_amount
+        FROM t FULL JOIN u USING (user_id, day)
+        WHERE coalesce(t.n, 0) <> coalesce(u.confirmed_count, 0)
+           OR coalesce(t.amt, 0) <> coalesce(u.confirmed_amount, 0)""",
 }
 
 

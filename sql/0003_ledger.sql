@@ -32,9 +32,7 @@ ALTER TABLE public.transactions
         (status IN ('processing', 'completed', 'failed')) = (confirmed_at IS NOT NULL)
     );
 
--- Today's and this month's confirmed transactions of a user (limits), pending proposals (expiry, sessions).
-CREATE INDEX idx_transactions_user_confirmed ON public.transactions (user_id, confirmed_at)
-    WHERE confirmed_at IS NOT NULL;
+-- Pending proposals (the expiry sweeper, ended sessions).
 CREATE INDEX idx_transactions_pending_expiry ON public.transactions (expires_at) WHERE status = 'pending';
 CREATE INDEX idx_transactions_pending_session ON public.transactions (session_id) WHERE status = 'pending';
 
@@ -76,6 +74,20 @@ CREATE TABLE public.payout_outbox (
 CREATE INDEX idx_payout_outbox_due ON public.payout_outbox (status, next_attempt_at);
 -- Server-side only: row level security on and no grant to `authenticated`.
 ALTER TABLE public.payout_outbox ENABLE ROW LEVEL SECURITY;
+
+-- LEDGER USAGE: per user and Nairobi calendar day, the transactions that reached processing (count: the
+-- monthly limit) and the amount of those still processing or completed (the daily limit). Kept by
+-- ledger_confirm / ledger_settle under the profile lock, so a limit check is one index lookup instead of a
+-- scan of the user's transactions (a busy wallet would otherwise slow down with every payment).
+-- ledger.invariants checks that it always agrees with `transactions`.
+CREATE TABLE public.ledger_usage (
+    user_id UUID NOT NULL REFERENCES auth.users(id) ON DELETE CASCADE,
+    day DATE NOT NULL,
+    confirmed_count INT NOT NULL DEFAULT 0 CHECK (confirmed_count >= 0),
+    confirmed_amount NUMERIC(14,2) NOT NULL DEFAULT 0 CHECK (confirmed_amount >= 0),
+    PRIMARY KEY (user_id, day)
+);
+ALTER TABLE public.ledger_usage ENABLE ROW LEVEL SECURITY;
 
 
 -- ---------------------------------------------------------------------------------------------------------
@@ -153,32 +165,31 @@ BEGIN
 END;
 $$;
 
--- Start of the calendar day / month containing p_now, in Nairobi time.
-CREATE FUNCTION public.ledger_nairobi_start(p_unit TEXT, p_now TIMESTAMPTZ) RETURNS TIMESTAMPTZ
+-- The calendar day of p_now in Nairobi (the limits' day and month).
+CREATE FUNCTION public.ledger_nairobi_day(p_now TIMESTAMPTZ) RETURNS DATE
 LANGUAGE sql IMMUTABLE SET search_path = public, pg_temp AS $$
-    SELECT date_trunc(p_unit, p_now AT TIME ZONE 'Africa/Nairobi') AT TIME ZONE 'Africa/Nairobi'
+    SELECT (p_now AT TIME ZONE 'Africa/Nairobi')::date
 $$;
 
 -- The limit a payment would break ('monthly_limit' | 'daily_limit'), or NULL. Call with the profile row
--- locked: the counts then include every confirmation of this user committed before.
+-- locked: the usage then includes every confirmation of this user committed before.
 CREATE FUNCTION public.ledger_limit_refusal(p_user_id UUID, p_amount NUMERIC, p_monthly_limit INT,
     p_now TIMESTAMPTZ) RETURNS TEXT
 LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
 DECLARE
-    v_today NUMERIC;
+    v_today DATE := ledger_nairobi_day(p_now);
+    v_amount NUMERIC;
     v_month INT;
 BEGIN
     IF p_monthly_limit IS NOT NULL THEN
-        SELECT count(*) INTO v_month FROM transactions
-        WHERE user_id = p_user_id AND confirmed_at >= ledger_nairobi_start('month', p_now);
+        SELECT coalesce(sum(confirmed_count), 0) INTO v_month FROM ledger_usage
+        WHERE user_id = p_user_id AND day >= date_trunc('month', v_today)::date AND day <= v_today;
         IF v_month >= p_monthly_limit THEN
             RETURN 'monthly_limit';
         END IF;
     END IF;
-    SELECT coalesce(sum(amount), 0) INTO v_today FROM transactions
-    WHERE user_id = p_user_id AND confirmed_at >= ledger_nairobi_start('day', p_now)
-      AND status IN ('processing', 'completed');
-    IF v_today + p_amount > 500000 THEN
+    SELECT confirmed_amount INTO v_amount FROM ledger_usage WHERE user_id = p_user_id AND day = v_today;
+    IF coalesce(v_amount, 0) + p_amount > 500000 THEN
         RETURN 'daily_limit';
     END IF;
     RETURN NULL;
@@ -457,6 +468,10 @@ BEGIN
     SET status = 'processing', confirmed_at = v_now, voice_verified = coalesce(p_voice_verified, false),
         confirm_result = v_result
     WHERE id = v_tx.id;
+    INSERT INTO ledger_usage AS u (user_id, day, confirmed_count, confirmed_amount)
+    VALUES (p_user_id, ledger_nairobi_day(v_now), 1, v_tx.amount)
+    ON CONFLICT (user_id, day) DO UPDATE
+    SET confirmed_count = u.confirmed_count + 1, confirmed_amount = u.confirmed_amount + excluded.confirmed_amount;
     INSERT INTO payout_outbox (transaction_id, user_id, kind)
     VALUES (v_tx.id, p_user_id, CASE WHEN v_tx.type = 'bank_to_mpesa' THEN 'bank_credit' ELSE 'mpesa_payout' END);
     RETURN v_result;
@@ -577,6 +592,8 @@ BEGIN
         SET status = 'failed', error_message = coalesce(nullif(p_error, ''), 'payment failed'),
             completed_at = now()
         WHERE id = v_tx.id;
+        UPDATE ledger_usage SET confirmed_amount = confirmed_amount - v_tx.amount
+        WHERE user_id = v_user AND day = ledger_nairobi_day(v_tx.confirmed_at);
     END IF;
     UPDATE payout_outbox SET status = 'settled', settled_at = now() WHERE transaction_id = v_tx.id;
     RETURN CASE WHEN p_success THEN 'completed' ELSE 'failed' END;

@@ -190,11 +190,9 @@ async def test_monthly_limit_counts_transactions_that_reached_processing(
     tx = await ledger.get_transaction(spare.id)
     assert tx is not None and tx.status == "cancelled"
     assert (await ledger.balance(user)).held == 0
-    # Last month's transactions do not count.
-    await pool.execute(
-        "UPDATE transactions SET confirmed_at = confirmed_at - interval '40 days' WHERE user_id = $1", user
-    )
-    await ledger.propose(user, send("100"))
+    # Next month the count starts again (35 days on is always another calendar month).
+    next_month = Ledger(pool, clock=Clock(datetime.now(UTC) + timedelta(days=35)))
+    await next_month.propose(user, send("100"))
     await assert_books(pool, user)
 
 
