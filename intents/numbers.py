@@ -312,7 +312,7 @@ def _parse_en(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
             last = "and"
         elif (
             k == "point"
-            and last in ("unit", "tens", "teen", "num")
+            and last in ("unit", "tens", "teen", "num", "hund")
             and j + 1 < n
             and toks[j + 1].kind == "digit"
         ):

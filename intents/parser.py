@@ -149,10 +149,11 @@ class _Parse:
                 parts.append(str(_WORDS.digits[nxt]) * _WORDS.repeaters[t])
                 j += 2
                 continue
-            elif _ACCOUNT_TOKEN.match(t) and (len(t) == 1 or any(c.isdigit() for c in t)):
+            elif _ACCOUNT_TOKEN.match(t.replace("-", "")) and (len(t) == 1 or any(c.isdigit() for c in t)):
+                t = t.replace("-", "")  # "ABC-123" is ABC123
                 if t.endswith("k") and t[:-1].isdigit():
                     break  # "5k" is an amount
-                if len(t) > 1 and t.isdigit():
+                if len(t) > 1:
                     if seen_group:
                         break  # "account 54321678 2000": a second written number is the amount
                     seen_group = True
@@ -305,6 +306,8 @@ class _Parse:
             ev.conflicts += 1
         if s.banks and txn not in ("bank_to_mpesa", "mpesa_to_bank"):
             ev.conflicts += 1
+        if roles & {"balance", "history"}:
+            ev.conflicts += 1  # a query and a payment in one breath: confirm which one is meant
         out["missing"] = list(dict.fromkeys(missing))
         out["errors"] = list(dict.fromkeys(errors))
         intent = _intent(txn, out) if not out["missing"] and not out["errors"] else None
