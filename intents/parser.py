@@ -25,6 +25,7 @@ from intents.vocabulary import vocabulary
 LIMIT = Decimal(250_000)
 # Longer input is not one spoken command; only this many tokens are read, the rest count as not understood.
 MAX_TOKENS = 60
+MAX_CHARS = 2000
 # Roles that may sit between a marker and its number: "till number 123", "pochi ya 0722...".
 _SKIP = frozenset({"number", "filler"})
 _ACCOUNT_TOKEN = re.compile(r"^[a-z0-9]+$")
@@ -83,8 +84,8 @@ class _Parse:
     def __init__(self, text: str, index: ContactIndex, asr: float | None) -> None:
         self.text = text
         self.index = index
-        tokens = tokenize_words(text)
-        self.overflow = max(0, len(tokens) - MAX_TOKENS)
+        tokens = tokenize_words(text[:MAX_CHARS])
+        self.overflow = max(0, len(tokens) - MAX_TOKENS) + (len(text) > MAX_CHARS)
         self.tokens = tokens[:MAX_TOKENS]
         self.ev = conf.Evidence(tokens=len(tokens), asr=asr)
 
@@ -111,6 +112,8 @@ class _Parse:
                 i += 1
                 continue
             role, size = self._phrase(i)
+            if role == "filler" and size == 1 and toks[i] in self.index.known_words:
+                role = ""  # a contact really called "Boss" or "Sasa": let the name matcher have the word
             if role.startswith("bank:"):
                 out.append(Item("bank", role[5:], size=size))
             elif role:

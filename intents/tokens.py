@@ -46,5 +46,7 @@ def tokenize_words(text: str) -> list[str]:
             continue
         if len(tok) > 1 and tok[-1] in "'-" and tok[0] != "/":
             tok = tok.rstrip("'-")
+        if len(tok) > 3 and tok.endswith("'s") and tok not in ("what's", "let's", "that's", "it's"):
+            tok = tok[:-2]  # "John Doe's number": the name is "doe"
         out.append(tok)
     return out

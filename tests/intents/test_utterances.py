@@ -249,6 +249,39 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("send 500 to pete for lunch", {"type": T, "confident": False}),
     ("send 100 to 0712345678 Grace", {"type": T, "confident": False}),
     ("send 500 600 to mama", {"type": T, "confident": False}),
+    ("send one hundred point five zero to mama", {"type": T, "amount": "100.50"}),
+    (
+        "send 100 to plus two five four seven one two three four five six seven eight",
+        {"phone": "254712345678"},
+    ),
+    ("pay bill 888880 account ABC-123 200", {"type": PB, "account": "ABC123", "amount": "200.00"}),
+    ("pay bill 888880 account a b c 123 200", {"type": PB, "account": "ABC123", "amount": "200.00"}),
+    ("what's my balance send 500 to mama", {"type": T, "confident": False}),
+    ("send 100 to 0712345678 0722111222", {"type": T, "confident": False}),
+    ("send 100 to 712 345 678", {"type": T, "phone": "254712345678"}),
+    ("send John Doe's phone 500", {"type": T, "contact_id": "c01"}),
+    ("tuma elfu moja kwa namba 0712345678", {"type": T, "phone": "254712345678"}),
+    ("send to hundred and fifty to mama", {"type": T, "amount": "250.00", "confident": False}),
+    ("send 500 to till 832909", {"type": TILL, "till": "832909"}),
+    ("agent 123456 store 1 withdraw 1000", {"type": W, "agent": "123456", "store": "1", "amount": "1000.00"}),
+    ("equity account 12345 tuma 3000", {"type": M2B, "bank_code": "68", "account": "12345"}),
+    ("kcb to mpesa 3000", {"type": B2M, "bank_code": "01", "amount": "3000.00"}),
+    ("send 3000 to mpesa from kcb", {"type": B2M, "bank_code": "01"}),
+    ("send 3000 to equity and kcb account 123", {"type": M2B, "confident": False}),
+    (
+        "lipa shilingi mia tatu hamsini till namba 832909",
+        {"type": TILL, "amount": "350.00", "till": "832909"},
+    ),
+    (
+        "pay bill eight eight eight eight eight zero account one two three amount two thousand",
+        {"type": PB, "paybill": "888880", "account": "123", "amount": "2000.00"},
+    ),
+    ("toa 2000 wakala 12345 stoo 02", {"type": W, "store": "02"}),
+    ("withdraw 2000 agent 1234567 store 12345678", {"type": W, "errors": ["invalid_number"]}),
+    ("send 250,000.01 to pete", {"type": T, "errors": ["amount_above_limit"]}),
+    ("send " + "9" * 400 + " to mama", {"type": T, "errors": ["amount_above_limit"]}),
+    ("send 500 to mama " * 3000, {"type": T, "confident": False}),
+    ("x" * 100_000, {"type": None}),
     # --- errors
     ("send 250001 to mama", {"type": T, "errors": ["amount_above_limit"], "amount": "250001.00"}),
     ("tuma laki tatu kwa mama", {"type": T, "errors": ["amount_above_limit"]}),
@@ -266,7 +299,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expect"), CASES, ids=[c[0][:60] or "<empty>" for c in CASES])
+@pytest.mark.parametrize(("text", "expect"), CASES, ids=[f"{i:03d}-{c[0][:50]}" for i, c in enumerate(CASES)])
 def test_utterance(index: ContactIndex, text: str, expect: dict[str, Any]) -> None:
     result = parse(text, index)
     got = result.model_dump(mode="json")

@@ -1,0 +1,105 @@
+"""The parts under the parser: typed intents, banks, phones, contacts and the confidence model."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from intents import (
+    ContactIndex,
+    MpesaToBank,
+    Paybill,
+    SendPhone,
+    Withdraw,
+    bank_paybill,
+    parse,
+)
+from intents.banks import banks
+from intents.phones import normalise_phone
+
+
+def test_intent_is_typed_per_transaction(index: ContactIndex) -> None:
+    r = parse("send 1,500 to mama", index)
+    assert isinstance(r.intent, SendPhone)
+    assert r.intent.amount == Decimal("1500") and r.intent.phone == "254733444555"
+    assert isinstance(parse("paybill 400200 acc 998877 ksh 650", index).intent, Paybill)
+    assert isinstance(parse("withdraw 2000 agent 123456 store 2", index).intent, Withdraw)
+    m2b = parse("send 5000 to my Equity account 0123456789", index).intent
+    assert isinstance(m2b, MpesaToBank) and m2b.bank_code == "68"
+
+
+def test_no_intent_unless_actionable(index: ContactIndex) -> None:
+    assert parse("send 100 to John", index).intent is None
+    assert parse("send 300000 to mama", index).intent is None
+
+
+def test_json_has_empty_strings_not_nulls(index: ContactIndex) -> None:
+    out = parse("check balance", index).model_dump(mode="json")
+    assert out["amount"] is None and out["contact_id"] is None
+    assert all(out[k] == "" for k in ("phone", "till", "paybill", "account", "agent", "store", "bank_code"))
+    assert "intent" not in out
+
+
+@pytest.mark.parametrize(
+    ("code", "paybill"),
+    [("68", "247247"), ("01", "522522"), ("11", "400200"), ("07", "880100"), ("03", "303030"), ("31", "600100"),
+     ("70", "222111"), ("57", "542542"), ("63", "516600"), ("02", "329329"), ("99", None)],
+)  # fmt: skip
+def test_bank_paybills_come_from_the_directory(code: str, paybill: str | None) -> None:
+    assert bank_paybill(code) == paybill
+
+
+def test_every_bank_name_in_the_directory_is_understood(index: ContactIndex) -> None:
+    for bank in banks().values():
+        for name in bank.names:
+            r = parse(f"send 1000 to {name} account 12345", index)
+            assert r.bank_code == bank.code, name
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [("0712345678", "254712345678"), ("+254 712 345 678", "254712345678"), ("254110987654", "254110987654"),
+     ("712345678", "254712345678"), ("0812345678", None), ("0202222222", None), ("", None), ("abc", None)],
+)  # fmt: skip
+def test_phone_normalisation(raw: str, want: str | None) -> None:
+    assert normalise_phone(raw) == want
+
+
+def test_asr_confidence_scales_the_score(index: ContactIndex) -> None:
+    clean = parse("send 100 to mama", index).confidence
+    assert clean >= 80
+    assert parse("send 100 to mama", index, asr_confidence=0.95).confidence < clean
+    assert parse("send 100 to mama", index, asr_confidence=0.6).confidence < 80
+    assert parse("send 100 to mama", index, asr_confidence=60).confidence < 80  # a percentage works too
+
+
+def test_contacts_may_be_models_dicts_or_an_index() -> None:
+    contacts = [{"id": "a", "name": "Amina Said", "phone_number": "0711222333", "nickname": None}]
+    assert parse("send 100 to amina", contacts).contact_id == "a"
+    assert parse("send 100 to amina", ContactIndex(contacts)).contact_id == "a"
+
+
+def test_odd_contact_names_never_crash() -> None:
+    contacts = [
+        {"id": "sql", "name": "x'); DROP TABLE users;--", "phone_number": "0711000111", "nickname": None},
+        {"id": "emoji", "name": "💸💸", "phone_number": "0711000222", "nickname": "🙂"},
+        {"id": "empty", "name": "", "phone_number": "", "nickname": ""},
+        {"id": "boss", "name": "Boss Man", "phone_number": "0711000333", "nickname": "Boss"},
+        {"id": "badphone", "name": "Nobody Here", "phone_number": "12", "nickname": None},
+    ]
+    index = ContactIndex(contacts)
+    assert parse("send 100 to boss", index).contact_id == "boss"
+    assert parse("send 100 to 💸💸", index).type == "send_phone"
+    r = parse("send 100 to nobody here", index)
+    assert r.contact_id == "badphone" and "invalid_phone" in r.errors and not r.confident
+
+
+def test_phone_of_a_contact_sets_contact_id(index: ContactIndex) -> None:
+    r = parse("send 100 to +254 723 456 789", index)
+    assert r.contact_id == "c08" and r.candidates == []
+
+
+def test_name_and_number_that_disagree_are_not_confident(index: ContactIndex) -> None:
+    assert not parse("send 100 to pete 0712345678", index).confident
+    assert parse("send 100 to John Doe 0712345678", index).confident
