@@ -43,9 +43,20 @@ def test_json_has_empty_strings_not_nulls(index: ContactIndex) -> None:
 
 @pytest.mark.parametrize(
     ("code", "paybill"),
-    [("68", "247247"), ("01", "522522"), ("11", "400200"), ("07", "880100"), ("03", "303030"), ("31", "600100"),
-     ("70", "222111"), ("57", "542542"), ("63", "516600"), ("02", "329329"), ("99", None)],
-)  # fmt: skip
+    [
+        ("68", "247247"),
+        ("01", "522522"),
+        ("11", "400200"),
+        ("07", "880100"),
+        ("03", "303030"),
+        ("31", "600100"),
+        ("70", "222111"),
+        ("57", "542542"),
+        ("63", "516600"),
+        ("02", "329329"),
+        ("99", None),
+    ],
+)
 def test_bank_paybills_come_from_the_directory(code: str, paybill: str | None) -> None:
     assert bank_paybill(code) == paybill
 
@@ -59,9 +70,17 @@ def test_every_bank_name_in_the_directory_is_understood(index: ContactIndex) -> 
 
 @pytest.mark.parametrize(
     ("raw", "want"),
-    [("0712345678", "254712345678"), ("+254 712 345 678", "254712345678"), ("254110987654", "254110987654"),
-     ("712345678", "254712345678"), ("0812345678", None), ("0202222222", None), ("", None), ("abc", None)],
-)  # fmt: skip
+    [
+        ("0712345678", "254712345678"),
+        ("+254 712 345 678", "254712345678"),
+        ("254110987654", "254110987654"),
+        ("712345678", "254712345678"),
+        ("0812345678", None),
+        ("0202222222", None),
+        ("", None),
+        ("abc", None),
+    ],
+)
 def test_phone_normalisation(raw: str, want: str | None) -> None:
     assert normalise_phone(raw) == want
 
