@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ledger.db import create_database, create_pool, drop_database, start_embedded  # noqa: E402
 from ledger.migrate import migrate  # noqa: E402
 from ledger.models import LedgerError, ProposalRequest  # noqa: E402
-from ledger.service import Ledger  # noqa: E402
+from ledger.service import Ledger, light_reset  # noqa: E402
 from ledger.users import create_user  # noqa: E402
 
 REQUEST = ProposalRequest(type="buy_goods_till", amount=Decimal("10.00"), till="123456")
@@ -52,9 +52,12 @@ def pgbench_binary() -> str:
     return found
 
 
-async def ledger_rate(pool_dsn: str, clients: int, seconds: float, *, one_wallet: bool) -> tuple[float, int]:
+async def ledger_rate(
+    pool_dsn: str, clients: int, seconds: float, *, one_wallet: bool, default_reset: bool = False
+) -> tuple[float, int]:
     """Confirmed transactions per second with `clients` concurrent clients; also the refusals seen."""
-    pool = await create_pool(pool_dsn, min_size=clients, max_size=clients)
+    extra = {} if default_reset else {"reset": light_reset}
+    pool = await create_pool(pool_dsn, min_size=clients, max_size=clients, **extra)
     try:
         ledger = Ledger(pool)
         wallets = []
@@ -107,6 +110,11 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--asyncpg-reset",
+        action="store_true",
+        help="keep asyncpg's default pool reset (one more round trip per operation) instead of light_reset",
+    )
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL") or start_embedded(Path(tempfile.mkdtemp(prefix="ongea-bench-")))
@@ -119,15 +127,21 @@ async def main() -> int:
         await migrate(ledger_dsn)
         subprocess.run([binary, "-i", "-q", pgbench_dsn], capture_output=True, text=True, check=True)
         version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-        print(f"server: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded pgserver'}; {version}")
+        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded pgserver"
+        reset = "asyncpg default" if args.asyncpg_reset else "light_reset"
+        print(f"server: {where}; {version}; pool reset: {reset}")
         print(f"{'clients':>7}  {'ledger tx/s':>12}  {'pgbench tps':>12}  {'ratio':>6}")
         for clients in args.clients:
-            rate, refused = await ledger_rate(ledger_dsn, clients, args.seconds, one_wallet=False)
+            rate, refused = await ledger_rate(
+                ledger_dsn, clients, args.seconds, one_wallet=False, default_reset=args.asyncpg_reset
+            )
             tps = pgbench_rate(binary, pgbench_dsn, clients, args.seconds)
             note = f"  ({refused} refused)" if refused else ""
             print(f"{clients:>7}  {rate:>12.0f}  {tps:>12.0f}  {rate / tps:>6.2f}{note}")
         hot_clients = max(args.clients)
-        rate, refused = await ledger_rate(ledger_dsn, hot_clients, args.seconds, one_wallet=True)
+        rate, refused = await ledger_rate(
+            ledger_dsn, hot_clients, args.seconds, one_wallet=True, default_reset=args.asyncpg_reset
+        )
         note = f"  ({refused} refused)" if refused else ""
         print(f"{hot_clients:>7}  {rate:>12.0f}  {'(one wallet)':>12}{note}")
     finally:

@@ -218,7 +218,8 @@ CREATE FUNCTION public.update_user_balance(
     p_transaction_id UUID,
     p_change_amount DECIMAL(12,2),
     p_reason TEXT,
-    p_topup_id UUID DEFAULT NULL
+    p_topup_id UUID DEFAULT NULL,
+    p_release_hold NUMERIC DEFAULT 0
 ) RETURNS NUMERIC
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
@@ -226,7 +227,7 @@ DECLARE
     v_held NUMERIC(12,2);
     v_new NUMERIC(12,2);
 BEGIN
-    SELECT wallet_balance, held_balance INTO v_current, v_held
+    SELECT wallet_balance, held_balance - p_release_hold INTO v_current, v_held
     FROM profiles WHERE id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM ledger_fail('user_not_found', 'no such user');
@@ -236,7 +237,8 @@ BEGIN
     IF v_new < 0 OR v_new - v_held < 0 THEN
         PERFORM ledger_fail('insufficient_balance', 'Insufficient balance');
     END IF;
-    UPDATE profiles SET wallet_balance = v_new, updated_at = now() WHERE id = p_user_id;
+    -- (p_release_hold: a confirmation posts its hold in the same row update as its debit)
+    UPDATE profiles SET wallet_balance = v_new, held_balance = v_held, updated_at = now() WHERE id = p_user_id;
     INSERT INTO balance_history (user_id, transaction_id, previous_balance, new_balance, change_amount,
                                  reason, topup_id)
     VALUES (p_user_id, p_transaction_id, v_current, v_new, p_change_amount, p_reason, p_topup_id);
@@ -445,8 +447,7 @@ BEGIN
 
     v_wallet := v_profile.wallet_balance;
     IF v_tx.type <> 'bank_to_mpesa' THEN
-        UPDATE profiles SET held_balance = held_balance - v_tx.hold_amount WHERE id = p_user_id;
-        PERFORM update_user_balance(p_user_id, v_tx.id, -v_tx.amount, 'debit');
+        PERFORM update_user_balance(p_user_id, v_tx.id, -v_tx.amount, 'debit', NULL, v_tx.hold_amount);
         v_wallet := update_user_balance(p_user_id, v_tx.id, -v_tx.fee, 'fee');
         IF v_profile.mpesa_auto_topup AND v_wallet < v_profile.mpesa_auto_topup_threshold
            AND coalesce(v_profile.mpesa_auto_topup_amount, 0) > 0 THEN
