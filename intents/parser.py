@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from intents import confidence as conf
 from intents.contacts import AMBIGUOUS_MARGIN, CERTAIN_SCORE, ContactIndex, Match
 from intents.models import Contact, Intent, ParseResult
-from intents.numbers import Chunk, NumTok, classify, split_run, with_slip
+from intents.numbers import Chunk, NumTok, classify, is_number_word, split_run, with_slip
 from intents.phones import looks_like_phone, normalise_phone
 from intents.tokens import tokenize_words
 from intents.vocabulary import vocabulary
@@ -107,6 +107,8 @@ class _Parse:
                 continue
             prev_num = bool(out) and out[-1].kind == "num"
             nt = classify(_WORDS, toks, i, prev_num)
+            if nt is not None and self._name_not_number(out, i):
+                nt = None
             if nt is not None:
                 out.append(Item("num", toks[i], num=nt))
                 i += 1
@@ -123,6 +125,14 @@ class _Parse:
                 out.append(Item("word", toks[i]))
             i += size
         return self._chunks(out)
+
+    def _name_not_number(self, out: list[Item], i: int) -> bool:
+        """ "tuma 500 kwa Tatu": a lone number word right after to/kwa that is a contact's name is the name."""
+        toks = self.tokens
+        if toks[i] not in self.index.known_words or not out or out[-1].role != "to":
+            return False
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        return not is_number_word(_WORDS, nxt) and nxt not in _WORDS.joiners
 
     def _role_at(self, i: int) -> str | None:
         role, size = self._phrase(i)

@@ -122,3 +122,10 @@ def test_phone_of_a_contact_sets_contact_id(index: ContactIndex) -> None:
 def test_name_and_number_that_disagree_are_not_confident(index: ContactIndex) -> None:
     assert not parse("send 100 to pete 0712345678", index).confident
     assert parse("send 100 to John Doe 0712345678", index).confident
+
+
+def test_a_contact_called_like_a_number() -> None:
+    contacts = [{"id": "t", "name": "Tatu Wanjiru", "phone_number": "0711000444", "nickname": None}]
+    r = parse("tuma 500 kwa Tatu", contacts)
+    assert r.contact_id == "t" and r.amount == Decimal(500)
+    assert parse("tuma tatu kwa Tatu Wanjiru", contacts).amount == Decimal(3)
