@@ -401,7 +401,9 @@ class _Parse:
         if ch.slip_value is not None and len(s.amounts) == 1:
             value = ch.slip_value
             ev.amount *= 0.75  # "to thousand" may be "two thousand" or "a thousand": confirm
-        if ch.spaced:
+        if ch.digits and ch.end - ch.start == len(ch.digits) > 1:
+            ev.amount *= 0.75  # "1 5" / "one five" as an amount: 15? 1.5? 1,500? Confirm.
+        elif ch.spaced:
             ev.amount *= 0.95
         if ch.bad or value is None:
             errors.append("invalid_number")
