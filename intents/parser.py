@@ -127,7 +127,7 @@ class _Parse:
         return self._chunks(out)
 
     def _name_not_number(self, out: list[Item], i: int) -> bool:
-        """ "tuma 500 kwa Tatu": a lone number word right after to/kwa that is a contact's name is the name."""
+        """A lone number word right after to/kwa that is a contact's name is the name ("kwa Tatu")."""
         toks = self.tokens
         if toks[i] not in self.index.known_words or not out or out[-1].role != "to":
             return False
