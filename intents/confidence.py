@@ -40,7 +40,8 @@ def margin_factor(e: Evidence) -> float:
     """How clearly the best contact beat the next one: a near tie is a question, not an answer."""
     if e.contact_lead is None:
         return 1.0
-    return min(1.0, 0.7 + e.contact_lead / (CLEAR_LEAD / 0.3) if CLEAR_LEAD else 1.0)
+    # 0.7 for a dead heat (which never gets here: that is `candidates`), rising to 1.0 at CLEAR_LEAD.
+    return min(1.0, 0.7 + 0.3 * max(0.0, e.contact_lead) / CLEAR_LEAD)
 
 
 def asr_factor(e: Evidence) -> float:

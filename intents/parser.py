@@ -511,7 +511,7 @@ class _Parse:
             ev.contact_lead = top.score - matches[1].score
 
     def _guess_business(self, txn: str, s: Slots) -> None:
-        """ "buy goods 832909 350": an unmarked business-sized number beside another amount is the till.
+        """An unmarked business-sized number beside another amount is the till ("buy goods 832909 350").
 
         Inferred, not said: it costs a conflict, so the result is never confident.
         """
