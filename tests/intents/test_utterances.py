@@ -216,6 +216,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("nionyeshe miamala yangu", {"type": "transaction_history"}),
     ("mini statement", {"type": "transaction_history"}),
     ("show my last ten transactions", {"type": "transaction_history"}),
+    ("how much money do i have", {"type": "check_balance"}),
+    ("nina pesa ngapi", {"type": "check_balance"}),
+    ("nionyeshe taarifa ya miamala", {"type": "transaction_history"}),
+    ("nunua bidhaa till 12345 kwa 500", {"type": TILL, "till": "12345", "amount": "500.00"}),
     # --- not a command
     ("what is the weather today", {"type": None}),
     ("hello", {"type": None}),
