@@ -28,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger.db import create_database, create_pool, drop_database, start_embedded  # noqa: E402
-from ledger.migrate import migrate  # noqa: E402
-from ledger.models import LedgerError, ProposalRequest  # noqa: E402
-from ledger.service import Ledger, light_reset  # noqa: E402
-from ledger.users import create_user  # noqa: E402
+from ledger.db import create_database, create_pool, drop_database, start_embedded
+from ledger.migrate import migrate
+from ledger.models import LedgerError, ProposalRequest
+from ledger.service import Ledger, light_reset
+from ledger.users import create_user
 
 REQUEST = ProposalRequest(type="buy_goods_till", amount=Decimal("10.00"), till="123456")
 
@@ -107,7 +107,9 @@ def pgbench_rate(binary: str, dsn: str, clients: int, seconds: float) -> float:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument(
@@ -125,8 +127,9 @@ async def main() -> int:
     binary = pgbench_binary()
     try:
         await migrate(ledger_dsn)
-        subprocess.run([binary, "-i", "-q", pgbench_dsn], capture_output=True, text=True, check=True)
-        version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+        subprocess.run([binary, "-i", "-q", pgbench_dsn], capture_output=True, text=True, check=True)  # noqa: ASYNC221
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout  # noqa: ASYNC221
+        version = version.strip()
         where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded pgserver"
         reset = "asyncpg default" if args.asyncpg_reset else "light_reset"
         print(f"server: {where}; {version}; pool reset: {reset}")

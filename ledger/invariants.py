@@ -1,5 +1,5 @@
-"""The five invariants of ledger.md as SQL checks. Each query returns one row per violation; `check_invariants`
-runs them all and returns readable violations (an empty list means the books are right).
+"""The five invariants of ledger.md as SQL checks. Each query returns one row per violation;
+`check_invariants` runs them all and returns readable violations (an empty list means the books are right).
 
 `user_ids` limits the checks to those users (tests share a database); None checks everybody.
 
@@ -74,7 +74,8 @@ CHECKS: dict[str, str] = {
                    coalesce(sum(change_amount) FILTER (WHERE reason = 'bank_credit'), 0) AS credited,
                    count(*) FILTER (WHERE reason = 'bank_credit_fee') AS credit_fees,
                    coalesce(sum(change_amount) FILTER (WHERE reason = 'bank_credit_fee'), 0) AS credit_fee,
-                   count(*) FILTER (WHERE reason NOT IN ('debit', 'fee', 'refund', 'fee_refund', 'bank_credit',
+                   count(*) FILTER (WHERE reason NOT IN ('debit', 'fee', 'refund', 'fee_refund',
+                                                        'bank_credit',
                                                         'bank_credit_fee')) AS others
             FROM balance_history WHERE transaction_id IS NOT NULL GROUP BY transaction_id
         ), e AS (
@@ -86,7 +87,8 @@ CHECKS: dict[str, str] = {
                    coalesce(r.credits, 0) AS credits, coalesce(r.credited, 0) AS credited,
                    coalesce(r.credit_fees, 0) AS credit_fees, coalesce(r.credit_fee, 0) AS credit_fee,
                    coalesce(r.others, 0) AS others,
-                   t.type <> 'bank_to_mpesa' AND t.status IN ('processing', 'completed', 'failed') AS debited_due,
+                   t.type <> 'bank_to_mpesa'
+                       AND t.status IN ('processing', 'completed', 'failed') AS debited_due,
                    t.type <> 'bank_to_mpesa' AND t.status = 'failed' AS refund_due,
                    t.type = 'bank_to_mpesa' AND t.status = 'completed' AS credit_due
             FROM transactions t LEFT JOIN r ON r.transaction_id = t.id
@@ -96,9 +98,11 @@ CHECKS: dict[str, str] = {
         WHERE others <> 0
            OR (debited_due AND NOT (debits = 1 AND debited = -amount AND fees = 1 AND fee_debited = -fee))
            OR (NOT debited_due AND (debits <> 0 OR fees <> 0))
-           OR (refund_due AND NOT (refunds = 1 AND refunded = amount AND fee_refunds = 1 AND fee_refunded = fee))
+           OR (refund_due AND NOT (refunds = 1 AND refunded = amount
+                                    AND fee_refunds = 1 AND fee_refunded = fee))
            OR (NOT refund_due AND (refunds <> 0 OR fee_refunds <> 0))
-           OR (credit_due AND NOT (credits = 1 AND credited = amount AND credit_fees = 1 AND credit_fee = -fee))
+           OR (credit_due AND NOT (credits = 1 AND credited = amount
+                                    AND credit_fees = 1 AND credit_fee = -fee))
            OR (NOT credit_due AND (credits <> 0 OR credit_fees <> 0))""",
     "3b_topups_credited_once": f"""
         SELECT m.id, m.status, count(b.id) AS credits, coalesce(sum(b.change_amount), 0) AS credited, m.amount
@@ -117,7 +121,8 @@ CHECKS: dict[str, str] = {
         HAVING (t.status IN ('processing', 'completed', 'failed')) <> (count(o.id) = 1)
             OR count(o.id) > 1
             OR bool_or(o.user_id <> t.user_id)
-            OR bool_or(o.kind <> CASE WHEN t.type = 'bank_to_mpesa' THEN 'bank_credit' ELSE 'mpesa_payout' END)
+            OR bool_or(o.kind <> CASE WHEN t.type = 'bank_to_mpesa' THEN 'bank_credit'
+                                       ELSE 'mpesa_payout' END)
             OR (t.status IN ('completed', 'failed') AND bool_or(o.status <> 'settled'))
             OR (t.status = 'processing' AND bool_or(o.status = 'settled'))""",
     "5_money_conserved": f"""
@@ -127,7 +132,8 @@ CHECKS: dict[str, str] = {
                       WHERE {_SCOPE.format(col="user_id")} AND type <> 'bank_to_mpesa'
                         AND status IN ('processing', 'completed')),
              bank AS (SELECT coalesce(sum(amount - fee), 0) AS bank_in FROM transactions
-                      WHERE {_SCOPE.format(col="user_id")} AND type = 'bank_to_mpesa' AND status = 'completed'),
+                      WHERE {_SCOPE.format(col="user_id")}
+                        AND type = 'bank_to_mpesa' AND status = 'completed'),
              opening AS (SELECT coalesce(sum(change_amount), 0) AS opened FROM balance_history
                          WHERE {_SCOPE.format(col="user_id")} AND reason = 'opening_balance'),
              topups AS (SELECT coalesce(sum(amount), 0) AS topped FROM mpesa_transactions

@@ -139,7 +139,7 @@ class Proposal(BaseModel):
 
     @property
     def total(self) -> Decimal:
-        """What the user pays: amount plus fee (for bank_to_mpesa, what the wallet receives is amount - fee)."""
+        """What the user pays: amount plus fee (for bank_to_mpesa the wallet receives amount - fee)."""
         return self.amount + self.fee
 
     @classmethod
@@ -165,7 +165,7 @@ Transaction = Proposal
 
 
 class ConfirmResult(BaseModel):
-    """What a confirmation returns; a repeated confirmation returns the same with outcome 'already_confirmed'."""
+    """What a confirmation returns; a repeated one returns the same with outcome 'already_confirmed'."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -2,7 +2,8 @@
 
 Inside one transaction on a pooled connection the role becomes `authenticated` and the JWT claims carry the
 user's id, both transaction-scoped (`set_config(..., true)`): the founding policies then decide which rows are
-visible, with no `WHERE user_id = ...` to forget, and the connection goes back to the pool with its own role."""
+visible, with no `WHERE user_id = ...` to forget, and the connection goes back to the pool with its own
+role."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ async def user_transactions(pool: asyncpg.Pool, user_id: uuid.UUID, limit: int =
     async with as_user(pool, user_id) as conn:
         return _records(
             await conn.fetch(
-                """SELECT id, type, amount, fee, status, phone, till, paybill, account, agent, store, bank_code,
+                """SELECT id, type, amount, fee, status, phone, till, paybill, account, agent, store,
+                          bank_code,
                           voice_verified, mpesa_transaction_id, error_message, version, created_at,
                           confirmed_at, completed_at
                    FROM transactions ORDER BY created_at DESC, id LIMIT $1""",
@@ -73,8 +75,9 @@ async def user_profile(pool: asyncpg.Pool, user_id: uuid.UUID) -> dict[str, Any]
     async with as_user(pool, user_id) as conn:
         row = await conn.fetchrow(
             """SELECT id, phone_number, mpesa_number, wallet_balance, held_balance,
-                      wallet_balance - held_balance AS available, mpesa_auto_topup, mpesa_auto_topup_threshold,
-                      mpesa_auto_topup_amount, default_payment_method, pin_hash IS NOT NULL AS pin_set, created_at
+                      wallet_balance - held_balance AS available, mpesa_auto_topup,
+                      mpesa_auto_topup_threshold, mpesa_auto_topup_amount, default_payment_method,
+                      pin_hash IS NOT NULL AS pin_set, created_at
                FROM profiles"""
         )
         return dict(row) if row is not None else None

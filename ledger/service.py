@@ -74,8 +74,8 @@ async def light_reset(conn: asyncpg.Connection) -> None:
 
 
 class Ledger:
-    """The ledger over an asyncpg pool. `clock` (optional) fixes 'now' for expiry, limits and stamps; without it
-    the database's `now()` is used. `proposal_ttl_seconds` is how long a read-back proposal stays valid."""
+    """The ledger over an asyncpg pool. `clock` (optional) fixes 'now' for expiry, limits and stamps;
+    without it the database's `now()` is used. `proposal_ttl_seconds`: life of a read-back proposal."""
 
     def __init__(
         self, pool: asyncpg.Pool, *, clock: Clock | None = None, proposal_ttl_seconds: int = 120
@@ -149,7 +149,7 @@ class Ledger:
     async def confirm(
         self, transaction_id: uuid.UUID, user_id: uuid.UUID, version: int, *, voice_verified: bool
     ) -> ConfirmResult:
-        """Posts the proposal once; repeating it (even concurrently) returns the same result, debits nothing."""
+        """Posts the proposal once; repeating it (even concurrently) returns the same, debits nothing."""
         if isinstance(version, bool) or not isinstance(version, int):
             raise LedgerError("stale_version", "the version must be an integer")
         if not -(2**31) <= version < 2**31:

@@ -59,9 +59,11 @@ async def create_user(
                 pin_hash,
             )
             await conn.execute(
-                """INSERT INTO subscriptions (user_id, plan_type, status, monthly_fee, transaction_fee_percentage,
-                                              monthly_transaction_limit, current_period_start, current_period_end)
-                   SELECT $1, id, 'active', monthly_fee, transaction_fee_percentage, monthly_transaction_limit,
+                """INSERT INTO subscriptions (user_id, plan_type, status, monthly_fee,
+                       transaction_fee_percentage, monthly_transaction_limit, current_period_start,
+                       current_period_end)
+                   SELECT $1, id, 'active', monthly_fee, transaction_fee_percentage,
+                          monthly_transaction_limit,
                           now(), now() + interval '1 month'
                    FROM subscription_plans WHERE id = $2""",
                 user_id,

@@ -41,7 +41,6 @@ CREATE INDEX idx_transactions_pending_session ON public.transactions (session_id
 ALTER TABLE public.balance_history
     ADD COLUMN topup_id UUID REFERENCES public.mpesa_transactions(id) ON DELETE SET NULL,
     ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
-CREATE INDEX idx_balance_history_user_seq ON public.balance_history (user_id, seq);
 CREATE INDEX idx_balance_history_transaction ON public.balance_history (transaction_id)
     WHERE transaction_id IS NOT NULL;
 CREATE UNIQUE INDEX idx_balance_history_topup_once ON public.balance_history (topup_id)

@@ -32,12 +32,27 @@ def ongea(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_user_add_creates_a_user_and_a_token(database_url: str, pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_user_add_creates_a_user_and_a_token(
+    database_url: str, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     phone = fresh_phone()
     local = "0" + phone[3:]
     done = ongea(
-        ["user", "add", "--phone", local, "--balance", "2500.50", "--plan", "basic", "--pin", "4321", "--json",
-         "--database-url", database_url],
+        [
+            "user",
+            "add",
+            "--phone",
+            local,
+            "--balance",
+            "2500.50",
+            "--plan",
+            "basic",
+            "--pin",
+            "4321",
+            "--json",
+            "--database-url",
+            database_url,
+        ],
         tmp_path,
     )
     assert done.returncode == 0, done.stderr
@@ -48,13 +63,20 @@ async def test_user_add_creates_a_user_and_a_token(database_url: str, pool: asyn
 
     profile = await pool.fetchrow("SELECT * FROM profiles WHERE id = $1", user_id)
     assert (profile["phone_number"], profile["mpesa_number"], profile["wallet_balance"]) == (
-        phone, phone, Decimal("2500.50"))
+        phone,
+        phone,
+        Decimal("2500.50"),
+    )
     assert profile["pin_hash"].startswith("$argon2") and "4321" not in profile["pin_hash"]
     assert verify_pin(profile["pin_hash"], "4321") and not verify_pin(profile["pin_hash"], "1234")
     assert await pool.fetchval("SELECT phone FROM auth.users WHERE id = $1", user_id) == phone
     sub = await pool.fetchrow("SELECT * FROM subscriptions WHERE user_id = $1", user_id)
-    assert (sub["plan_type"], sub["status"], sub["transaction_fee_percentage"], sub["monthly_transaction_limit"]) == (
-        "basic", "active", Decimal("0.0100"), 50)
+    assert (
+        sub["plan_type"],
+        sub["status"],
+        sub["transaction_fee_percentage"],
+        sub["monthly_transaction_limit"],
+    ) == ("basic", "active", Decimal("0.0100"), 50)
     opening = await pool.fetch("SELECT * FROM balance_history WHERE user_id = $1", user_id)
     assert [(r["previous_balance"], r["new_balance"], r["transaction_id"], r["reason"]) for r in opening] == [
         (Decimal("0"), Decimal("2500.50"), None, "opening_balance")

@@ -45,7 +45,9 @@ def _request(rng: random.Random) -> ProposalRequest:
     if kind < 0.85:
         return ProposalRequest.build(type="paybill", amount=amount, paybill="888880", account="ACC42")
     if kind < 0.93:
-        return ProposalRequest.build(type="withdraw", amount=max(amount, Decimal(50)), agent="12345", store="7")
+        return ProposalRequest.build(
+            type="withdraw", amount=max(amount, Decimal(50)), agent="12345", store="7"
+        )
     return ProposalRequest.build(type="bank_to_mpesa", amount=amount, bank_code="68")
 
 
@@ -71,7 +73,9 @@ async def test_bank_style_concurrency_keeps_every_invariant(pool: asyncpg.Pool, 
         if exc.code not in EXPECTED:
             unexpected.append(f"{exc.code}: {exc.message}")
 
-    async def attempt_confirm(tx: uuid.UUID, user: uuid.UUID, version: int, voice: bool) -> ConfirmResult | None:
+    async def attempt_confirm(
+        tx: uuid.UUID, user: uuid.UUID, version: int, voice: bool
+    ) -> ConfirmResult | None:
         try:
             return await ledger.confirm(tx, user, version, voice_verified=voice)
         except LedgerError as exc:
@@ -133,12 +137,17 @@ async def test_bank_style_concurrency_keeps_every_invariant(pool: asyncpg.Pool, 
                 for _ in range(rng.choice((1, 2)))
             ]
             got = await asyncio.gather(*settles)
-            assert sorted(got) == sorted(["completed" if success else "failed"] + ["already_settled"] * (len(got) - 1))
+            assert sorted(got) == sorted(
+                ["completed" if success else "failed"] + ["already_settled"] * (len(got) - 1)
+            )
             if rng.random() < 0.05:  # a top-up with its duplicate callbacks
                 checkout = f"ws_CO_{uuid.uuid4().hex}"
                 await ledger.record_topup_request(user, Decimal("300"), "0712345678", checkout, None)
                 credited = await asyncio.gather(
-                    *(ledger.credit_topup(checkout, success=True, amount=Decimal("300"), receipt="T") for _ in "ab")
+                    *(
+                        ledger.credit_topup(checkout, success=True, amount=Decimal("300"), receipt="T")
+                        for _ in "ab"
+                    )
                 )
                 assert sorted(credited) == ["already_settled", "credited"]
 
@@ -158,16 +167,22 @@ async def test_bank_style_concurrency_keeps_every_invariant(pool: asyncpg.Pool, 
     assert await check_invariants(pool, users) == []
     # Each proposal that reached processing was won by exactly one confirmation.
     reached = await pool.fetchval(
-        "SELECT count(*) FROM transactions WHERE user_id = ANY($1::uuid[]) AND confirmed_at IS NOT NULL", users
+        "SELECT count(*) FROM transactions WHERE user_id = ANY($1::uuid[]) AND confirmed_at IS NOT NULL",
+        users,
     )
     assert reached == len(confirmed_ids) == len(set(confirmed_ids)) == outcomes["confirmed"]
     assert outcomes["already_confirmed"] >= len(confirmed_ids)  # every duplicate was answered, not refused
     # Free plans stayed within their 5 a month, however many confirmations raced.
     for user in free_users:
-        assert await pool.fetchval(
-            "SELECT count(*) FROM transactions WHERE user_id = $1 AND confirmed_at IS NOT NULL", user
-        ) <= 5
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM transactions WHERE user_id = $1 AND confirmed_at IS NOT NULL", user
+            )
+            <= 5
+        )
     hot_share = await pool.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", hot)
     assert hot_share > PROPOSALS / 3
     assert len(confirmed_ids) > PROPOSALS / 2
-    print(f"\n{PROPOSALS} proposals, {len(confirmed_ids)} confirmed in {elapsed:.1f}s; refusals {dict(errors)}")
+    print(
+        f"\n{PROPOSALS} proposals, {len(confirmed_ids)} confirmed in {elapsed:.1f}s; refusals {dict(errors)}"
+    )

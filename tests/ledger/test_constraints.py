@@ -19,7 +19,11 @@ BAD_ROWS = [
         "UPDATE profiles SET default_payment_method = 'cash' WHERE id = $1",
         "default_payment_method",
     ),
-    ("profiles.held_balance", "UPDATE profiles SET held_balance = wallet_balance + 1 WHERE id = $1", "held_balance"),
+    (
+        "profiles.held_balance",
+        "UPDATE profiles SET held_balance = wallet_balance + 1 WHERE id = $1",
+        "held_balance",
+    ),
     ("profiles.held_balance_negative", "UPDATE profiles SET held_balance = -1 WHERE id = $1", "held_balance"),
     ("transactions.type", TX.replace("'send_phone'", "'steal'"), "type"),
     ("transactions.amount_zero", TX.replace("100,", "0,"), "amount"),
@@ -27,7 +31,8 @@ BAD_ROWS = [
     ("transactions.status", TX.replace("'pending')", "'lost')"), "status"),
     (
         "transactions.confidence_score",
-        "INSERT INTO transactions (user_id, type, amount, confidence_score) VALUES ($1, 'send_phone', 1, 101)",
+        "INSERT INTO transactions (user_id, type, amount, confidence_score)"
+        " VALUES ($1, 'send_phone', 1, 101)",
         "confidence_score",
     ),
     (
@@ -37,23 +42,27 @@ BAD_ROWS = [
     ),
     (
         "transactions.confirmed_at",
-        "INSERT INTO transactions (user_id, type, amount, status) VALUES ($1, 'send_phone', 10, 'processing')",
+        "INSERT INTO transactions (user_id, type, amount, status)"
+        " VALUES ($1, 'send_phone', 10, 'processing')",
         "confirmed",
     ),
     (
         "voice_sessions.status",
-        "INSERT INTO voice_sessions (user_id, session_id, agent_id, status) VALUES ($1, gen_random_uuid()::text,"
+        "INSERT INTO voice_sessions (user_id, session_id, agent_id, status)"
+        " VALUES ($1, gen_random_uuid()::text,"
         " 'a', 'paused')",
         "status",
     ),
     (
         "mpesa_transactions.status",
-        "INSERT INTO mpesa_transactions (user_id, amount, phone_number, status) VALUES ($1, 10, '254700', 'ok')",
+        "INSERT INTO mpesa_transactions (user_id, amount, phone_number, status)"
+        " VALUES ($1, 10, '254700', 'ok')",
         "status",
     ),
     (
         "mpesa_transactions.kind",
-        "INSERT INTO mpesa_transactions (user_id, amount, phone_number, kind) VALUES ($1, 10, '254700', 'gift')",
+        "INSERT INTO mpesa_transactions (user_id, amount, phone_number, kind)"
+        " VALUES ($1, 10, '254700', 'gift')",
         "kind",
     ),
     (
@@ -118,13 +127,17 @@ async def test_payout_outbox_checks(pool: asyncpg.Pool, make_user: MakeUser) -> 
     )
     with pytest.raises(asyncpg.UniqueViolationError):  # one payout per transaction, ever
         await pool.execute(
-            "INSERT INTO payout_outbox (transaction_id, user_id, kind) VALUES ($1, $2, 'mpesa_payout')", tx, user
+            "INSERT INTO payout_outbox (transaction_id, user_id, kind) VALUES ($1, $2, 'mpesa_payout')",
+            tx,
+            user,
         )
     await pool.execute("DELETE FROM payout_outbox WHERE transaction_id = $1", tx)
     await pool.execute("DELETE FROM transactions WHERE id = $1", tx)
 
 
-async def test_update_user_balance_refuses_overdraft_and_unknown_user(pool: asyncpg.Pool, make_user: MakeUser) -> None:
+async def test_update_user_balance_refuses_overdraft_and_unknown_user(
+    pool: asyncpg.Pool, make_user: MakeUser
+) -> None:
     user = await make_user("100.00")
     with pytest.raises(asyncpg.PostgresError) as err:
         await pool.execute("SELECT update_user_balance($1, NULL, -100.01, 'test')", user)

@@ -1,4 +1,5 @@
-"""The life of a transaction (ledger.md): propose with a hold, revise, confirm once, cancel, expire, settle."""
+"""The life of a transaction (ledger.md): propose with a hold, revise, confirm once, cancel, expire,
+settle."""
 
 from __future__ import annotations
 
@@ -52,13 +53,21 @@ async def assert_books(pool: asyncpg.Pool, *users: uuid.UUID) -> None:
     assert await check_invariants(pool, list(users)) == []
 
 
-# -- holds and fees --------------------------------------------------------------------------------------------
+# -- holds and fees --------------------------------------------------------------------------------
 
 
-async def test_proposal_holds_amount_plus_fee(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+async def test_proposal_holds_amount_plus_fee(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
     user = await make_user("1000.00", plan="free")
     p = await ledger.propose(user, send("500"))
-    assert (p.status, p.version, p.amount, p.fee, p.total) == ("pending", 1, D("500.00"), D("10.00"), D("510.00"))
+    assert (p.status, p.version, p.amount, p.fee, p.total) == (
+        "pending",
+        1,
+        D("500.00"),
+        D("10.00"),
+        D("510.00"),
+    )
     assert p.phone == "254733444555"
     assert p.expires_at is not None and p.created_at is not None
     assert timedelta(seconds=119) < p.expires_at - p.created_at <= timedelta(seconds=121)
@@ -112,7 +121,7 @@ async def test_no_active_subscription_means_free_terms(
         assert (await ledger.propose(user, send("100"))).fee == D("2.00")
 
 
-# -- refusals --------------------------------------------------------------------------------------------------
+# -- refusals --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -128,7 +137,10 @@ async def test_no_active_subscription_means_free_terms(
         ({"type": "buy_goods_pochi", "amount": "100", "phone": ""}, "invalid_phone"),
         ({"type": "buy_goods_till", "amount": "100", "till": "12"}, "invalid_recipient"),
         ({"type": "paybill", "amount": "100", "paybill": "888880"}, "invalid_recipient"),
-        ({"type": "paybill", "amount": "100", "paybill": "888880", "account": "1' OR '1'='1"}, "invalid_recipient"),
+        (
+            {"type": "paybill", "amount": "100", "paybill": "888880", "account": "1' OR '1'='1"},
+            "invalid_recipient",
+        ),
         ({"type": "mpesa_to_bank", "amount": "100", "account": "123"}, "invalid_recipient"),
         ({"type": "withdraw", "amount": "100", "agent": "123456"}, "invalid_recipient"),
         ({"type": "bank_to_mpesa", "amount": "100"}, "invalid_recipient"),
@@ -143,7 +155,9 @@ async def test_refusals_leave_nothing_behind(
     assert err.value.code == code
     assert "SELECT" not in err.value.message and "ledger_" not in err.value.message
     assert await pool.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", user) == 0
-    assert await ledger.balance(user) == Balance(wallet=D("1000000.00"), held=D("0"), available=D("1000000.00"))
+    assert await ledger.balance(user) == Balance(
+        wallet=D("1000000.00"), held=D("0"), available=D("1000000.00")
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,7 +229,9 @@ async def test_daily_limit_in_nairobi_time(make_user: MakeUser, pool: asyncpg.Po
     await assert_books(pool, user)
 
 
-async def test_daily_limit_rechecked_at_confirm(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+async def test_daily_limit_rechecked_at_confirm(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
     user = await make_user("800000.00", plan="business")
     first = await ledger.propose(user, send("250000"))
     second = await ledger.propose(user, send("250000"))
@@ -229,14 +245,16 @@ async def test_daily_limit_rechecked_at_confirm(ledger: Ledger, make_user: MakeU
     await assert_books(pool, user)
 
 
-# -- confirm ---------------------------------------------------------------------------------------------------
+# -- confirm ---------------------------------------------------------------------------------------
 
 
 async def test_confirm_debits_amount_then_fee_and_queues_payout(
     ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
     user = await make_user("1000.00", plan="basic")
-    p = await ledger.propose(user, send("500", voice_command_text="tuma mia tano kwa mama", confidence_score=92))
+    p = await ledger.propose(
+        user, send("500", voice_command_text="tuma mia tano kwa mama", confidence_score=92)
+    )
     r = await ledger.confirm(p.id, user, 1, voice_verified=True)
     assert (r.outcome, r.status, r.transaction_id, r.amount, r.fee) == (
         "confirmed",
@@ -254,7 +272,9 @@ async def test_confirm_debits_amount_then_fee_and_queues_payout(
         ("debit", D("-500.00"), p.id),
         ("fee", D("-5.00"), p.id),
     ]
-    outbox = await pool.fetch("SELECT kind, status, user_id FROM payout_outbox WHERE transaction_id = $1", p.id)
+    outbox = await pool.fetch(
+        "SELECT kind, status, user_id FROM payout_outbox WHERE transaction_id = $1", p.id
+    )
     assert [tuple(r) for r in outbox] == [("mpesa_payout", "pending", user)]
     await assert_books(pool, user)
 
@@ -305,7 +325,7 @@ async def test_confirm_of_someone_elses_proposal_is_not_found(ledger: Ledger, ma
     assert (await ledger.get_transaction(p.id)).status == "pending"  # type: ignore[union-attr]
 
 
-# -- corrections -----------------------------------------------------------------------------------------------
+# -- corrections -----------------------------------------------------------------------------------
 
 
 async def test_revision_bumps_version_and_refuses_the_old_one(
@@ -335,7 +355,7 @@ async def test_revision_bumps_version_and_refuses_the_old_one(
     await assert_books(pool, user)
 
 
-# -- cancel, expiry, sessions ----------------------------------------------------------------------------------
+# -- cancel, expiry, sessions ----------------------------------------------------------------------
 
 
 async def test_cancel_voids_the_hold(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
@@ -401,7 +421,9 @@ async def test_sweeper_expires_due_proposals(make_user: MakeUser, pool: asyncpg.
     await assert_books(pool, user)
 
 
-async def test_ending_a_session_voids_its_proposals(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+async def test_ending_a_session_voids_its_proposals(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
     user = await make_user("1000.00", plan="pro")
     session = f"sess-{uuid.uuid4()}"
     a = await ledger.propose(user, send("100", session_id=session))
@@ -415,7 +437,7 @@ async def test_ending_a_session_voids_its_proposals(ledger: Ledger, make_user: M
     await assert_books(pool, user)
 
 
-# -- settlement ------------------------------------------------------------------------------------------------
+# -- settlement ------------------------------------------------------------------------------------
 
 
 async def test_settle_completed_exactly_once(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
@@ -429,7 +451,9 @@ async def test_settle_completed_exactly_once(ledger: Ledger, make_user: MakeUser
     assert tx is not None and (tx.status, tx.mpesa_transaction_id) == ("completed", "QWE123")
     assert tx.completed_at is not None
     assert (await ledger.balance(user)).wallet == D("898.00")
-    assert await pool.fetchval("SELECT status FROM payout_outbox WHERE transaction_id = $1", p.id) == "settled"
+    assert (
+        await pool.fetchval("SELECT status FROM payout_outbox WHERE transaction_id = $1", p.id) == "settled"
+    )
     assert await ledger.settle(uuid.uuid4(), success=True) == "not_found"
     await assert_books(pool, user)
 
@@ -451,7 +475,10 @@ async def test_failed_payout_refunds_amount_and_fee_once(
     if tx.status == "failed":
         assert tx.error_message
         assert (await ledger.balance(user)).wallet == D("1000.00")
-        assert (await history(pool, user))[-2:] == [("refund", D("100.00"), p.id), ("fee_refund", D("2.00"), p.id)]
+        assert (await history(pool, user))[-2:] == [
+            ("refund", D("100.00"), p.id),
+            ("fee_refund", D("2.00"), p.id),
+        ]
     else:
         assert tx.status == "completed" and (await ledger.balance(user)).wallet == D("898.00")
     await assert_books(pool, user)
@@ -459,14 +486,20 @@ async def test_failed_payout_refunds_amount_and_fee_once(
     q = await ledger.propose(user, send("100"))
     await ledger.confirm(q.id, user, 1, voice_verified=True)
     assert await ledger.settle(q.id, success=False, error="declined") == "failed"
-    assert (await history(pool, user))[-2:] == [("refund", D("100.00"), q.id), ("fee_refund", D("2.00"), q.id)]
+    assert (await history(pool, user))[-2:] == [
+        ("refund", D("100.00"), q.id),
+        ("fee_refund", D("2.00"), q.id),
+    ]
     await assert_books(pool, user)
 
 
-async def test_withdraw_pays_out_to_own_number(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+async def test_withdraw_pays_out_to_own_number(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
     user = await make_user("1000.00", plan="pro", mpesa_number="254799000111")
     p = await ledger.propose(
-        user, ProposalRequest.build(type="withdraw", amount="500", agent="123456", store="12", phone="0733444555")
+        user,
+        ProposalRequest.build(type="withdraw", amount="500", agent="123456", store="12", phone="0733444555"),
     )
     assert (p.phone, p.agent, p.store, p.fee) == ("254799000111", "123456", "12", D("2.50"))
     await ledger.confirm(p.id, user, 1, voice_verified=True)
@@ -484,10 +517,15 @@ async def test_bank_to_mpesa_credits_amount_minus_fee_on_success_only(
     assert (await ledger.balance(user)).held == 0
     r = await ledger.confirm(p.id, user, 1, voice_verified=True)
     assert (r.status, r.wallet_balance) == ("processing", D("0.00"))
-    assert await pool.fetchval("SELECT kind FROM payout_outbox WHERE transaction_id = $1", p.id) == "bank_credit"
+    assert (
+        await pool.fetchval("SELECT kind FROM payout_outbox WHERE transaction_id = $1", p.id) == "bank_credit"
+    )
     assert await ledger.settle(p.id, success=True, receipt="BANK1") == "completed"
     assert (await ledger.balance(user)).wallet == D("990.00")
-    assert (await history(pool, user))[-2:] == [("bank_credit", D("1000.00"), p.id), ("bank_credit_fee", D("-10.00"), p.id)]
+    assert (await history(pool, user))[-2:] == [
+        ("bank_credit", D("1000.00"), p.id),
+        ("bank_credit_fee", D("-10.00"), p.id),
+    ]
     failed = await ledger.propose(user, req)
     await ledger.confirm(failed.id, user, 1, voice_verified=False)
     assert await ledger.settle(failed.id, success=False, error="bank declined") == "failed"

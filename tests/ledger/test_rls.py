@@ -20,7 +20,9 @@ from .conftest import MakeUser
 SECRET = "test-secret-for-rls-" + "x" * 20
 
 
-async def _user_with_activity(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool, name: str) -> uuid.UUID:
+async def _user_with_activity(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool, name: str
+) -> uuid.UUID:
     user = await make_user("1000.00", plan="pro")
     p = await ledger.propose(user, ProposalRequest.build(type="send_phone", amount="100", phone="0711222333"))
     await ledger.confirm(p.id, user, 1, voice_verified=True)
@@ -76,7 +78,8 @@ async def test_pooled_connection_gets_its_own_role_back(database_url: str, make_
             async with as_user(single, user):
                 raise ZeroDivisionError
         row = await single.fetchrow(
-            "SELECT current_user AS role, coalesce(current_setting('request.jwt.claims', true), '') AS claims,"
+            "SELECT current_user AS role,"
+            " coalesce(current_setting('request.jwt.claims', true), '') AS claims,"
             " auth.uid() AS uid"
         )
         assert (row["role"], row["claims"], row["uid"]) == (owner, "", None)

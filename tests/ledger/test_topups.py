@@ -30,23 +30,33 @@ async def test_topup_credited_once_despite_duplicate_callbacks(
     assert sorted(outcomes) == ["already_settled"] * 4 + ["credited"]
     assert (await ledger.balance(user)).wallet == D("500.00")
     assert await ledger.credit_topup(checkout, success=False, error="late failure") == "already_settled"
-    row = await pool.fetchrow("SELECT status, mpesa_receipt_number FROM mpesa_transactions WHERE user_id = $1", user)
+    row = await pool.fetchrow(
+        "SELECT status, mpesa_receipt_number FROM mpesa_transactions WHERE user_id = $1", user
+    )
     assert tuple(row) == ("completed", "RCP1")
-    reasons = await pool.fetch("SELECT reason, change_amount, topup_id FROM balance_history WHERE user_id = $1 ORDER BY seq", user)
-    assert [r["reason"] for r in reasons] == ["opening_balance", "topup"] and reasons[1]["topup_id"] is not None
+    reasons = await pool.fetch(
+        "SELECT reason, change_amount, topup_id FROM balance_history WHERE user_id = $1 ORDER BY seq", user
+    )
+    assert [r["reason"] for r in reasons] == ["opening_balance", "topup"] and reasons[1][
+        "topup_id"
+    ] is not None
     assert await ledger.credit_topup("ws_CO_unknown", success=True, amount=D("1")) == "not_found"
     assert await check_invariants(pool, [user]) == []
 
 
-async def test_topup_amount_mismatch_is_refused(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+async def test_topup_amount_mismatch_is_refused(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
     user = await make_user("0.00")
     checkout = f"ws_CO_{uuid.uuid4().hex}"
     await ledger.record_topup_request(user, D("500"), "0712000111", checkout, None)
-    assert await ledger.credit_topup(checkout, success=True, amount=D("5000"), receipt="X") == "amount_mismatch"
-    assert (await ledger.balance(user)).wallet == 0
-    assert await pool.fetchval("SELECT status FROM mpesa_transactions WHERE checkout_request_id = $1", checkout) == (
-        "pending"
+    assert (
+        await ledger.credit_topup(checkout, success=True, amount=D("5000"), receipt="X") == "amount_mismatch"
     )
+    assert (await ledger.balance(user)).wallet == 0
+    assert await pool.fetchval(
+        "SELECT status FROM mpesa_transactions WHERE checkout_request_id = $1", checkout
+    ) == ("pending")
     assert await ledger.credit_topup(checkout, success=True, amount=D("500.00"), receipt="X") == "credited"
     assert await check_invariants(pool, [user]) == []
 
@@ -56,7 +66,10 @@ async def test_failed_topup_credits_nothing(ledger: Ledger, make_user: MakeUser,
     checkout = f"ws_CO_{uuid.uuid4().hex}"
     await ledger.record_topup_request(user, D("300"), "0712000111", checkout, None)
     assert await ledger.credit_topup(checkout, success=False, error="Request cancelled by user") == "failed"
-    assert await ledger.credit_topup(checkout, success=True, amount=D("300"), receipt="LATE") == "already_settled"
+    assert (
+        await ledger.credit_topup(checkout, success=True, amount=D("300"), receipt="LATE")
+        == "already_settled"
+    )
     assert (await ledger.balance(user)).wallet == D("10.00")
     assert await check_invariants(pool, [user]) == []
 
@@ -80,7 +93,9 @@ async def test_auto_topup_started_once_when_balance_drops_below_threshold(
     )
 
     async def pay(amount: str) -> uuid.UUID | None:
-        p = await ledger.propose(user, ProposalRequest.build(type="buy_goods_till", amount=amount, till="55555"))
+        p = await ledger.propose(
+            user, ProposalRequest.build(type="buy_goods_till", amount=amount, till="55555")
+        )
         return (await ledger.confirm(p.id, user, 1, voice_verified=True)).auto_topup_id
 
     assert await pay("100") is None  # 899.50 left: above the threshold
@@ -93,7 +108,8 @@ async def test_auto_topup_started_once_when_balance_drops_below_threshold(
     started = [r.auto_topup_id for r in results if r.auto_topup_id is not None]
     assert len(started) == 1
     rows = await pool.fetch(
-        "SELECT id, kind, status, amount, phone_number, checkout_request_id FROM mpesa_transactions WHERE user_id = $1",
+        "SELECT id, kind, status, amount, phone_number, checkout_request_id FROM mpesa_transactions"
+        " WHERE user_id = $1",
         user,
     )
     assert len(rows) == 1

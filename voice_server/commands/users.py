@@ -1,6 +1,7 @@
 """`ongea-pesa user add ...` and `ongea-pesa token USER_ID`: development users and their tokens.
 
-Exit status: 0 done, 2 refused input (bad phone, PIN, plan, duplicate phone, unknown user), 1 database unreachable.
+Exit status: 0 done, 2 refused input (bad phone, PIN, plan, duplicate phone, unknown user),
+1 database unreachable.
 """
 
 from __future__ import annotations
@@ -76,7 +77,12 @@ def run_add(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {"user_id": str(user.user_id), "token": token, "phone": user.phone, "balance": str(user.balance)}
+                {
+                    "user_id": str(user.user_id),
+                    "token": token,
+                    "phone": user.phone,
+                    "balance": str(user.balance),
+                }
             )
         )
     else:
