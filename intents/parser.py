@@ -148,7 +148,7 @@ class _Parse:
     def _account(self, i: int) -> tuple[str, int]:
         """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
         toks, n, parts, j = self.tokens, len(self.tokens), [], i
-        seen_group = False
+        seen_group = last_single = False
         while j < n:
             t = toks[j]
             nxt = toks[j + 1] if j + 1 < n else ""
@@ -166,10 +166,12 @@ class _Parse:
                 t = t.replace("-", "")  # "ABC-123" is ABC123
                 if t.endswith("k") and t[:-1].isdigit():
                     break  # "5k" is an amount
-                if len(t) > 1:
-                    if seen_group:
-                        break  # "account 54321678 2000": a second written number is the amount
+                if len(t) > 1 or (t.isdigit() and seen_group):
+                    # "account 54321678 2000" / "akaunti 3 1500": a second written number is the amount.
+                    if seen_group or (t.isdigit() and last_single):
+                        break
                     seen_group = True
+                last_single = len(t) == 1 and t.isdigit()
                 parts.append(t.upper())
             else:
                 break
