@@ -96,7 +96,9 @@ class Harness:
         new = await create_user(self.pool, fresh_phone(), balance=Decimal(balance), plan=plan)
         if profile:
             sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(profile))
-            await self.pool.execute(f"UPDATE profiles SET {sets} WHERE id = $1", new.user_id, *profile.values())
+            await self.pool.execute(
+                f"UPDATE profiles SET {sets} WHERE id = $1", new.user_id, *profile.values()
+            )
         self.users.append(new.user_id)
         return new.user_id
 
@@ -106,7 +108,8 @@ class Harness:
     async def confirmed(self, user_id: uuid.UUID, type_: str, amount: str, **fields: str) -> uuid.UUID:
         """Propose and confirm: the transaction is processing and its outbox row is pending."""
         proposal = await self.ledger.propose(
-            user_id, ProposalRequest(type=type_, amount=Decimal(amount), **fields)  # type: ignore[arg-type]
+            user_id,
+            ProposalRequest(type=type_, amount=Decimal(amount), **fields),  # type: ignore[arg-type]
         )
         await self.ledger.confirm(proposal.id, user_id, proposal.version, voice_verified=True)
         return proposal.id
@@ -131,13 +134,16 @@ class Harness:
         return await self.tx(tx_id)
 
     async def wallet(self, user_id: uuid.UUID) -> Decimal:
-        value: Decimal = await self.pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user_id)
+        value: Decimal = await self.pool.fetchval(
+            "SELECT wallet_balance FROM profiles WHERE id = $1", user_id
+        )
         return value
 
     async def callbacks(self, tx_id: uuid.UUID) -> list[asyncpg.Record]:
-        return await self.pool.fetch(
+        rows: list[asyncpg.Record] = await self.pool.fetch(
             "SELECT * FROM mpesa_callbacks WHERE transaction_id = $1 ORDER BY id", tx_id
         )
+        return rows
 
     async def post_callback(self, kind: str, body: Any) -> tuple[int, Any]:
         async with self.http.post(f"{self.callback_base}/{kind}", json=body) as resp:
@@ -150,15 +156,16 @@ class Harness:
 @pytest.fixture
 async def harness(pool: asyncpg.Pool, sim: Simulator, tmp_path: Path) -> AsyncIterator[Harness]:
     port = free_port()
-    settings = Settings(
-        host="127.0.0.1",
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        data_dir=tmp_path,
-        mpesa_callback_secret=CALLBACK_SECRET,
-        payout_reconcile_after_seconds=1,
-        **{"ONGEA_JWT_SECRET": JWT_SECRET},
-    )
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "public_url": f"http://127.0.0.1:{port}",
+        "data_dir": tmp_path,
+        "mpesa_callback_secret": CALLBACK_SECRET,
+        "payout_reconcile_after_seconds": 1,
+        "ONGEA_JWT_SECRET": JWT_SECRET,
+    }
+    settings = Settings(**values)
     app = create_app(settings, pool)
     add_mpesa_routes(app)
     service = MpesaService(pool, settings, poll_interval=0.05, lease_seconds=5, simulator=sim)

@@ -7,10 +7,10 @@ import asyncio
 import base64
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from mpesa.conftest import sim_config
 
 from ledger.daraja import client as api
 from ledger.daraja.client import DarajaClient, DarajaDuplicate, DarajaRejected, DarajaTransientError, msisdn
@@ -23,6 +23,7 @@ from ledger.daraja.credentials import (
 )
 from ledger.daraja.models import ResultEnvelope, StkCallbackEnvelope, StkQueryResponse, TokenResponse
 from ledger.daraja.simulator import Behaviour, Simulator
+from mpesa.conftest import sim_config
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 
@@ -31,9 +32,10 @@ def test_stk_password_and_nairobi_timestamp() -> None:
     # 21:30 UTC is 00:30 the next day in Nairobi (UTC+3): the date rolls over too.
     moment = dt.datetime(2024, 2, 29, 21, 30, 5, tzinfo=dt.UTC)
     assert nairobi_timestamp(moment) == "20240301003005"
-    assert stk_password("174379", "passkey", "20240301003005") == base64.b64encode(
-        b"174379passkey20240301003005"
-    ).decode()
+    assert (
+        stk_password("174379", "passkey", "20240301003005")
+        == base64.b64encode(b"174379passkey20240301003005").decode()
+    )
     with pytest.raises(ValueError):
         nairobi_timestamp(dt.datetime(2024, 1, 1))  # naive: ambiguous
 
@@ -99,7 +101,10 @@ async def test_a_newer_token_elsewhere_is_survived(sim: Simulator, client: Daraj
     async with DarajaClient(sim_config(sim)) as other:
         await other.access_token()
     answer = await client.stk_push(
-        amount=Decimal("10"), phone="0712345678", callback_url="http://127.0.0.1:9/cb", account_reference="x",
+        amount=Decimal("10"),
+        phone="0712345678",
+        callback_url="http://127.0.0.1:9/cb",
+        account_reference="x",
         description="d",
     )
     assert answer.ResponseCode == "0"
@@ -146,8 +151,8 @@ async def test_stk_with_a_utc_timestamp_is_refused(sim: Simulator) -> None:
         utc = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
         body = {
             "BusinessShortCode": "174379", "Password": stk_password("174379", sim.passkey, utc),
-            "Timestamp": utc, "TransactionType": "CustomerPayBillOnline", "Amount": 1, "PartyA": "254712345678",
-            "PartyB": "174379", "PhoneNumber": "254712345678", "CallBackURL": "http://x/cb",
+            "Timestamp": utc, "TransactionType": "CustomerPayBillOnline", "Amount": 1,
+            "PartyA": "254712345678", "PartyB": "174379", "PhoneNumber": "254712345678", "CallBackURL": "http://x/cb",
             "AccountReference": "a", "TransactionDesc": "d",
         }  # fmt: skip
         async with c.session.post(
@@ -160,7 +165,7 @@ async def test_stk_with_a_utc_timestamp_is_refused(sim: Simulator) -> None:
 async def test_b2c_b2pochi_b2b_status_requests_match_the_documentation(
     sim: Simulator, client: DarajaClient
 ) -> None:
-    common = {"result_url": "https://e.test/r", "timeout_url": "https://e.test/t"}
+    common: dict[str, Any] = {"result_url": "https://e.test/r", "timeout_url": "https://e.test/t"}
     await client.b2c(
         originator_conversation_id="tx-1", amount=Decimal("100"), phone="0712345678", remarks="r", **common
     )
@@ -186,7 +191,8 @@ async def test_b2c_b2pochi_b2b_status_requests_match_the_documentation(
     [b2b] = sim.requests_to(api.B2B_PATH)
     assert set(b2b.body) >= {
         "Initiator", "SecurityCredential", "CommandID", "SenderIdentifierType", "RecieverIdentifierType",
-        "Amount", "PartyA", "PartyB", "AccountReference", "Requester", "Remarks", "QueueTimeOutURL", "ResultURL",
+        "Amount", "PartyA", "PartyB", "AccountReference", "Requester", "Remarks", "QueueTimeOutURL",
+        "ResultURL",
     }  # fmt: skip
     assert "ReceiverIdentifierType" not in b2b.body  # Daraja's own spelling, not the dictionary's
     assert b2b.body["SenderIdentifierType"] == b2b.body["RecieverIdentifierType"] == "4"
@@ -200,18 +206,30 @@ async def test_b2c_b2pochi_b2b_status_requests_match_the_documentation(
 
 
 async def test_error_classification(sim: Simulator, client: DarajaClient) -> None:
-    common = {"result_url": "https://e.test/r", "timeout_url": "https://e.test/t", "remarks": "r"}
+    common: dict[str, Any] = {
+        "result_url": "https://e.test/r",
+        "timeout_url": "https://e.test/t",
+        "remarks": "r",
+    }
     sim.add_rule(Behaviour(http_error=503), originator="tx-5xx", times=1)
     with pytest.raises(DarajaTransientError):
-        await client.b2c(originator_conversation_id="tx-5xx", amount=Decimal("10"), phone="0712345678", **common)
+        await client.b2c(
+            originator_conversation_id="tx-5xx", amount=Decimal("10"), phone="0712345678", **common
+        )
     sim.add_rule(Behaviour(http_error=429), originator="tx-429", times=1)
     with pytest.raises(DarajaTransientError):
-        await client.b2c(originator_conversation_id="tx-429", amount=Decimal("10"), phone="0712345678", **common)
+        await client.b2c(
+            originator_conversation_id="tx-429", amount=Decimal("10"), phone="0712345678", **common
+        )
     await client.b2c(originator_conversation_id="tx-dup", amount=Decimal("10"), phone="0712345678", **common)
     with pytest.raises(DarajaDuplicate):
-        await client.b2c(originator_conversation_id="tx-dup", amount=Decimal("10"), phone="0712345678", **common)
+        await client.b2c(
+            originator_conversation_id="tx-dup", amount=Decimal("10"), phone="0712345678", **common
+        )
     with pytest.raises(DarajaRejected):
-        await client.b2c(originator_conversation_id="tx-c", amount=Decimal("10.50"), phone="0712345678", **common)
+        await client.b2c(
+            originator_conversation_id="tx-c", amount=Decimal("10.50"), phone="0712345678", **common
+        )
     async with DarajaClient(sim_config(sim, base_url="http://127.0.0.1:9")) as down:
         with pytest.raises(DarajaTransientError):
             await down.access_token()

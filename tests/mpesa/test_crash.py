@@ -23,13 +23,13 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-from mpesa.conftest import CALLBACK_SECRET, fresh_phone, free_port
 
 from ledger.daraja.simulator import Behaviour, Simulator
 from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
+from mpesa.conftest import CALLBACK_SECRET, free_port, fresh_phone
 
 SERVER = Path(__file__).with_name("crash_server.py")
 
@@ -47,7 +47,9 @@ class ServerProcess:
         else:
             env.pop("ONGEA_FAULT", None)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, str(SERVER)], env=env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - started once; asyncio's subprocess API adds nothing
+            [sys.executable, str(SERVER)], env=env, stdout=log, stderr=log
+        )
         url = f"http://127.0.0.1:{env['ONGEA_PORT']}/healthz"
         async with aiohttp.ClientSession() as http:
             for _ in range(200):
@@ -134,7 +136,9 @@ async def _all_settled(pool: asyncpg.Pool, txs: list[uuid.UUID], limit: float = 
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("fault", ["after_commit_before_send", "after_send_before_record", "callback_before_record"])
+@pytest.mark.parametrize(
+    "fault", ["after_commit_before_send", "after_send_before_record", "callback_before_record"]
+)
 async def test_payouts_survive_sigkill(
     pool: asyncpg.Pool, crash_env: tuple[Simulator, ServerProcess], fault: str
 ) -> None:
@@ -145,7 +149,9 @@ async def test_payouts_survive_sigkill(
 
     await server.start(fault)
     assert await server.wait_killed() == -9, "the process must die by SIGKILL at the fault point"
-    statuses = {r["status"] for r in await pool.fetch("SELECT status FROM transactions WHERE id = ANY($1)", txs)}
+    statuses = {
+        r["status"] for r in await pool.fetch("SELECT status FROM transactions WHERE id = ANY($1)", txs)
+    }
     assert statuses == {"processing"}, "nothing may settle while the process is dead"
     if fault == "after_commit_before_send":
         assert all(sim.sent_payouts(str(t)) == [] for t in txs)
@@ -176,7 +182,8 @@ async def test_payouts_survive_sigkill(
     if fault != "after_commit_before_send":
         assert any(d.error for d in sim.deliveries), "a callback was lost while the process was dead"
         queried = await pool.fetchval(
-            "SELECT count(DISTINCT transaction_id) FROM mpesa_status_queries WHERE transaction_id = ANY($1)", txs
+            "SELECT count(DISTINCT transaction_id) FROM mpesa_status_queries WHERE transaction_id = ANY($1)",
+            txs,
         )
         assert queried >= 1, "a lost callback is recovered by a status query"
     if fault == "after_send_before_record":

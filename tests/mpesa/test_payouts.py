@@ -9,10 +9,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from mpesa.conftest import CALLBACK_SECRET, Harness
 
 from ledger.daraja import client as api
 from ledger.daraja.simulator import Behaviour
+from mpesa.conftest import CALLBACK_SECRET, Harness
 
 
 def _one_payout(h: Harness, tx: uuid.UUID) -> dict[str, object]:
@@ -166,7 +166,7 @@ async def test_transient_errors_are_retried_with_the_same_id(harness: Harness) -
     row = await harness.settled(tx)
     assert row["status"] == "completed" and tx_id != str(tx)
     sent = harness.sim.sent_payouts(str(tx))
-    assert len(sent) == 3 and {r.body["OriginatorConversationID"] for r in sent} == {str(tx)}  # type: ignore[index]
+    assert len(sent) == 3 and {r.body["OriginatorConversationID"] for r in sent} == {str(tx)}
     _one_payout(harness, tx)
     attempts = await harness.pool.fetchval("SELECT attempts FROM payout_outbox WHERE transaction_id = $1", tx)
     assert attempts == 3
@@ -224,7 +224,9 @@ async def test_callback_with_another_amount_is_refused_and_logged(
     await harness.wait_for(refused)
     assert (await harness.tx(tx))["status"] == "processing"
     assert any("REFUSED" in r.getMessage() and str(tx) in r.getMessage() for r in caplog.records)
-    [delivery] = [d for d in harness.sim.deliveries if d.body["Result"]["OriginatorConversationID"] == str(tx)]
+    [delivery] = [
+        d for d in harness.sim.deliveries if d.body["Result"]["OriginatorConversationID"] == str(tx)
+    ]
     assert delivery.status == 200
     # The truth still arrives: the status query (amount right) settles it.
     row = await harness.settled(tx, limit=15)

@@ -8,15 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from mpesa.conftest import Harness
 
 from ledger.daraja import client as api
 from ledger.daraja.simulator import Behaviour
+from mpesa.conftest import Harness
 
 
 async def _topup(h: Harness, user: uuid.UUID, amount: Any) -> tuple[int, dict[str, Any]]:
     async with h.http.post(
-        f"{h.base_url}/v1/topups", json={"amount": amount}, headers={"Authorization": f"Bearer {h.token(user)}"}
+        f"{h.base_url}/v1/topups",
+        json={"amount": amount},
+        headers={"Authorization": f"Bearer {h.token(user)}"},
     ) as resp:
         return resp.status, await resp.json()
 
@@ -27,7 +29,7 @@ async def _topup_row(h: Harness, topup_id: str) -> Any:
 
 async def _settled(h: Harness, topup_id: str, limit: float = 10.0) -> Any:
     async def done() -> bool:
-        return (await _topup_row(h, topup_id))["status"] != "pending"
+        return bool((await _topup_row(h, topup_id))["status"] != "pending")
 
     await h.wait_for(done, limit)
     return await _topup_row(h, topup_id)
@@ -103,17 +105,16 @@ async def test_missing_stk_callback_is_reconciled_by_stk_query(harness: Harness)
 
 async def test_stk_callback_with_another_amount_is_refused(harness: Harness) -> None:
     user = await harness.user("0.00")
-    harness.sim.add_rule(
-        Behaviour(callback_amount=Decimal("90000")), path=api.STK_PUSH_PATH, amount=950
-    )
+    harness.sim.add_rule(Behaviour(callback_amount=Decimal("90000")), path=api.STK_PUSH_PATH, amount=950)
     status, body = await _topup(harness, user, 950)
     assert status == 201
     await harness.sim.idle()
 
     async def refused() -> bool:
-        return await harness.pool.fetchval(
+        outcome = await harness.pool.fetchval(
             "SELECT outcome FROM mpesa_callbacks WHERE checkout_request_id = $1", body["checkout_request_id"]
-        ) == "amount_mismatch"
+        )
+        return bool(outcome == "amount_mismatch")
 
     await harness.wait_for(refused)
     assert await harness.wallet(user) == Decimal("0.00")
@@ -141,7 +142,9 @@ async def test_stk_callback_with_another_amount_is_refused(harness: Harness) -> 
 async def test_bad_topup_input_is_a_4xx_json_error(harness: Harness, payload: Any, code: str) -> None:
     user = await harness.user("0.00")
     async with harness.http.post(
-        f"{harness.base_url}/v1/topups", json=payload, headers={"Authorization": f"Bearer {harness.token(user)}"}
+        f"{harness.base_url}/v1/topups",
+        json=payload,
+        headers={"Authorization": f"Bearer {harness.token(user)}"},
     ) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"]["code"] == code
@@ -152,11 +155,15 @@ async def test_topup_needs_a_valid_user_token(harness: Harness) -> None:
     url = f"{harness.base_url}/v1/topups"
     async with harness.http.post(url, json={"amount": 100}) as resp:
         assert resp.status == 401
-    async with harness.http.post(url, json={"amount": 100}, headers={"Authorization": "Bearer forged"}) as resp:
+    async with harness.http.post(
+        url, json={"amount": 100}, headers={"Authorization": "Bearer forged"}
+    ) as resp:
         assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthorized"
     async with harness.http.post(url, data=b"{nope", headers={"xi-api-key": harness.token(user)}) as resp:
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
-    async with harness.http.post(url, json={"amount": 100}, headers={"xi-api-key": harness.token(user)}) as resp:
+    async with harness.http.post(
+        url, json={"amount": 100}, headers={"xi-api-key": harness.token(user)}
+    ) as resp:
         assert resp.status == 201
 
 

@@ -1,0 +1,90 @@
+"""`ongea-pesa mpesa-sim`: the local Daraja simulator on its own, for trying the server (or another client)
+against something that behaves like Safaricom's API without reaching it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from ledger.daraja.simulator import Behaviour, Simulator
+from voice_server.settings import Settings
+
+log = logging.getLogger("ongea_pesa")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("mpesa-sim", help="run the local Daraja (M-Pesa) simulator alone")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=None, help="listen port (default ONGEA_MPESA_SIM_PORT or 8081)"
+    )
+    p.add_argument("--consumer-key", help="accept only this consumer key (default: any non-empty pair)")
+    p.add_argument("--consumer-secret", help="accept only this consumer secret")
+    p.add_argument(
+        "--certificate-out",
+        type=Path,
+        help="write the simulator's certificate here (point DARAJA_CERTIFICATE_PATH at it)",
+    )
+    p.add_argument("--delay", type=float, default=0.5, help="seconds before a callback is delivered")
+    p.add_argument(
+        "--default",
+        choices=["success", "fail", "timeout", "twice", "out_of_order"],
+        default="success",
+        help="what happens to requests no rule matches (rules: POST /simulator/behaviour)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    behaviour = {
+        "success": Behaviour(),
+        "fail": Behaviour(outcome="fail"),
+        "timeout": Behaviour(callback="none"),
+        "twice": Behaviour(callback="twice"),
+        "out_of_order": Behaviour(callback="out_of_order"),
+    }[args.default]
+    sim = Simulator(
+        consumer_key=args.consumer_key,
+        consumer_secret=args.consumer_secret,
+        shortcode=settings.daraja_shortcode,
+        passkey=settings.daraja_passkey.get_secret_value(),
+        callback_delay=args.delay,
+        default=behaviour,
+    )
+    if settings.daraja_initiator_password is not None:
+        sim.initiator_password = settings.daraja_initiator_password.get_secret_value()
+    if args.certificate_out:
+        args.certificate_out.write_bytes(sim.certificate)
+    port = args.port if args.port is not None else (settings.mpesa_sim_port or 8081)
+    try:
+        asyncio.run(_serve(sim, args.host, port, args.certificate_out))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve(sim: Simulator, host: str, port: int, certificate: Path | None) -> None:
+    base = await sim.start(host, port)
+    log.info("M-Pesa (Daraja) simulator listening on %s", base)
+    log.info(
+        "point the server at it: DARAJA_BASE_URL=%s DARAJA_CONSUMER_KEY=... DARAJA_CONSUMER_SECRET=... "
+        "DARAJA_CERTIFICATE_PATH=%s (certificate also at %s/simulator/certificate)",
+        base,
+        certificate or "<file>",
+        base,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
