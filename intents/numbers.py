@@ -222,10 +222,20 @@ def _join_raw(toks: list[NumTok], i: int) -> int:
     """How many written digit groups belong together ("0712 345 678", "1 000", "+254 712 345 678")."""
     j = i + 1
     while j < len(toks) and toks[j].kind == "raw" and toks[j].digits and not toks[j].plus:
-        if not _groups_ok([t.digits for t in toks[i : j + 1]], toks[i].plus):
-            break
+        groups = [t.digits for t in toks[i:j]]
+        if _complete_phone(groups, toks[i].plus) or not _groups_ok([*groups, toks[j].digits], toks[i].plus):
+            break  # "+254 712 345 678 100": the phone is complete, 100 is the amount
         j += 1
     return j
+
+
+def _complete_phone(groups: list[str], plus: bool) -> bool:
+    digits = "".join(groups)
+    if plus or digits.startswith("254"):
+        return len(digits) == 12
+    if digits.startswith("0"):
+        return len(digits) == 10
+    return len(groups) >= 3 and len(digits) == 9 and digits[0] in "17"
 
 
 def _groups_ok(groups: list[str], plus: bool) -> bool:
@@ -237,6 +247,8 @@ def _groups_ok(groups: list[str], plus: bool) -> bool:
     phone_like = (plus or first[0] in "017" or first.startswith("254")) and all(len(g) <= 4 for g in groups)
     if phone_like and total <= cap:
         return True
+    if plus or first.startswith(("0", "254")):
+        return False  # a phone's start never turns into an amount
     return 1 <= len(first) <= 3 and first[0] != "0" and all(len(g) == 3 for g in rest)
 
 
