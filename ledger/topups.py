@@ -30,6 +30,8 @@ from ledger.service import Ledger
 log = logging.getLogger(__name__)
 
 MAX_TOPUP = Decimal("250000")
+# STK query answers that mean "the customer has not finished yet".
+STK_PENDING_CODES = frozenset({"4999", STK_STILL_PROCESSING})
 ACCOUNT_REFERENCE = "OngeaPesa"
 
 
@@ -203,6 +205,8 @@ class TopupService:
             except DarajaError as exc:
                 if exc.error_code != STK_STILL_PROCESSING:
                     log.warning("STK query for %s failed (will ask again): %s", checkout, exc)
+                continue
+            if answer.ResultCode in STK_PENDING_CODES:
                 continue
             success = answer.ResultCode == "0"
             outcome = await self.ledger.credit_topup(

@@ -71,6 +71,14 @@ class DarajaTransientError(DarajaError):
     transient = True
 
 
+class DarajaAuthError(DarajaTransientError):
+    """Our own credentials or configuration were refused (OAuth, missing certificate).
+
+    Never a verdict on a payment: the request was not sent, and refunding because of our own
+    misconfiguration would be wrong, so callers retry (and park) instead.
+    """
+
+
 class DarajaRejected(DarajaError):
     """A definite refusal (4xx): the request was not accepted and retrying it unchanged will not help."""
 
@@ -188,7 +196,7 @@ class DarajaClient:
     def security_credential(self) -> str:
         if self._credential is None:
             if self.config.certificate is None:
-                raise DarajaRejected("no Daraja certificate configured (DARAJA_CERTIFICATE_PATH)")
+                raise DarajaAuthError("no Daraja certificate configured (DARAJA_CERTIFICATE_PATH)")
             self._credential = security_credential(self.config.initiator_password, self.config.certificate)
         return self._credential
 
@@ -412,6 +420,6 @@ def _classify(status: int, text: str, what: str) -> DarajaError:
         return DarajaTransientError(detail, status=status, error_code=code)
     if "duplicate" in message.lower():
         return DarajaDuplicate(detail, status=status, error_code=code)
-    if status in (401, 403) and what == "OAuth":
-        return DarajaRejected(detail, status=status, error_code=code)
+    if what == "OAuth":
+        return DarajaAuthError(detail, status=status, error_code=code)
     return DarajaRejected(detail, status=status, error_code=code)

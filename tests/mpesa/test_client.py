@@ -13,7 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ledger.daraja import client as api
-from ledger.daraja.client import DarajaClient, DarajaDuplicate, DarajaRejected, DarajaTransientError, msisdn
+from ledger.daraja.client import (
+    DarajaAuthError,
+    DarajaClient,
+    DarajaDuplicate,
+    DarajaRejected,
+    DarajaTransientError,
+    msisdn,
+)
 from ledger.daraja.credentials import (
     decrypt_security_credential,
     generate_certificate,
@@ -111,10 +118,18 @@ async def test_a_newer_token_elsewhere_is_survived(sim: Simulator, client: Daraj
     assert client.tokens.fetches == 2
 
 
-async def test_wrong_consumer_secret_is_rejected(sim: Simulator) -> None:
+async def test_wrong_consumer_secret_is_an_auth_error_never_a_payment_verdict(sim: Simulator) -> None:
     async with DarajaClient(sim_config(sim, consumer_secret="wrong")) as bad:
-        with pytest.raises(DarajaRejected):
+        with pytest.raises(DarajaAuthError):
             await bad.access_token()
+        with pytest.raises(DarajaAuthError):  # a payout must be retried, not refunded
+            await bad.b2c(
+                originator_conversation_id="x", amount=Decimal("10"), phone="0712345678", remarks="r",
+                result_url="http://e/r", timeout_url="http://e/t",
+            )  # fmt: skip
+    async with DarajaClient(sim_config(sim, certificate=None)) as no_cert:
+        with pytest.raises(DarajaAuthError):
+            no_cert.security_credential()
 
 
 async def test_stk_push_request_matches_the_documentation(sim: Simulator, client: DarajaClient) -> None:

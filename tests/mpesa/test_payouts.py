@@ -244,3 +244,13 @@ async def test_wrong_secret_or_kind_is_404_and_malformed_json_400(harness: Harne
         assert (await r.json())["error"]["code"] == "invalid_json"
     status, body = await harness.post_callback("payout/result", {"Result": {"no": "code"}})
     assert status == 200 and body["ResultCode"] == 0  # recorded as malformed; Daraja gets its ack
+
+
+async def test_synchronous_rejection_refunds_without_a_callback(harness: Harness) -> None:
+    """M-Pesa pays whole shillings: a payout with cents is refused before it leaves, and refunded."""
+    user = await harness.user("1000.00")
+    tx = await harness.confirmed(user, "send_phone", "100.50", phone="0712345678")
+    row = await harness.settled(tx)
+    assert row["status"] == "failed" and "whole shillings" in row["error_message"]
+    assert harness.sim.sent_payouts(str(tx)) == []
+    assert await harness.wallet(user) == Decimal("1000.00")
