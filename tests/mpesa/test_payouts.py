@@ -4,6 +4,7 @@ invariants after every test."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from decimal import Decimal
@@ -12,6 +13,7 @@ import pytest
 
 from ledger.daraja import client as api
 from ledger.daraja.simulator import Behaviour
+from ledger.payouts import PayoutWorker
 from mpesa.conftest import CALLBACK_SECRET, Harness
 
 
@@ -262,3 +264,25 @@ async def test_synchronous_rejection_refunds_without_a_callback(harness: Harness
     assert row["status"] == "failed" and "whole shillings" in row["error_message"]
     assert harness.sim.sent_payouts(str(tx)) == []
     assert await harness.wallet(user) == Decimal("1000.00")
+
+
+async def test_competing_workers_send_each_payout_once(harness: Harness) -> None:
+    """Several workers (as in several server processes) claim with SKIP LOCKED and a lease: one send each."""
+    assert harness.service.payouts is not None and harness.service.client is not None
+    extra = [
+        PayoutWorker(
+            harness.pool, harness.service.client, harness.service.payouts.config, ledger=harness.ledger
+        )
+        for _ in range(3)
+    ]
+    user = await harness.user("100000.00")
+    txs = [await harness.confirmed(user, "send_phone", str(100 + i), phone="0712345678") for i in range(20)]
+
+    async def drain(worker: PayoutWorker) -> None:
+        for _ in range(20):
+            await worker.send_due()
+
+    await asyncio.gather(*(drain(w) for w in extra))
+    for tx in txs:
+        assert (await harness.settled(tx))["status"] == "completed"
+        assert len(harness.sim.sent_payouts(str(tx))) == 1
