@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ledger.db import create_database, create_pool, drop_database, start_embedded
 from ledger.migrate import migrate
 from ledger.models import LedgerError, ProposalRequest
-from ledger.service import Ledger, light_reset
+from ledger.service import Ledger
 from ledger.users import create_user
 
 REQUEST = ProposalRequest(type="buy_goods_till", amount=Decimal("10.00"), till="123456")
@@ -56,7 +56,8 @@ async def ledger_rate(
     pool_dsn: str, clients: int, seconds: float, *, one_wallet: bool, default_reset: bool = False
 ) -> tuple[float, int]:
     """Confirmed transactions per second with `clients` concurrent clients; also the refusals seen."""
-    extra = {} if default_reset else {"reset": light_reset}
+    # create_pool resets connections with ledger.db.light_reset; reset=None restores asyncpg's default.
+    extra = {"reset": None} if default_reset else {}
     pool = await create_pool(pool_dsn, min_size=clients, max_size=clients, **extra)
     try:
         ledger = Ledger(pool)

@@ -12,17 +12,18 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 
-def start_embedded(data_dir: Path) -> str:
+def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
     """Start (or reuse) the embedded PostgreSQL under `data_dir/pg` and return its URL.
 
     pgserver shares one server between processes that use the same directory and stops it when the last
     one exits, so the server, the CLI and a second test run can all point at the same data.
+    `delete_on_exit`: `data_dir` itself holds the data and is removed at exit (throw-away test servers).
     """
-    import pgserver  # imported lazily: only needed when DATABASE_URL is unset
+    from pgserver.postgres_server import get_server  # lazily: only needed when DATABASE_URL is unset
 
-    pgdata = (data_dir / "pg").resolve()
+    pgdata = (data_dir if delete_on_exit else data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
     uri: str = server.get_uri()
     log.info("embedded PostgreSQL running in %s", pgdata)
     return uri
@@ -38,8 +39,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def light_reset(conn: asyncpg.Connection) -> None:
+    """The pools' `reset=`: asyncpg has already rolled back any open transaction by then, and our code keeps
+    no session state (RLS role and claims are `set_config(..., true)`, transaction-scoped), so the default
+    `RESET ALL; UNLISTEN *; ...` would only cost one more round trip per ledger operation."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20, **kwargs: Any) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs)
+    kwargs.setdefault("reset", light_reset)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+    )
     assert pool is not None
     return pool
 

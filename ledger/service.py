@@ -65,14 +65,6 @@ def _translate(exc: asyncpg.PostgresError) -> LedgerError:
     raise exc
 
 
-async def light_reset(conn: asyncpg.Connection) -> None:
-    """A pool `reset=` for connections used only by transaction-scoped code such as the ledger's.
-
-    asyncpg's default reset sends `RESET ALL; UNLISTEN *; ...` on every release: one extra round trip per
-    ledger operation. asyncpg still rolls back an open transaction before calling this; the ledger's SQL
-    functions and the RLS reads (`set_config(..., true)`) leave no session state to clear."""
-
-
 class Ledger:
     """The ledger over an asyncpg pool. `clock` (optional) fixes 'now' for expiry, limits and stamps;
     without it the database's `now()` is used. `proposal_ttl_seconds`: life of a read-back proposal."""

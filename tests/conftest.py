@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,12 +22,15 @@ from ledger.migrate import migrate
 
 
 @pytest.fixture(scope="session")
-def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URL of a PostgreSQL server where this run may create and drop databases."""
+def server_dsn() -> str:
+    """URL of a PostgreSQL server where this run may create and drop databases.
+
+    The embedded server's folder is a temporary one of its own, not pytest's tmp_path: pytest prunes old
+    tmp_path folders, which would pull the data from under a run going on beside this one."""
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    return start_embedded(Path(tmp_path_factory.mktemp("ongea-data")))
+    return start_embedded(Path(tempfile.mkdtemp(prefix="ongea-test-pg-")), delete_on_exit=True)
 
 
 @pytest.fixture(scope="session")

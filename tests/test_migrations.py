@@ -33,7 +33,8 @@ async def test_apply_on_empty_database_then_noop(empty_database: Callable[[], Aw
     conn = await asyncpg.connect(url)
     try:
         tables = {
-            r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
         assert FOUNDING_TABLES <= tables
         assert await conn.fetchval("SELECT to_regclass('auth.users') IS NOT NULL")
@@ -45,11 +46,11 @@ async def test_apply_on_empty_database_then_noop(empty_database: Callable[[], Aw
         plans = await conn.fetch("SELECT id, transaction_fee_percentage FROM subscription_plans ORDER BY id")
         assert {r["id"] for r in plans} == {"free", "basic", "pro", "business"}
         # auth.uid() reads the `sub` claim, as Supabase's does.
-        uid = await conn.fetchval(
-            """SELECT set_config('request.jwt.claims', '{"sub": "4f1c2b52-8d5e-4c3e-9a0f-1b2c3d4e5f60"}', false),
-                      auth.uid()"""
+        row = await conn.fetchrow(
+            "SELECT set_config('request.jwt.claims', $1, false), auth.uid()",
+            '{"sub": "4f1c2b52-8d5e-4c3e-9a0f-1b2c3d4e5f60"}',
         )
-        assert uid is not None
+        assert str(row["uid"]) == "4f1c2b52-8d5e-4c3e-9a0f-1b2c3d4e5f60"
     finally:
         await conn.close()
 
@@ -67,7 +68,9 @@ async def test_edited_migration_is_refused(
         await migrate(url, folder)
 
 
-async def test_failed_migration_rolls_back(empty_database: Callable[[], Awaitable[str]], tmp_path: Path) -> None:
+async def test_failed_migration_rolls_back(
+    empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
     url = await empty_database()
     folder = tmp_path / "sql"
     shutil.copytree(migrations_dir(), folder)

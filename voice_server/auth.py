@@ -1,6 +1,6 @@
-"""Tokens: Supabase-style user tokens (HS256, `aud` = authenticated) and the server's own voice-session tokens.
+"""Tokens: Supabase-style user tokens (HS256, `aud` = authenticated) and the server's own session tokens.
 
-Both are JWTs through PyJWT; the two kinds use different keys and audiences so one can never pass for the other.
+Both are JWTs (PyJWT); the two kinds use different keys and audiences so one can never pass for the other.
 """
 
 from __future__ import annotations
@@ -42,7 +42,11 @@ def mint_user_token(secret: str, user_id: uuid.UUID, *, ttl_seconds: int, now: f
 def verify_user_token(secret: str, token: str) -> uuid.UUID:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[_ALGORITHM], audience=USER_AUDIENCE, options={"require": ["sub", "exp"]}
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            audience=USER_AUDIENCE,
+            options={"require": ["sub", "exp"]},
         )
         return uuid.UUID(str(claims["sub"]))
     except (jwt.PyJWTError, ValueError) as exc:

@@ -1,5 +1,5 @@
 """Local development secrets: generated once and kept in the data directory so that the server, the CLI
-(`ongea-pesa token`) and a restart all agree, without anyone having to configure a secret to try the product."""
+(`ongea-pesa token`) and a restart all agree, without anyone configuring a secret to try the product."""
 
 from __future__ import annotations
 

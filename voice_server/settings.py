@@ -81,7 +81,8 @@ class Settings(BaseSettings):
         default="600000", validation_alias=AliasChoices("DARAJA_B2C_SHORTCODE", "ONGEA_DARAJA_B2C_SHORTCODE")
     )
     daraja_initiator_name: str = Field(
-        default="testapi", validation_alias=AliasChoices("DARAJA_INITIATOR_NAME", "ONGEA_DARAJA_INITIATOR_NAME")
+        default="testapi",
+        validation_alias=AliasChoices("DARAJA_INITIATOR_NAME", "ONGEA_DARAJA_INITIATOR_NAME"),
     )
     daraja_initiator_password: SecretStr | None = Field(
         default=None,
@@ -93,9 +94,12 @@ class Settings(BaseSettings):
         description="Safaricom's public certificate (PEM) for SecurityCredential",
     )
     mpesa_callback_secret: SecretStr | None = Field(
-        default=None, description="Secret path segment of Daraja callbacks; unset = generated in ONGEA_DATA_DIR"
+        default=None,
+        description="Secret path segment of Daraja callbacks; unset = generated in ONGEA_DATA_DIR",
     )
-    mpesa_sim_port: int = Field(default=0, ge=0, le=65535, description="Port of the embedded simulator (0 = any)")
+    mpesa_sim_port: int = Field(
+        default=0, ge=0, le=65535, description="Port of the embedded simulator (0 = any)"
+    )
     payout_reconcile_after_seconds: int = Field(
         default=60, ge=1, description="A payout still processing this long is checked by a status query"
     )

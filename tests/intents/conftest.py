@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-# This folder is named `intents` like the package under test. pytest puts `tests/` on sys.path, where this
-# folder would pass for a namespace package `intents` and hide the real one (installed editable, found
-# later). Put the repository first and forget any such stand-in. (Cleaner: `pythonpath = ["."]` in pytest's
-# settings in pyproject.toml.)
-_ROOT = str(Path(__file__).resolve().parents[2])
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-if getattr(sys.modules.get("intents"), "__file__", "") is None:
-    del sys.modules["intents"]
+import pytest
 
-import pytest  # noqa: E402
-
-from intents import ContactIndex  # noqa: E402
+from intents import ContactIndex
 
 SAMPLE_CONTACTS: list[dict[str, Any]] = [
     {"id": "c01", "name": "John Doe", "phone_number": "254712345678", "nickname": None},

@@ -30,7 +30,7 @@ from ledger.daraja.credentials import (
 )
 from ledger.daraja.models import ResultEnvelope, StkCallbackEnvelope, StkQueryResponse, TokenResponse
 from ledger.daraja.simulator import Behaviour, Simulator
-from mpesa.conftest import sim_config
+from tests.mpesa.conftest import sim_config
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 

@@ -29,7 +29,7 @@ from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
-from mpesa.conftest import CALLBACK_SECRET, free_port, fresh_phone
+from tests.mpesa.conftest import CALLBACK_SECRET, free_port, fresh_phone
 
 SERVER = Path(__file__).with_name("crash_server.py")
 

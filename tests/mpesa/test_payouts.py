@@ -14,7 +14,7 @@ import pytest
 from ledger.daraja import client as api
 from ledger.daraja.simulator import Behaviour
 from ledger.payouts import PayoutWorker
-from mpesa.conftest import CALLBACK_SECRET, Harness
+from tests.mpesa.conftest import CALLBACK_SECRET, Harness
 
 
 def _one_payout(h: Harness, tx: uuid.UUID) -> dict[str, object]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from ledger.daraja.client import DarajaClient, DarajaConfig
-from mpesa.conftest import free_port
+from tests.mpesa.conftest import free_port
 
 
 async def test_mpesa_sim_command_serves_daraja(tmp_path: Path) -> None:

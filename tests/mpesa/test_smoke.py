@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from mpesa.conftest import Harness
+from tests.mpesa.conftest import Harness
 
 
 async def test_send_phone_completes(harness: Harness) -> None:

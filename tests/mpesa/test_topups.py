@@ -11,7 +11,7 @@ import pytest
 
 from ledger.daraja import client as api
 from ledger.daraja.simulator import Behaviour
-from mpesa.conftest import Harness
+from tests.mpesa.conftest import Harness
 
 
 async def _topup(h: Harness, user: uuid.UUID, amount: Any) -> tuple[int, dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import signal
@@ -9,15 +11,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 
 @pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[str]:
-    env = {**os.environ, "ONGEA_DATA_DIR": str(tmp_path / "data"), "ONGEA_LOG_LEVEL": "INFO"}
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
+    return {**clean, "ONGEA_DATA_DIR": str(tmp_path / "data"), "ONGEA_LOG_LEVEL": "INFO"}
+
+
+@pytest.fixture
+def served(database_url: str, env: dict[str, str]) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
         env=env,
@@ -38,6 +47,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[str]:
         if match:
             base = match.group(1)
     assert base, "server did not start:\n" + "".join(seen)
+    assert any("M-Pesa simulator" in line for line in seen), "no word in the log of the simulator standing in"
     yield base
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
@@ -57,3 +67,59 @@ async def test_health_metrics_and_json_errors(served: str) -> None:
             text = await r.text()
             assert 'ongea_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
             assert 'status="404"' in text
+
+
+@pytest.fixture
+def cli_user(database_url: str, env: dict[str, str]) -> dict[str, str]:
+    """A user made the way a developer makes one: `ongea-pesa user add ... --json`."""
+    args = [
+        "user",
+        "add",
+        "--phone",
+        "0745 000 111",
+        "--balance",
+        "100",
+        "--json",
+        "--database-url",
+        database_url,
+    ]
+    made = subprocess.run(
+        [sys.executable, "-m", "voice_server.cli", *args], env=env, capture_output=True, text=True, check=True
+    )
+    user: dict[str, str] = json.loads(made.stdout)
+    return user
+
+
+async def test_topup_through_the_simulator_credits_the_wallet_once(
+    served: str, database_url: str, cli_user: dict[str, str]
+) -> None:
+    """What a person sees: a user made by the CLI tops up 500 and, after M-Pesa's callback, has 500 more."""
+    user = cli_user
+    headers = {"Authorization": f"Bearer {user['token']}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{served}/v1/topups", json={"amount": 500}, headers=headers) as r:
+            assert r.status == 201, await r.text()
+            assert (await r.json())["phone"] == "254745000111"
+        async with http.post(f"{served}/v1/topups", json={"amount": "-5"}, headers=headers) as r:
+            assert r.status == 400
+            assert (await r.json())["error"]["code"] == "invalid_amount"
+        async with http.post(f"{served}/v1/topups", json={"amount": 500}) as r:
+            assert r.status == 401
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + 20
+        balance = None
+        while time.monotonic() < deadline:
+            balance = await conn.fetchval(
+                "SELECT wallet_balance FROM profiles WHERE id = $1", user["user_id"]
+            )
+            if balance == Decimal("600.00"):
+                break
+            await asyncio.sleep(0.1)
+        assert balance == Decimal("600.00")
+        await asyncio.sleep(1.5)  # a second background round must not credit it again
+        assert await conn.fetchval(
+            "SELECT wallet_balance FROM profiles WHERE id = $1", user["user_id"]
+        ) == Decimal("600.00")
+    finally:
+        await conn.close()

@@ -13,7 +13,9 @@ from voice_server.settings import Settings
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("migrate", help="apply pending database migrations")
-    p.add_argument("--database-url", help="PostgreSQL URL (default: DATABASE_URL, else the embedded database)")
+    p.add_argument(
+        "--database-url", help="PostgreSQL URL (default: DATABASE_URL, else the embedded database)"
+    )
     p.set_defaults(func=run)
 
 

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 
 from aiohttp import web
 
 from voice_server.app import create_app
+from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
+from voice_server.sweeper import setup_sweeper
 
 log = logging.getLogger("ongea_pesa")
 
@@ -47,12 +50,17 @@ def run(args: argparse.Namespace) -> int:
 async def serve(settings: Settings) -> None:
     if not settings.database_url:
         log.info("DATABASE_URL is not set: using the embedded PostgreSQL in %s", settings.data_dir.resolve())
+    # Bind first: with port 0 the real port must be known before the M-Pesa service builds its callback URLs.
+    sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
     pool = await open_database(settings)
     app = create_app(settings, pool)
+    setup_mpesa(app)
+    setup_sweeper(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.SockSite(runner, sock)
         await site.start()
         for address in runner.addresses:
             log.info("Ongea Pesa listening on http://%s:%s", address[0], address[1])
