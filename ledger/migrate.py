@@ -80,7 +80,9 @@ async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) 
         )
         """
     )
-    applied = {r["version"]: r for r in await conn.fetch("SELECT version, name, checksum FROM schema_migrations")}
+    applied = {
+        r["version"]: r for r in await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+    }
     on_disk = {m.version for m in migrations}
     for version, row in applied.items():
         if version not in on_disk:
