@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from intents.banks import bank_paybill
 from ledger.bank import BankAdapter, SimulatedBank
 from ledger.daraja.client import (
     DarajaClient,
@@ -39,22 +40,9 @@ log = logging.getLogger(__name__)
 
 FAULT_ENV = "ONGEA_FAULT"
 
+
 # CBK bank code -> the bank's M-Pesa paybill (ledger.md). `intents.banks` holds the full directory and is
 # preferred when present; this table is the fallback so payouts never depend on the parser's data.
-BANK_PAYBILLS: dict[str, str] = {
-    "68": "247247",  # Equity
-    "01": "522522",  # KCB
-    "11": "400200",  # Co-operative Bank
-    "07": "880100",  # NCBA
-    "03": "303030",  # Absa
-    "31": "600100",  # Stanbic
-    "70": "222111",  # Family Bank
-    "57": "542542",  # I&M
-    "63": "516600",  # DTB
-    "02": "329329",  # Standard Chartered
-}
-
-
 def fault_point(name: str) -> None:
     """Crash-test hook: when `ONGEA_FAULT` names this point, the process kills itself with SIGKILL here.
 
@@ -64,19 +52,6 @@ def fault_point(name: str) -> None:
     if os.environ.get(FAULT_ENV) == name:
         log.critical("fault injection: SIGKILL at %s", name)
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def bank_paybill(bank_code: str) -> str | None:
-    code = bank_code.zfill(2) if bank_code.isdigit() else bank_code
-    try:
-        from intents.banks import bank_paybill as directory_paybill
-
-        found = directory_paybill(code)
-        if found:
-            return found
-    except Exception:  # the parser's data is optional here; our own table decides then
-        log.debug("bank directory unavailable; using the built-in paybill table", exc_info=True)
-    return BANK_PAYBILLS.get(code)
 
 
 @dataclass(frozen=True)
