@@ -77,7 +77,7 @@ async def user_profile(pool: asyncpg.Pool, user_id: uuid.UUID) -> dict[str, Any]
             """SELECT id, phone_number, mpesa_number, wallet_balance, held_balance,
                       wallet_balance - held_balance AS available, mpesa_auto_topup,
                       mpesa_auto_topup_threshold, mpesa_auto_topup_amount, default_payment_method,
-                      pin_hash IS NOT NULL AS pin_set, created_at
+                      pin_set, created_at
                FROM profiles"""
         )
         return dict(row) if row is not None else None

@@ -100,7 +100,12 @@ async def test_fee_from_plan_rounded_half_up(
     ledger: Ledger, make_user: MakeUser, plan: str, amount: str, fee: str
 ) -> None:
     user = await make_user("1000.00", plan=plan)
-    p = await ledger.propose(user, ProposalRequest.build(type="buy_goods_till", amount=amount, till="123456"))
+    # M-Pesa payouts are whole shillings; amounts with cents come in from a bank (bank_to_mpesa).
+    if "." in amount:
+        request = ProposalRequest.build(type="bank_to_mpesa", amount=amount, bank_code="68")
+    else:
+        request = ProposalRequest.build(type="buy_goods_till", amount=amount, till="123456")
+    p = await ledger.propose(user, request)
     assert p.fee == D(fee)
     rates = {"free": "0.02", "basic": "0.01", "pro": "0.005", "business": "0.003"}
     assert fee_for(D(amount), D(rates[plan])) == D(fee)
@@ -131,6 +136,8 @@ async def test_no_active_subscription_means_free_terms(
         ({"type": "send_phone", "amount": "-50", "phone": MAMA}, "amount_not_positive"),
         ({"type": "send_phone", "amount": "250000.01", "phone": MAMA}, "amount_above_limit"),
         ({"type": "send_phone", "amount": "9.99", "phone": MAMA}, "below_minimum"),
+        ({"type": "send_phone", "amount": "100.50", "phone": MAMA}, "invalid_amount"),  # no cents on M-Pesa
+        ({"type": "buy_goods_till", "amount": "99.5", "till": "123456"}, "invalid_amount"),
         ({"type": "withdraw", "amount": "49", "agent": "123456", "store": "1"}, "below_minimum"),
         ({"type": "send_phone", "amount": "100", "phone": "0201234567"}, "invalid_phone"),
         ({"type": "send_phone", "amount": "100", "phone": "'; DROP TABLE transactions; --"}, "invalid_phone"),

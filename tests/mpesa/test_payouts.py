@@ -257,11 +257,12 @@ async def test_wrong_secret_or_kind_is_404_and_malformed_json_400(harness: Harne
 
 
 async def test_synchronous_rejection_refunds_without_a_callback(harness: Harness) -> None:
-    """M-Pesa pays whole shillings: a payout with cents is refused before it leaves, and refunded."""
+    """A payout that cannot even be asked of M-Pesa (a bank with no known paybill) is refused before it
+    leaves, and amount and fee go back to the wallet."""
     user = await harness.user("1000.00")
-    tx = await harness.confirmed(user, "send_phone", "100.50", phone="0712345678")
+    tx = await harness.confirmed(user, "mpesa_to_bank", "100", bank_code="99", account="12345")
     row = await harness.settled(tx)
-    assert row["status"] == "failed" and "whole shillings" in row["error_message"]
+    assert row["status"] == "failed" and "no M-Pesa paybill" in row["error_message"]
     assert harness.sim.sent_payouts(str(tx)) == []
     assert await harness.wallet(user) == Decimal("1000.00")
 
