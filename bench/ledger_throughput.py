@@ -54,8 +54,9 @@ def pgbench_binary() -> str:
 
 async def ledger_rate(
     pool_dsn: str, clients: int, seconds: float, *, one_wallet: bool, default_reset: bool = False
-) -> tuple[float, int]:
-    """Confirmed transactions per second with `clients` concurrent clients; also the refusals seen."""
+) -> tuple[float, float, int]:
+    """Confirmed transactions per second with `clients` concurrent clients, as propose+confirm and as the
+    confirmation alone; also the refusals seen."""
     # create_pool resets connections with ledger.db.light_reset; reset=None restores asyncpg's default.
     extra = {"reset": None} if default_reset else {}
     pool = await create_pool(pool_dsn, min_size=clients, max_size=clients, **extra)
@@ -87,7 +88,29 @@ async def ledger_rate(
         started = time.monotonic()
         deadline = started + seconds
         await asyncio.gather(*(client(i) for i in range(clients)))
-        return done / (time.monotonic() - started), refused
+        full_rate = done / (time.monotonic() - started)
+
+        # Confirmation alone: proposals read back beforehand (as while people are talking), then confirmed
+        # by all clients at once; one ledger operation (one round trip, one commit) per confirmed payment.
+        per_client = max(1, int(full_rate * seconds / clients))
+        pending = [
+            [await ledger.propose(wallets[0 if one_wallet else i], REQUEST) for _ in range(per_client)]
+            for i in range(clients)
+        ]
+
+        async def confirmer(i: int) -> None:
+            nonlocal refused
+            user = wallets[0 if one_wallet else i]
+            for p in pending[i]:
+                try:
+                    await ledger.confirm(p.id, user, p.version, voice_verified=True)
+                except LedgerError:
+                    refused += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(confirmer(i) for i in range(clients)))
+        confirm_rate = clients * per_client / (time.monotonic() - started)
+        return full_rate, confirm_rate, refused
     finally:
         await pool.close()
 
@@ -134,20 +157,25 @@ async def main() -> int:
         where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded pgserver"
         reset = "asyncpg default" if args.asyncpg_reset else "light_reset"
         print(f"server: {where}; {version}; pool reset: {reset}")
-        print(f"{'clients':>7}  {'ledger tx/s':>12}  {'pgbench tps':>12}  {'ratio':>6}")
+        print("propose+confirm: a whole payment (2 operations, 2 commits); confirm: the confirmation alone")
+        header = ("clients", "propose+confirm/s", "confirm/s", "pgbench tps", "ratio p+c", "ratio confirm")
+        print("  ".join(f"{h:>{max(7, len(h))}}" for h in header))
         for clients in args.clients:
-            rate, refused = await ledger_rate(
+            full, confirm, refused = await ledger_rate(
                 ledger_dsn, clients, args.seconds, one_wallet=False, default_reset=args.asyncpg_reset
             )
             tps = pgbench_rate(binary, pgbench_dsn, clients, args.seconds)
             note = f"  ({refused} refused)" if refused else ""
-            print(f"{clients:>7}  {rate:>12.0f}  {tps:>12.0f}  {rate / tps:>6.2f}{note}")
+            print(
+                f"{clients:>7}  {full:>17.0f}  {confirm:>9.0f}  {tps:>11.0f}  {full / tps:>9.2f}"
+                f"  {confirm / tps:>13.2f}{note}"
+            )
         hot_clients = max(args.clients)
-        rate, refused = await ledger_rate(
+        full, confirm, refused = await ledger_rate(
             ledger_dsn, hot_clients, args.seconds, one_wallet=True, default_reset=args.asyncpg_reset
         )
         note = f"  ({refused} refused)" if refused else ""
-        print(f"{hot_clients:>7}  {rate:>12.0f}  {'(one wallet)':>12}{note}")
+        print(f"{hot_clients:>7}  {full:>17.0f}  {confirm:>9.0f}  {'(one wallet)':>11}{note}")
     finally:
         await drop_database(server, ledger_db)
         await drop_database(server, bench_db)
