@@ -6,7 +6,6 @@ One place, so the README's settings table and the code cannot drift apart: each 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -44,19 +43,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ONGEA_JWT_SECRET", "SUPABASE_JWT_SECRET"),
         description="HS256 secret of user tokens (Supabase JWT secret); unset = generated in ONGEA_DATA_DIR",
     )
-    session_secret: SecretStr | None = Field(
-        default=None, description="Key that signs voice-session tokens; unset = generated in ONGEA_DATA_DIR"
-    )
     user_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, description="Life of a printed token")
 
     # Ledger rules
-    pin_threshold: Decimal = Field(default=Decimal("1000"), description="Amounts above this need the PIN")
     proposal_ttl_seconds: int = Field(default=120, ge=1, description="A proposal expires unanswered after")
-    session_ttl_seconds: int = Field(default=900, ge=60, description="A voice session lasts")
 
     # M-Pesa (Daraja)
     daraja_environment: Literal["sandbox", "production"] = Field(
-        default="sandbox", validation_alias=AliasChoices("DARAJA_ENVIRONMENT", "ONGEA_DARAJA_ENVIRONMENT")
+        default="sandbox",
+        validation_alias=AliasChoices("DARAJA_ENVIRONMENT", "ONGEA_DARAJA_ENVIRONMENT"),
+        description="sandbox or production: picks Safaricom's base URL",
     )
     daraja_base_url: str | None = Field(
         default=None,
@@ -64,13 +60,19 @@ class Settings(BaseSettings):
         description="Override of the Daraja base URL (default from DARAJA_ENVIRONMENT, or the simulator)",
     )
     daraja_consumer_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DARAJA_CONSUMER_KEY", "ONGEA_DARAJA_CONSUMER_KEY")
+        default=None,
+        validation_alias=AliasChoices("DARAJA_CONSUMER_KEY", "ONGEA_DARAJA_CONSUMER_KEY"),
+        description="Daraja app consumer key; with the secret, switches from the simulator to Daraja",
     )
     daraja_consumer_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DARAJA_CONSUMER_SECRET", "ONGEA_DARAJA_CONSUMER_SECRET")
+        default=None,
+        validation_alias=AliasChoices("DARAJA_CONSUMER_SECRET", "ONGEA_DARAJA_CONSUMER_SECRET"),
+        description="Daraja app consumer secret",
     )
     daraja_shortcode: str = Field(
-        default="174379", validation_alias=AliasChoices("DARAJA_SHORTCODE", "ONGEA_DARAJA_SHORTCODE")
+        default="174379",
+        validation_alias=AliasChoices("DARAJA_SHORTCODE", "ONGEA_DARAJA_SHORTCODE"),
+        description="Lipa Na M-Pesa shortcode for STK push top-ups",
     )
     daraja_passkey: SecretStr = Field(
         default=SecretStr("bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"),
@@ -78,15 +80,19 @@ class Settings(BaseSettings):
         description="Lipa Na M-Pesa passkey (default: Safaricom's public sandbox passkey)",
     )
     daraja_b2c_shortcode: str = Field(
-        default="600000", validation_alias=AliasChoices("DARAJA_B2C_SHORTCODE", "ONGEA_DARAJA_B2C_SHORTCODE")
+        default="600000",
+        validation_alias=AliasChoices("DARAJA_B2C_SHORTCODE", "ONGEA_DARAJA_B2C_SHORTCODE"),
+        description="Shortcode that pays out (B2C, B2Pochi, B2B)",
     )
     daraja_initiator_name: str = Field(
         default="testapi",
         validation_alias=AliasChoices("DARAJA_INITIATOR_NAME", "ONGEA_DARAJA_INITIATOR_NAME"),
+        description="API initiator user name of the payout shortcode",
     )
     daraja_initiator_password: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("DARAJA_INITIATOR_PASSWORD", "ONGEA_DARAJA_INITIATOR_PASSWORD"),
+        description="Initiator password, encrypted into SecurityCredential",
     )
     daraja_certificate_path: Path | None = Field(
         default=None,
@@ -104,19 +110,8 @@ class Settings(BaseSettings):
         default=60, ge=1, description="A payout still processing this long is checked by a status query"
     )
 
-    # ElevenLabs
-    elevenlabs_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("ELEVENLABS_API_KEY", "ONGEA_ELEVENLABS_API_KEY")
-    )
-    elevenlabs_agent_id: str | None = Field(
-        default=None, validation_alias=AliasChoices("ELEVENLABS_AGENT_ID", "ONGEA_ELEVENLABS_AGENT_ID")
-    )
-
     def user_jwt_secret(self) -> str:
         return _secret_or_local(self.jwt_secret, self.data_dir, "jwt_secret")
-
-    def session_token_secret(self) -> str:
-        return _secret_or_local(self.session_secret, self.data_dir, "session_secret")
 
     def callback_secret(self) -> str:
         return _secret_or_local(self.mpesa_callback_secret, self.data_dir, "mpesa_callback_secret")
