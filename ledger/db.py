@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
     one exits, so the server, the CLI and a second test run can all point at the same data.
     `delete_on_exit`: `data_dir` itself holds the data and is removed at exit (throw-away test servers).
     """
-    from pgserver.postgres_server import get_server  # lazily: only needed when DATABASE_URL is unset
+    with warnings.catch_warnings():  # platformdirs, under pgserver, warns when XDG_RUNTIME_DIR is unset
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from pgserver.postgres_server import get_server  # lazily: only needed when DATABASE_URL is unset
 
-    pgdata = (data_dir if delete_on_exit else data_dir / "pg").resolve()
-    pgdata.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
+        pgdata = (data_dir if delete_on_exit else data_dir / "pg").resolve()
+        pgdata.mkdir(parents=True, exist_ok=True)
+        server = get_server(pgdata, cleanup_mode="delete" if delete_on_exit else "stop")
     uri: str = server.get_uri()
     log.info("embedded PostgreSQL running in %s", pgdata)
     return uri
