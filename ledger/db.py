@@ -71,23 +71,22 @@ def with_database(dsn: str, dbname: str) -> str:
     return urlunsplit(parts._replace(path="/" + dbname))
 
 
-async def create_database(dsn: str, dbname: str) -> str:
-    """Create an empty database on the server behind `dsn`; return its URL."""
+async def _on_server(dsn: str, statement: str, dbname: str) -> None:
+    """Run a database-level statement (it cannot take parameters, so the name is checked instead)."""
     if not dbname.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name: {dbname!r}")
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f'CREATE DATABASE "{dbname}"')
+        await conn.execute(statement.format(name=f'"{dbname}"'))
     finally:
         await conn.close()
+
+
+async def create_database(dsn: str, dbname: str) -> str:
+    """Create an empty database on the server behind `dsn`; return its URL."""
+    await _on_server(dsn, "CREATE DATABASE {name}", dbname)
     return with_database(dsn, dbname)
 
 
 async def drop_database(dsn: str, dbname: str) -> None:
-    if not dbname.replace("_", "").isalnum():
-        raise ValueError(f"unsafe database name: {dbname!r}")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _on_server(dsn, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", dbname)
