@@ -144,7 +144,12 @@ def split_run(words: NumberWords, toks: list[NumTok], offset: int) -> list[Chunk
                 )
                 i = j
                 continue
-        counted = i + 1 < n and toks[i + 1].kind == "mult" and toks[i + 1].after is not None  # "2 thousand"
+        counted = (  # "2 thousand"; a phone-shaped number never counts thousands ("0715487856 thao ...")
+            i + 1 < n
+            and toks[i + 1].kind == "mult"
+            and toks[i + 1].after is not None
+            and not (t.kind == "raw" and (t.plus or len(t.digits) > 6 or t.digits.startswith("0")))
+        )
         if t.kind == "raw" and not t.bad and t.digits and not counted:
             j = _join_raw(toks, i)
             digits = "".join(x.digits for x in toks[i:j])
@@ -247,6 +252,14 @@ def _groups_ok(groups: list[str], plus: bool) -> bool:
     phone_like = (plus or first[0] in "017" or first.startswith("254")) and all(len(g) <= 4 for g in groups)
     if phone_like and total <= cap:
         return True
+    phone_start = (
+        plus
+        or first == "254"
+        or (first.startswith(("07", "01")) and len(first) >= 4)
+        or (first.startswith(("2547", "2541")) and len(first) >= 6)
+    )
+    if phone_start and total <= cap and len(groups) <= 4 and all(len(g) >= 3 for g in rest):
+        return True  # "0712 345678", "+254 712345678": a phone's start, however it is grouped
     if plus or first.startswith(("0", "254")):
         return False  # a phone's start never turns into an amount
     return 1 <= len(first) <= 3 and first[0] != "0" and all(len(g) == 3 for g in rest)

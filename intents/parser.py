@@ -29,6 +29,8 @@ MAX_CHARS = 2000
 # Roles that may sit between a marker and its number: "till number 123", "pochi ya 0722...".
 _SKIP = frozenset({"number", "filler"})
 _ACCOUNT_TOKEN = re.compile(r"^[a-z0-9]+$")
+# Currency marks the tokenizer splits off glued digits ("ksh1500"); inside an account they are letters.
+_GLUED_CURRENCY = frozenset({"kshs", "ksh", "kes", "shs", "sh"})
 
 _VOCAB = vocabulary()
 _WORDS = _VOCAB.numbers
@@ -87,6 +89,7 @@ class _Parse:
         tokens = tokenize_words(text[:MAX_CHARS])
         self.overflow = max(0, len(tokens) - MAX_TOKENS) + (len(text) > MAX_CHARS)
         self.tokens = tokens[:MAX_TOKENS]
+        self.folded = text[:MAX_CHARS].lower()
         self.ev = conf.Evidence(tokens=len(tokens), asr=asr)
 
     # ------------------------------------------------------------------------------------------ items
@@ -147,13 +150,20 @@ class _Parse:
 
     def _account(self, i: int) -> tuple[str, int]:
         """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
-        toks, n, parts, j = self.tokens, len(self.tokens), [], i
+        toks, n, j = self.tokens, len(self.tokens), i
+        parts: list[str] = []
         seen_group = last_single = False
         while j < n:
             t = toks[j]
             nxt = toks[j + 1] if j + 1 < n else ""
-            if nxt in _WORDS.after or nxt in _WORDS.point:
-                break  # "... five hundred": the amount starts here
+            if (nxt in _WORDS.after or nxt in _WORDS.point) and (t in _WORDS.digits or t.isdigit()):
+                break  # "... five hundred": the amount starts here (but "r w k" is three letters)
+            glued = not parts and t in _GLUED_CURRENCY and nxt.isdigit()
+            if glued and re.search(rf"\b{t}{nxt}\b", self.folded):
+                parts.append(t.upper() + nxt)  # "account SH83790": letters that only look like a currency
+                j += 2
+                seen_group = True
+                continue
             if t in _WORDS.digits:
                 parts.append(str(_WORDS.digits[t]))
             elif t in _WORDS.zero_in_digits and parts:
@@ -233,7 +243,10 @@ class _Parse:
                 and not (after2 is not None and after2.kind == "chunk")
             )
             digits = ch.digits or _int_digits(ch.value)
-            if marker in ("till", "paybill", "agent", "store"):
+            if marker in ("till", "paybill", "agent") and ch.spoken and not ch.digits:
+                # "lipa till elfu moja": a business number is a digit string, never "one thousand"
+                s.amounts.append((ch, False, negative))
+            elif marker in ("till", "paybill", "agent", "store"):
                 getattr(s, marker).append(replace(ch, digits=digits))
             elif marker == "pochi" and (
                 looks_like_phone(ch.digits, ch.plus, recipient=True)
@@ -273,7 +286,11 @@ class _Parse:
 
         txn = self._type(items, roles, s)
         best = self._contact(spans) if txn in ("send_phone", "buy_goods_pochi", None) else None
-        if txn is None and best is not None and (s.amounts or roles & {"to"}) and best[1]:
+        if (
+            txn is None
+            and best is not None
+            and (((s.amounts or roles & {"to"}) and best[1]) or (s.amounts and "to" in roles))
+        ):
             txn = "send_phone"  # "500 to John": no verb, but an amount and a known person
         if best is not None and txn in ("send_phone", "buy_goods_pochi"):
             ev.unknown -= best[2]

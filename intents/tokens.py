@@ -12,14 +12,16 @@ _AC = re.compile(r"\ba/c\b")
 # Tokens: currency marks; numbers with thousands commas ("2,500" stays one token: it is an amount);
 # numbers (optionally +, decimals, a glued suffix like "k" or "bob"); words.
 _TOKEN = re.compile(
-    r"/=|/-|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])[a-z]*|\+?\d+(?:\.\d+)*[a-z]*|[a-z0-9]+(?:[&'\-][a-z0-9]+)*|&|#"
+    r"/=|/-|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])[a-z]*|\+?\d+(?:\.\d+)*[a-z]*"
+    r"|(?:kshs|ksh|kes|shs|sh)\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?:kshs|ksh|kes|shs|sh)\d+(?:\.\d+)*"
+    r"|[a-z0-9]+(?:[&'\-][a-z0-9]+)*|&|#"
 )
 # Number with a glued suffix: "1.5k", "500bob", "200sh".
 _NUM_SUFFIX = re.compile(r"^(\+?\d[\d,]*(?:\.\d+)*)([a-z]+)$")
 # Suffixes split off a number ("500bob" -> "500", "bob"); "k" stays glued because it changes the value.
 _CURRENCY_SUFFIXES = frozenset({"bob", "sh", "shs", "ksh", "kshs", "kes", "shillings", "shilingi"})
-# Currency glued before digits: "ksh1500".
-_CUR_PREFIX = re.compile(r"^(kshs|ksh|kes|shs|sh)(\d+(?:\.\d+)*)$")
+# Currency glued before digits: "ksh1500", "ksh78.99", "ksh1,500".
+_CUR_PREFIX = re.compile(r"^(kshs|ksh|kes|shs|sh)(\d[\d,]*(?:\.\d+)*)$")
 
 
 def _fold(text: str) -> str:
