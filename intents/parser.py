@@ -86,7 +86,7 @@ class _Parse:
     def __init__(self, text: str, index: ContactIndex, asr: float | None) -> None:
         self.text = text
         self.index = index
-        tokens = tokenize_words(text[:MAX_CHARS])
+        tokens = _split_number_hyphens(tokenize_words(text[:MAX_CHARS]))
         self.overflow = max(0, len(tokens) - MAX_TOKENS) + (len(text) > MAX_CHARS)
         self.tokens = tokens[:MAX_TOKENS]
         self.folded = text[:MAX_CHARS].lower()
@@ -130,11 +130,19 @@ class _Parse:
         return self._chunks(out)
 
     def _name_not_number(self, out: list[Item], i: int) -> bool:
-        """A lone number word right after to/kwa that is a contact's name is the name ("kwa Tatu")."""
+        """A number word that is a contact's name: said with the rest of the name ("Tatu Mwangi"), or
+        alone right after to/kwa ("kwa Tatu")."""
         toks = self.tokens
-        if toks[i] not in self.index.known_words or not out or out[-1].role != "to":
+        if toks[i] not in self.index.known_words:
             return False
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        prev = toks[i - 1] if i > 0 and out and out[-1].kind == "word" else ""
+        if f"{toks[i]} {nxt}" in self.index.exact or f"{prev} {toks[i]}" in self.index.exact:
+            if out and out[-1].kind == "num":
+                self.ev.conflicts += 1  # "elfu tatu mwangi": 1,000 to Tatu Mwangi or 3,000 to Mwangi? Ask.
+            return True
+        if not out or out[-1].role != "to":
+            return False
         return not is_number_word(_WORDS, nxt) and nxt not in _WORDS.joiners
 
     def _role_at(self, i: int) -> str | None:
@@ -223,7 +231,7 @@ class _Parse:
             ch = it.chunk
             before = items[p - 1] if p > 0 else None
             negative = before is not None and before.role == "minus"
-            if before is not None and before.kind == "role" and before.text in _WORDS.homophones:
+            if before is not None and before.kind in ("role", "word") and before.text in _WORDS.homophones:
                 ch = with_slip(ch, _WORDS.homophones[before.text])
             q = p - 1
             while q >= 0 and items[q].kind == "role" and items[q].role in _SKIP:
@@ -294,6 +302,15 @@ class _Parse:
             txn = "send_phone"  # "500 to John": no verb, but an amount and a known person
         if best is not None and txn in ("send_phone", "buy_goods_pochi"):
             ev.unknown -= best[2]
+        recipientish = s.phones or s.bad_recipients or s.till or s.paybill or s.agent or s.store or s.accounts
+        if (
+            txn is not None
+            and roles & {"balance", "history"}
+            and not s.amounts
+            and not recipientish
+            and not best
+        ):
+            txn = None  # "nitumie statement": send me my statement, not a payment
         if txn is None:
             query = (
                 "transaction_history"
@@ -340,6 +357,8 @@ class _Parse:
             ev.conflicts += 1
         if roles & {"balance", "history"}:
             ev.conflicts += 1  # a query and a payment in one breath: confirm which one is meant
+        if "negation" in roles:
+            ev.conflicts += 2  # "don't send ...", "usitume ...": ask, never act
         out["missing"] = list(dict.fromkeys(missing))
         out["errors"] = list(dict.fromkeys(errors))
         intent = _intent(txn, out) if not out["missing"] and not out["errors"] else None
@@ -582,6 +601,18 @@ class _Parse:
             errors.append("invalid_number")
             return
         out["account"] = acc
+
+
+def _split_number_hyphens(tokens: list[str]) -> list[str]:
+    """ "twenty-five" is two number words; "co-op" and "m-pesa" stay whole."""
+    out: list[str] = []
+    for t in tokens:
+        parts = t.split("-") if "-" in t else ()
+        if len(parts) > 1 and all(is_number_word(_WORDS, p) and not p[:1].isdigit() for p in parts):
+            out.extend(parts)
+        else:
+            out.append(t)
+    return out
 
 
 def _int_digits(value: Decimal | None) -> str:

@@ -34,6 +34,7 @@ ROLES = frozenset(
         "history",
         "currency",
         "minus",
+        "negation",
         "filler",
     }
 )

@@ -90,6 +90,22 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     # No verb, an amount and an ambiguous name: a send to confirm, not "not a command".
     ("157,000 to Kevin", {"type": "send_phone", "amount": "157000.00", "missing": ["recipient"]}, False),
     ("KES 970 to john", {"type": "send_phone", "amount": "970.00", "missing": ["recipient"]}, False),
+    # Hyphenated number words ("twenty-five") were one unknown word.
+    ("send thirty-four thousand five hundred to jk", {"amount": "34500.00", "contact_id": "c02"}, True),
+    ("tuma twenty-five thousand kwa hope", {"amount": "25000.00", "contact_id": "c12"}, True),
+    ("send 500 to co-op account 1234567", {"type": "mpesa_to_bank", "bank_code": "11"}, True),
+    # A contact name that is a number word, said with its surname, was read as the amount ("Tatu" = 3).
+    ("tuma tatu mwangi 1,700", {"amount": "1700.00", "contact_id": "c08"}, True),
+    ("mtumie Tatu Mwangi mia sita na kumi tisa", {"amount": "619.00", "contact_id": "c08"}, True),
+    # ... but right after a number it may be either: 1,000 to Tatu Mwangi or 3,000 to Mwangi. Ask.
+    ("tuma elfu tatu mwangi", {"type": "send_phone", "contact_id": "c08"}, False),
+    # "too" is a mis-heard "two" too (and a slip is always confirmed).
+    ("send too hundred to Kev", {"amount": "200.00", "contact_id": "c21"}, False),
+    # "send me my statement" is a query, not a payment with everything missing.
+    ("nitumie statement", {"type": "transaction_history"}, False),
+    # A command being called off is never acted on.
+    ("don't send 500 to mama", {"type": "send_phone", "amount": "500.00"}, False),
+    ("usitume 500 kwa mama", {"amount": "500.00"}, False),
 ]
 
 
