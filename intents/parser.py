@@ -164,8 +164,9 @@ class _Parse:
         while j < n:
             t = toks[j]
             nxt = toks[j + 1] if j + 1 < n else ""
-            if (nxt in _WORDS.after or nxt in _WORDS.point) and (t in _WORDS.digits or t.isdigit()):
-                break  # "... five hundred": the amount starts here (but "r w k" is three letters)
+            number_start = t in _WORDS.digits or t.isdigit() or (t in _WORDS.article and nxt != "k")
+            if (nxt in _WORDS.after or nxt in _WORDS.point) and number_start:
+                break  # "... five hundred", "... a thousand": the amount starts here ("r w k": letters)
             glued = not parts and t in _GLUED_CURRENCY and nxt.isdigit()
             if glued and re.search(rf"\b{t}{nxt}\b", self.folded):
                 parts.append(t.upper() + nxt)  # "account SH83790": letters that only look like a currency
@@ -251,8 +252,8 @@ class _Parse:
                 and not (after2 is not None and after2.kind == "chunk")
             )
             digits = ch.digits or _int_digits(ch.value)
-            if marker in ("till", "paybill", "agent") and ch.spoken and not ch.digits:
-                # "lipa till elfu moja": a business number is a digit string, never "one thousand"
+            if marker in ("till", "paybill", "agent") and not ch.digits and ch.value is not None:
+                # "lipa till elfu moja", "till 12k": a business number is a digit string, never an amount
                 s.amounts.append((ch, False, negative))
             elif marker in ("till", "paybill", "agent", "store"):
                 getattr(s, marker).append(replace(ch, digits=digits))
@@ -263,6 +264,8 @@ class _Parse:
                 s.phones.append(ch)
             elif marker in ("currency", "amount", "minus") or money_after:
                 s.amounts.append((ch, True, negative))
+            elif marker == "bank" and ch.digits and len(ch.digits) >= 6:
+                s.accounts.append(ch.digits)  # "akaunti yangu ya NCBA namba 0865...": an account, not a phone
             elif ch.digits and looks_like_phone(ch.digits, ch.plus, recipient=marker == "to"):
                 s.phones.append(ch)
             elif (
@@ -273,8 +276,6 @@ class _Parse:
                 and ch.slip_value is None
             ):
                 s.bad_recipients.append(ch)
-            elif marker == "bank" and ch.digits and len(ch.digits) >= 6:
-                s.accounts.append(ch.digits)
             else:
                 s.amounts.append((ch, marker == "for", negative))
         return s

@@ -106,6 +106,22 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     # A command being called off is never acted on.
     ("don't send 500 to mama", {"type": "send_phone", "amount": "500.00"}, False),
     ("usitume 500 kwa mama", {"amount": "500.00"}, False),
+    # An account before "a thousand" swallowed the article: account "KFU4637A" (confidently wrong).
+    (
+        "pay bill 626888 Account No. KFU4637 a thousand three hundred",
+        {"type": "paybill", "account": "KFU4637", "amount": "1300.00"},
+        True,
+    ),
+    # A comma right after a decimal amount dropped the cents ("36,010.25, asante" -> 36010 and 25).
+    ("till 3633011 lipa Sh. 36,010.25, asante", {"till": "3633011", "amount": "36010.25"}, True),
+    # A 0-led account after a bank name was taken for a phone.
+    (
+        "weka 176,810 kwa akaunti yangu ya NCBA namba 086518686",
+        {"type": "mpesa_to_bank", "bank_code": "07", "account": "086518686", "amount": "176810.00"},
+        True,
+    ),
+    # A written amount after "till" is the amount ("12k" is never a till).
+    ("lipa till 12k", {"type": "buy_goods_till", "amount": "12000.00", "missing": ["till"]}, False),
 ]
 
 
