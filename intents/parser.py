@@ -102,8 +102,11 @@ class _Parse:
                 while j < n and self._role_at(j) in ("number", "filler") and toks[j] not in ("a",):
                     out.append(Item("role", toks[j], role=self._role_at(j) or ""))
                     j += 1
-                acc, j2 = self._account(j)
                 account_mode = False
+                if j < n and self._phrase(j)[0].startswith("bank:"):
+                    i = j  # "akaunti yangu ya I and M namba ...": the bank's name, the number comes later
+                    continue
+                acc, j2 = self._account(j)
                 if acc:
                     out.append(Item("account", acc, size=j2 - j))
                 i = j2

@@ -122,6 +122,15 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ),
     # A written amount after "till" is the amount ("12k" is never a till).
     ("lipa till 12k", {"type": "buy_goods_till", "amount": "12000.00", "missing": ["till"]}, False),
+    # An account marker as the last word crashed once (index past the end).
+    ("pay bill 888880 500 account", {"type": "paybill", "paybill": "888880", "missing": ["account"]}, False),
+    ("lipa bili 888880 mia tano akaunti yangu", {"type": "paybill", "missing": ["account"]}, False),
+    # A bank whose name starts with a letter ("I and M") after "akaunti" was read as the account "I".
+    (
+        "weka 8.9K kwa akaunti yangu ya I and M namba 75920607581",
+        {"type": "mpesa_to_bank", "bank_code": "57", "account": "75920607581", "amount": "8900.00"},
+        True,
+    ),
 ]
 
 
