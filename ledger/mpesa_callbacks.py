@@ -18,7 +18,14 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import ValidationError
 
-from ledger.daraja.models import ResultBody, ResultEnvelope, StkCallbackEnvelope, as_decimal
+from ledger.daraja.models import (
+    CallbackMetadataBody,
+    ResultBody,
+    ResultEnvelope,
+    StkCallbackEnvelope,
+    as_decimal,
+)
+from ledger.models import LedgerError, to_amount
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -63,19 +70,24 @@ def _s(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-async def record_callback(pool: asyncpg.Pool, kind: CallbackKind, body: Any) -> int:
-    """Store the raw callback (committed before we acknowledge it); returns its id."""
+async def record_callback(
+    pool: asyncpg.Pool, kind: CallbackKind, body: Any, topup_id: uuid.UUID | None = None
+) -> int:
+    """Store the raw callback (committed before we acknowledge it); returns its id. `topup_id`: the top-up
+    named by an STK callback's URL (each push's CallBackURL ends in its top-up's id)."""
     originator, conversation, checkout, code = _ids(kind, body)
     callback_id: int = await pool.fetchval(
         """INSERT INTO mpesa_callbacks
-               (kind, body, originator_conversation_id, conversation_id, checkout_request_id, result_code)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+               (kind, body, originator_conversation_id, conversation_id, checkout_request_id, result_code,
+                topup_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
         kind,
         body,
         originator,
         conversation,
         checkout,
         code,
+        topup_id,
     )
     return callback_id
 
@@ -87,9 +99,11 @@ class CallbackProcessor:
         self.pool = pool
         self.ledger = ledger or Ledger(pool)
 
-    async def receive(self, kind: CallbackKind, body: Any) -> tuple[int, Applied]:
+    async def receive(
+        self, kind: CallbackKind, body: Any, *, topup_id: uuid.UUID | None = None
+    ) -> tuple[int, Applied]:
         """Record, then apply. An error while applying leaves it recorded for `apply_pending`."""
-        callback_id = await record_callback(self.pool, kind, body)
+        callback_id = await record_callback(self.pool, kind, body, topup_id)
         try:
             applied = await self.apply(callback_id)
         except (asyncpg.PostgresError, OSError) as exc:
@@ -99,7 +113,8 @@ class CallbackProcessor:
 
     async def apply(self, callback_id: int) -> Applied:
         row = await self.pool.fetchrow(
-            "SELECT kind, body, processed_at, outcome FROM mpesa_callbacks WHERE id = $1", callback_id
+            "SELECT kind, body, processed_at, outcome, topup_id FROM mpesa_callbacks WHERE id = $1",
+            callback_id,
         )
         if row is None:
             return Applied("missing")
@@ -108,7 +123,7 @@ class CallbackProcessor:
         kind: CallbackKind = row["kind"]
         body = row["body"]
         if kind == "stk":
-            applied = await self._stk(body)
+            applied = await self._stk(body, row["topup_id"])
         elif kind in ("payout_result", "status_result"):
             applied = await self._result(kind, body)
         else:
@@ -140,7 +155,12 @@ class CallbackProcessor:
         )
         done = 0
         for r in ids:
-            if (await self.apply(r["id"])).done:
+            try:
+                applied = await self.apply(r["id"])
+            except Exception:  # one bad row must not keep every later callback from being applied
+                log.exception("recorded callback %d could not be applied", r["id"])
+                continue
+            if applied.done:
                 done += 1
         return done
 
@@ -214,8 +234,7 @@ class CallbackProcessor:
             await self._check_soon(tx_id)
             return Applied("inconclusive", tx_id, f"{result.ResultCode} {result.ResultDesc}")
         if result.succeeded:
-            reported = as_decimal(result.parameter("TransactionAmount") or result.parameter("Amount"))
-            mismatch = self._mismatch(tx, reported)
+            mismatch = self._mismatch(tx, _reported(result, "TransactionAmount", "Amount"))
             if mismatch is not None:
                 return mismatch
             receipt = result.TransactionID or str(result.parameter("TransactionReceipt") or "")
@@ -237,7 +256,7 @@ class CallbackProcessor:
             return Applied("status_unknown", tx_id, f"{result.ResultCode} {result.ResultDesc}")
         status = str(result.parameter("TransactionStatus") or "").strip().lower()
         if status in STATUS_COMPLETED:
-            mismatch = self._mismatch(tx, as_decimal(result.parameter("Amount")))
+            mismatch = self._mismatch(tx, _reported(result, "Amount"))
             if mismatch is not None:
                 return mismatch
             receipt = str(result.parameter("ReceiptNo") or "") or None
@@ -251,8 +270,10 @@ class CallbackProcessor:
         log.info("payout %s: status %s -> %s", tx_id, status, outcome)
         return Applied(outcome, tx_id)
 
-    def _mismatch(self, tx: asyncpg.Record, reported: Decimal | None) -> Applied | None:
-        if reported is None or reported == tx["amount"]:
+    def _mismatch(self, tx: asyncpg.Record, reported: Decimal | str | None) -> Applied | None:
+        """None when the callback names no amount or the transaction's; a refusal otherwise (an amount it
+        names but we cannot read as money is refused too: never settle on it)."""
+        if reported is None or (isinstance(reported, Decimal) and reported == tx["amount"]):
             return None
         log.error(
             "REFUSED callback for payout %s: amount %s differs from the transaction's %s",
@@ -282,14 +303,22 @@ class CallbackProcessor:
 
     # --- top-ups -------------------------------------------------------------------------------------------
 
-    async def _stk(self, body: Any) -> Applied:
+    async def _stk(self, body: Any, topup_id: uuid.UUID | None = None) -> Applied:
         try:
             cb = StkCallbackEnvelope.model_validate(body).Body.stkCallback
         except ValidationError as exc:
             log.warning("malformed STK callback: %s", exc.errors()[:1])
             return Applied("malformed", detail=str(exc)[:500])
         success = cb.ResultCode == "0"
-        amount = as_decimal(cb.item("Amount")) if success else None
+        amount: Decimal | None = None
+        if success and _has_item(cb.CallbackMetadata, "Amount"):
+            raw = cb.item("Amount")
+            amount = _callback_amount(raw)
+            if amount is None:
+                # A success that names an amount we cannot read as money: never credit on it (the STK
+                # query, which names no amount, still settles the push by its recorded amount).
+                log.error("REFUSED STK callback %s: unreadable amount %r", cb.CheckoutRequestID, raw)
+                return Applied("amount_mismatch", detail=f"unreadable amount {raw!r}"[:500])
         receipt = cb.item("MpesaReceiptNumber")
         outcome = await self.ledger.credit_topup(
             cb.CheckoutRequestID,
@@ -297,6 +326,7 @@ class CallbackProcessor:
             amount=amount,
             receipt=str(receipt) if receipt is not None else None,
             error=None if success else f"M-Pesa {cb.ResultCode}: {cb.ResultDesc}"[:500],
+            topup_id=topup_id,
         )
         if outcome == "amount_mismatch":
             log.error(
@@ -308,3 +338,31 @@ class CallbackProcessor:
             return Applied(outcome, detail=cb.CheckoutRequestID, done=False)
         log.info("top-up %s: %s", cb.CheckoutRequestID, outcome)
         return Applied(outcome)
+
+
+def _has_item(metadata: CallbackMetadataBody | None, name: str) -> bool:
+    return metadata is not None and any(it.Name == name for it in metadata.Item)
+
+
+def _callback_amount(raw: Any) -> Decimal | None:
+    """A callback's amount as money (positive, finite, at most two places), or None."""
+    value = as_decimal(raw)
+    if value is None:
+        return None
+    try:
+        amount = to_amount(value)
+    except LedgerError:
+        return None
+    return amount if amount > 0 else None
+
+
+def _reported(result: ResultBody, *keys: str) -> Decimal | str | None:
+    """The amount a result names under the first of `keys` it has: None when it names none, the raw value
+    as text when it is not readable as money."""
+    for key in keys:
+        if result.ResultParameters is not None and any(
+            p.Key == key for p in result.ResultParameters.ResultParameter
+        ):
+            raw = result.parameter(key)
+            return _callback_amount(raw) or repr(raw)
+    return None

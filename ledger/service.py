@@ -256,12 +256,15 @@ class Ledger:
         amount: Decimal | None = None,
         receipt: str | None = None,
         error: str | None = None,
+        topup_id: uuid.UUID | None = None,
     ) -> TopupOutcome:
-        """An STK callback: credits the wallet once per checkout id (see `ledger_credit_topup`)."""
+        """An STK verdict: credits the wallet once per checkout id (see `ledger_credit_stk`). `topup_id`: the
+        top-up the push was sent for (named in its callback URL), which binds a push whose answer was lost."""
         value = to_amount(amount) if amount is not None else None
         outcome = await self._call(
             "fetchval",
-            "SELECT ledger_credit_topup($1, $2, $3, $4, $5)",
+            "SELECT ledger_credit_stk($1, $2, $3, $4, $5, $6)",
+            topup_id,
             checkout_request_id,
             bool(success),
             value,

@@ -17,6 +17,7 @@ import asyncpg
 
 from ledger.daraja.client import (
     STK_STILL_PROCESSING,
+    DarajaAuthError,
     DarajaClient,
     DarajaError,
     DarajaRejected,
@@ -66,6 +67,7 @@ class TopupService:
         reconcile_after: float = 60.0,
         lease_seconds: float = 60.0,
         max_attempts: int = 5,
+        lost_answer_grace: float = 180.0,
     ) -> None:
         self.pool = pool
         self.client = client
@@ -75,6 +77,15 @@ class TopupService:
         self.reconcile_after = reconcile_after
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        # After a push that may have reached the phone (answer lost), wait this long before another one:
+        # the first prompt's callback (which names its top-up) comes first, so the customer is not
+        # prompted twice for one top-up.
+        self.lost_answer_grace = lost_answer_grace
+
+    def _callback_for(self, topup_id: uuid.UUID) -> str:
+        """Each push's CallBackURL names its top-up, so its callback is bound to it even when the push's
+        answer (with the CheckoutRequestID) never reached us."""
+        return f"{self.callback_url.rstrip('/')}/{topup_id}"
 
     async def start(self, user_id: uuid.UUID, amount: Decimal) -> TopupStarted:
         """`POST /v1/topups`: push an STK prompt to the user's M-Pesa number for `amount`."""
@@ -93,14 +104,20 @@ class TopupService:
             answer = await self.client.stk_push(
                 amount=amount,
                 phone=phone,
-                callback_url=self.callback_url,
+                callback_url=self._callback_for(topup_id),
                 account_reference=ACCOUNT_REFERENCE,
                 description="Wallet top-up",
             )
         except DarajaError as exc:
-            # Not sent (rejected) or unknown (transient): either way no checkout id to wait for.
+            # Not sent (rejected) or unknown (transient): no checkout id to wait for. Should the push have
+            # reached the phone after all, its callback names this top-up and still credits it.
             await self._fail_unsent(topup_id, str(exc))
-            raise TopupError("mpesa_unavailable", "M-Pesa did not take the request; try again", 502) from exc
+            raise TopupError(
+                "mpesa_unavailable",
+                "M-Pesa did not confirm the request; if a prompt reaches your phone and you pay, your wallet "
+                "is credited",
+                502,
+            ) from exc
         await self._attach(topup_id, answer.CheckoutRequestID, answer.MerchantRequestID)
         return TopupStarted(
             topup_id=topup_id,
@@ -152,14 +169,14 @@ class TopupService:
                    FROM due WHERE m.id = due.id
                    RETURNING m.id, m.amount, m.phone_number, m.stk_attempts""",
                 limit,
-                self.lease_seconds,
+                max(self.lease_seconds, self.lost_answer_grace),  # a crash after the push: see __init__
             )
         for row in rows:
             try:
                 answer = await self.client.stk_push(
                     amount=row["amount"],
                     phone=row["phone_number"],
-                    callback_url=self.callback_url,
+                    callback_url=self._callback_for(row["id"]),
                     account_reference=ACCOUNT_REFERENCE,
                     description="Auto top-up",
                 )
@@ -167,13 +184,16 @@ class TopupService:
                 if row["stk_attempts"] >= self.max_attempts:
                     await self._fail_unsent(row["id"], str(exc))
                 else:
+                    delay = backoff(row["stk_attempts"], 2.0, 300.0)
+                    if not isinstance(exc, DarajaAuthError):
+                        delay = max(delay, self.lost_answer_grace)  # the push may be on the phone
                     await self.pool.execute(
                         """UPDATE mpesa_transactions SET stk_last_error = $2,
                                   stk_next_attempt_at = now() + make_interval(secs => $3)
                            WHERE id = $1""",
                         row["id"],
                         str(exc)[:500],
-                        backoff(row["stk_attempts"], 2.0, 300.0),
+                        delay,
                     )
                 continue
             except DarajaRejected as exc:

@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -212,6 +213,8 @@ def setup_mpesa(app: web.Application, *, poll_interval: float = 1.0, lease_secon
 def add_mpesa_routes(app: web.Application) -> None:
     kinds = "|".join(k.replace("/", "\\/") for k in CALLBACK_KINDS)
     app.router.add_post("/v1/mpesa/{secret}/{kind:" + kinds + "}", mpesa_callback)
+    # An STK push's CallBackURL ends in its top-up's id (see TopupService._callback_for).
+    app.router.add_post("/v1/mpesa/{secret}/{kind:stk}/{ref}", mpesa_callback)
     app.router.add_post("/v1/topups", create_topup)
 
 
@@ -224,18 +227,17 @@ async def mpesa_callback(request: web.Request) -> web.Response:
     if not hmac.compare_digest(request.match_info["secret"].encode(), settings.callback_secret().encode()):
         return json_error(404, "not_found", "no such callback path")
     kind = CALLBACK_KINDS[request.match_info["kind"]]
+    topup_id = _uuid_or_none(request.match_info.get("ref"))
     raw = await request.read()
-    try:
-        body: Any = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
+    body = _json_object(raw)
     service = request.app.get(MPESA_KEY)
     processor = service.callbacks if service is not None else CallbackProcessor(request.app[POOL_KEY])
     fault_point("callback_before_record")
-    if not isinstance(body, dict):
-        await processor.receive(kind, {"unparsed": raw[:10000].decode("utf-8", "replace")})
+    if body is None:
+        text = raw[:10000].decode("utf-8", "replace").replace("\x00", "")
+        await processor.receive(kind, {"unparsed": text}, topup_id=topup_id)
         return json_error(400, "invalid_json", "the callback body is not a JSON object")
-    _, applied = await processor.receive(kind, body)
+    _, applied = await processor.receive(kind, body, topup_id=topup_id)
     if applied.outcome == "amount_mismatch":
         return web.json_response(
             {"ResultCode": 1, "ResultDesc": "Rejected: amount differs from the transaction"}
@@ -300,3 +302,32 @@ def _amount(value: Any) -> Decimal | None:
     if amount != amount.to_integral_value():
         return None
     return amount.quantize(Decimal("0.01"))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object PostgreSQL can store (no NaN/Infinity, no NUL characters), else None."""
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
+        return None
+    if not isinstance(body, dict):
+        return None
+    try:
+        if "\\u0000" in json.dumps(body):
+            return None
+    except (ValueError, RecursionError):
+        return None
+    return body
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

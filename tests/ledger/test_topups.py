@@ -131,3 +131,28 @@ async def test_auto_topup_started_once_when_balance_drops_below_threshold(
     # Once settled, a new drop may start a new one.
     assert await pay("500") is not None
     assert await check_invariants(pool, [user]) == []
+
+
+async def test_callbacks_naming_their_topup_bind_a_lost_push_and_credit_every_paid_push(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    """The push's answer (its checkout id) was lost: the callback, which names the top-up in its URL, binds
+    it and credits once; a second push of the same top-up that was paid too is credited on its own row."""
+    user = await make_user("0.00")
+    topup = await ledger.record_topup_request(user, D("200"), "0712000111", None, None)
+    first, second = f"ws_CO_{uuid.uuid4().hex}", f"ws_CO_{uuid.uuid4().hex}"
+    for expected in ("credited", "already_settled"):
+        outcome = await ledger.credit_topup(
+            first, success=True, amount=D("200"), receipt="R1", topup_id=topup
+        )
+        assert outcome == expected
+    assert await ledger.credit_topup(second, success=False, topup_id=topup) == "already_settled"
+    outcome = await ledger.credit_topup(second, success=True, amount=D("201"), topup_id=topup)
+    assert outcome == "amount_mismatch"
+    assert await ledger.credit_topup(second, success=True, receipt="R2", topup_id=topup) == "credited"
+    assert await ledger.credit_topup(second, success=True, receipt="R2", topup_id=topup) == "already_settled"
+    assert await ledger.credit_topup(first, success=False) == "already_settled"
+    assert (await ledger.balance(user)).wallet == D("400.00")
+    bound = await pool.fetchval("SELECT checkout_request_id FROM mpesa_transactions WHERE id = $1", topup)
+    assert bound == first
+    assert await check_invariants(pool, [user]) == []

@@ -47,7 +47,7 @@ async def test_topup_is_credited_once_by_its_callback(harness: Harness) -> None:
     phone = await harness.pool.fetchval("SELECT phone_number FROM profiles WHERE id = $1", user)
     [push] = [p for p in harness.sim.requests_to(api.STK_PUSH_PATH) if p.body["PhoneNumber"] == phone]
     assert push.body["Amount"] == 500
-    assert push.body["CallBackURL"] == f"{harness.callback_base}/stk"
+    assert push.body["CallBackURL"] == f"{harness.callback_base}/stk/{body['topup_id']}"
 
 
 async def test_duplicate_stk_callback_credits_once(harness: Harness) -> None:
