@@ -244,7 +244,7 @@ class CallbackProcessor:
                 tx_id, success=False, error=f"M-Pesa {result.ResultCode}: {result.ResultDesc}"[:500]
             )
         log.info("payout %s: result %s -> %s", tx_id, result.ResultCode, outcome)
-        return Applied(outcome, tx_id)
+        return await self._settled(tx_id, outcome, succeeded=result.succeeded)
 
     async def _status_result(self, tx: asyncpg.Record, result: ResultBody) -> Applied:
         tx_id: uuid.UUID = tx["id"]
@@ -268,6 +268,23 @@ class CallbackProcessor:
             log.warning("status query for %s: status %r not conclusive", tx_id, status)
             return Applied("status_unknown", tx_id, status)
         log.info("payout %s: status %s -> %s", tx_id, status, outcome)
+        return await self._settled(tx_id, outcome, succeeded=status not in STATUS_FAILED)
+
+    async def _settled(self, tx_id: uuid.UUID, outcome: str, *, succeeded: bool) -> Applied:
+        """An `already_settled` verdict that contradicts the settlement (paid after we refunded, or failed
+        after we completed) cannot be undone by software: it is recorded as `settlement_conflict` on the
+        callback row and logged as an error, for a person to reconcile with Safaricom."""
+        if outcome != "already_settled":
+            return Applied(outcome, tx_id)
+        status = await self.pool.fetchval("SELECT status FROM transactions WHERE id = $1", tx_id)
+        if (status == "failed") == succeeded:
+            log.error(
+                "SETTLEMENT CONFLICT: payout %s is %s but M-Pesa now reports it %s; needs a person",
+                tx_id,
+                status,
+                "paid" if succeeded else "failed",
+            )
+            return Applied("settlement_conflict", tx_id, f"transaction {status}, M-Pesa says the opposite")
         return Applied(outcome, tx_id)
 
     def _mismatch(self, tx: asyncpg.Record, reported: Decimal | str | None) -> Applied | None:

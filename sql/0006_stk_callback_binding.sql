@@ -6,8 +6,10 @@
 --    was kept as `not_found` for ten minutes and then forgotten (money taken, wallet never credited). Now
 --    the callback names its top-up, binds the checkout id to it, and credits it once.
 --    Such a top-up may already be marked failed ("STK push not sent": we could not tell it was sent); a
---    success callback naming it revives it. A top-up failed by a verdict on its own checkout id stays
---    failed (a later success for it is `already_settled`, as before).
+--    success callback naming it revives it.
+-- 3. M-Pesa's word that a push was paid wins over an earlier failure verdict (an STK query that answered
+--    before the customer finished, a callback out of order): a failed top-up moved no money, so crediting
+--    it on a later success is the only way the customer's payment is not lost, and it still credits once.
 -- 2. A success for a second push of the same top-up (an auto top-up retried after a lost answer, paid
 --    twice by the customer) is credited as a top-up row of its own, so no paid shilling is lost.
 
@@ -23,7 +25,6 @@ DECLARE
     v_user UUID;
     v_row mpesa_transactions%ROWTYPE;
     v_new UUID;
-    v_bound_now BOOLEAN := false;
 BEGIN
     IF p_checkout_request_id IS NULL OR p_checkout_request_id = '' THEN
         RETURN 'not_found';
@@ -44,7 +45,6 @@ BEGIN
         UPDATE mpesa_transactions SET checkout_request_id = p_checkout_request_id
         WHERE id = v_id
         RETURNING * INTO v_row;
-        v_bound_now := true;
     ELSIF v_row.checkout_request_id <> p_checkout_request_id THEN
         -- Another push sent for the same top-up (a retry after a lost answer).
         IF NOT p_success THEN
@@ -65,7 +65,7 @@ BEGIN
     IF v_row.status = 'completed' THEN
         RETURN 'already_settled';
     END IF;
-    IF v_row.status = 'failed' AND NOT (v_bound_now AND p_success) THEN
+    IF v_row.status = 'failed' AND NOT p_success THEN
         RETURN 'already_settled';
     END IF;
     IF p_success THEN

@@ -61,16 +61,23 @@ async def test_topup_amount_mismatch_is_refused(
     assert await check_invariants(pool, [user]) == []
 
 
-async def test_failed_topup_credits_nothing(ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool) -> None:
+async def test_failed_topup_credits_nothing_until_mpesa_reports_it_paid(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
     user = await make_user("10.00")
     checkout = f"ws_CO_{uuid.uuid4().hex}"
     await ledger.record_topup_request(user, D("300"), "0712000111", checkout, None)
     assert await ledger.credit_topup(checkout, success=False, error="Request cancelled by user") == "failed"
+    assert await ledger.credit_topup(checkout, success=False, error="again") == "already_settled"
+    assert (await ledger.balance(user)).wallet == D("10.00")
+    # M-Pesa later says the customer paid after all (a verdict out of order): the money is credited, once.
+    assert await ledger.credit_topup(checkout, success=True, amount=D("300"), receipt="LATE") == "credited"
     assert (
         await ledger.credit_topup(checkout, success=True, amount=D("300"), receipt="LATE")
         == "already_settled"
     )
-    assert (await ledger.balance(user)).wallet == D("10.00")
+    assert await ledger.credit_topup(checkout, success=False, error="stale") == "already_settled"
+    assert (await ledger.balance(user)).wallet == D("310.00")
     assert await check_invariants(pool, [user]) == []
 
 

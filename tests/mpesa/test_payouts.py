@@ -193,6 +193,29 @@ async def test_lost_answer_then_duplicate_id_is_treated_as_sent(harness: Harness
     assert outbox["status"] == "settled"
 
 
+async def test_success_after_a_refund_is_a_recorded_conflict_not_a_second_move(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """M-Pesa first says a payout failed (we refund), then that it was paid after all: software cannot undo
+    either move, so nothing changes and the contradiction is recorded and logged for a person."""
+    user = await harness.user("5000.00")
+    harness.sim.add_rule(Behaviour(outcome="fail", result_code=1), amount=2700)
+    tx = await harness.confirmed(user, "send_phone", "2700", phone="0712345678")
+    assert (await harness.settled(tx))["status"] == "failed"
+    await harness.sim.idle()
+    with caplog.at_level(logging.ERROR):
+        status, body = await harness.post_callback(
+            "payout/result",
+            {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok", "OriginatorConversationID":
+                        str(tx), "ConversationID": "AG_late", "TransactionID": "SLATE1"}},
+        )  # fmt: skip
+    assert (status, body) == (200, {"ResultCode": 0, "ResultDesc": "Accepted"})
+    assert [r["outcome"] for r in await harness.callbacks(tx)][-1] == "settlement_conflict"
+    assert "SETTLEMENT CONFLICT" in caplog.text
+    assert (await harness.tx(tx))["status"] == "failed"
+    assert await harness.wallet(user) == Decimal("5000.00")
+
+
 async def test_callback_for_an_unknown_id_is_acknowledged_and_changes_nothing(harness: Harness) -> None:
     user = await harness.user("100.00")
     for originator in (str(uuid.uuid4()), "AG_20240101_not_ours"):
