@@ -11,14 +11,13 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
+from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.http_errors import json_error
 from voice_server.metrics import Metrics
 from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-METRICS_KEY = web.AppKey("metrics", Metrics)
 MAX_BODY_BYTES = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -18,6 +18,12 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        self.mpesa_callbacks = Counter(
+            "ongea_mpesa_callbacks_total",
+            "Daraja callbacks recorded, by kind and what they did (settlement_conflict needs a person)",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
         self.http_latency = Histogram(
             "ongea_http_request_seconds",
             "Time to answer an HTTP request",

@@ -34,7 +34,7 @@ from ledger.mpesa_callbacks import CallbackKind, CallbackProcessor
 from ledger.payouts import CallbackUrls, PayoutConfig, PayoutWorker, fault_point
 from ledger.service import Ledger
 from ledger.topups import TopupError, TopupService
-from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
+from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.auth import TokenError, verify_user_token
 from voice_server.http_errors import json_error
 from voice_server.settings import Settings
@@ -238,6 +238,7 @@ async def mpesa_callback(request: web.Request) -> web.Response:
         await processor.receive(kind, {"unparsed": text}, topup_id=topup_id)
         return json_error(400, "invalid_json", "the callback body is not a JSON object")
     _, applied = await processor.receive(kind, body, topup_id=topup_id)
+    request.app[METRICS_KEY].mpesa_callbacks.labels(kind, applied.outcome).inc()
     if applied.outcome == "amount_mismatch":
         return web.json_response(
             {"ResultCode": 1, "ResultDesc": "Rejected: amount differs from the transaction"}

@@ -123,3 +123,5 @@ async def test_topup_through_the_simulator_credits_the_wallet_once(
         ) == Decimal("600.00")
     finally:
         await conn.close()
+    async with aiohttp.ClientSession() as http, http.get(f"{served}/metrics") as r:
+        assert 'ongea_mpesa_callbacks_total{kind="stk",outcome="credited"} 1.0' in await r.text()
