@@ -56,8 +56,26 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
+_PAYOUT_GAUGES = """
+    SELECT o.status, count(*) AS n, count(*) FILTER (
+               WHERE t.status = 'processing' AND t.confirmed_at < now() - interval '1 hour') AS stuck
+    FROM payout_outbox o JOIN transactions t ON t.id = o.transaction_id
+    GROUP BY o.status
+"""
+
+
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS_KEY].registry)
+    metrics = request.app[METRICS_KEY]
+    try:
+        rows = await request.app[POOL_KEY].fetch(_PAYOUT_GAUGES, timeout=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        log.warning("metrics: payout gauges not refreshed (database unavailable)")
+    else:
+        counts = {r["status"]: r["n"] for r in rows}
+        for status in ("pending", "sent", "settled", "dead"):
+            metrics.payouts.labels(status).set(counts.get(status, 0))
+        metrics.payouts_stuck.set(sum(r["stuck"] for r in rows))
+    body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass
@@ -22,6 +22,17 @@ class Metrics:
             "ongea_mpesa_callbacks_total",
             "Daraja callbacks recorded, by kind and what they did (settlement_conflict needs a person)",
             ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.payouts = Gauge(
+            "ongea_payouts",
+            "Payout outbox rows by status, read from the database at each scrape",
+            ["status"],
+            registry=self.registry,
+        )
+        self.payouts_stuck = Gauge(
+            "ongea_payouts_processing_over_an_hour",
+            "Payouts still processing an hour after confirmation: each needs a look",
             registry=self.registry,
         )
         self.http_latency = Histogram(

@@ -67,6 +67,8 @@ async def test_health_metrics_and_json_errors(served: str) -> None:
             text = await r.text()
             assert 'ongea_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
             assert 'status="404"' in text
+            assert 'ongea_payouts{status="dead"}' in text
+            assert "ongea_payouts_processing_over_an_hour" in text
 
 
 @pytest.fixture
