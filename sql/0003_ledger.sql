@@ -250,6 +250,41 @@ $$;
 -- Propose, revise, confirm, cancel, expire
 -- ---------------------------------------------------------------------------------------------------------
 
+-- What a proposal of these fields costs the user and whether it fits, for propose and revise alike:
+-- the payout phone (a cash-out goes to the user's own number), the fee of the user's plan, the hold, and
+-- every refusal (fields, limits, available balance counting `p_released` that this proposal already holds).
+-- The caller holds the profile lock.
+CREATE FUNCTION public.ledger_price(p_profile profiles, p_type TEXT, p_amount NUMERIC,
+    p_phone TEXT, p_till TEXT, p_paybill TEXT, p_account TEXT, p_agent TEXT, p_store TEXT, p_bank_code TEXT,
+    p_confidence_score INT, p_now TIMESTAMPTZ, p_released NUMERIC,
+    OUT phone TEXT, OUT fee NUMERIC(12,2), OUT hold NUMERIC(12,2))
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+    v_terms RECORD;
+    v_refusal TEXT;
+    v_available NUMERIC := p_profile.wallet_balance - p_profile.held_balance + p_released;
+BEGIN
+    phone := CASE WHEN p_type = 'withdraw'
+                  THEN coalesce(nullif(p_profile.mpesa_number, ''), p_profile.phone_number)
+                  ELSE coalesce(p_phone, '') END;
+    PERFORM ledger_check_intent(p_type, p_amount, phone, p_till, p_paybill, p_account, p_agent, p_store,
+                                p_bank_code);
+    IF p_confidence_score IS NOT NULL AND (p_confidence_score < 0 OR p_confidence_score > 100) THEN
+        PERFORM ledger_fail('invalid_input', 'confidence must be 0 to 100');
+    END IF;
+    SELECT * INTO v_terms FROM ledger_user_terms(p_profile.id, p_now);
+    fee := round(p_amount * v_terms.fee_rate, 2);
+    hold := CASE WHEN p_type = 'bank_to_mpesa' THEN 0 ELSE p_amount + fee END;
+    IF hold > v_available THEN
+        PERFORM ledger_fail('insufficient_balance', format('KES %s needed, KES %s available', hold, v_available));
+    END IF;
+    v_refusal := ledger_limit_refusal(p_profile.id, p_amount, v_terms.monthly_limit, p_now);
+    IF v_refusal IS NOT NULL THEN
+        PERFORM ledger_fail(v_refusal, ledger_limit_message(v_refusal));
+    END IF;
+END;
+$$;
+
 -- A proposal read back to the user: a pending row holding amount + fee (bank_to_mpesa holds nothing: its
 -- money comes in). Refused, leaving nothing behind, when it does not fit.
 CREATE FUNCTION public.ledger_propose(
@@ -262,43 +297,22 @@ LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
     v_now TIMESTAMPTZ := coalesce(p_now, now());
     v_profile profiles%ROWTYPE;
-    v_terms RECORD;
-    v_refusal TEXT;
-    v_fee NUMERIC(12,2);
-    v_hold NUMERIC(12,2);
-    v_phone TEXT := coalesce(p_phone, '');
+    v_price RECORD;
     v_row transactions%ROWTYPE;
 BEGIN
     SELECT * INTO v_profile FROM profiles WHERE id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM ledger_fail('user_not_found', 'no such user');
     END IF;
-    IF p_type = 'withdraw' THEN
-        -- A cash-out is a B2C payout to the user's own M-Pesa number.
-        v_phone := coalesce(nullif(v_profile.mpesa_number, ''), v_profile.phone_number);
-    END IF;
-    PERFORM ledger_check_intent(p_type, p_amount, v_phone, p_till, p_paybill, p_account, p_agent, p_store,
-                                p_bank_code);
-    IF p_confidence_score IS NOT NULL AND (p_confidence_score < 0 OR p_confidence_score > 100) THEN
-        PERFORM ledger_fail('invalid_input', 'confidence must be 0 to 100');
-    END IF;
-    SELECT * INTO v_terms FROM ledger_user_terms(p_user_id, v_now);
-    v_fee := round(p_amount * v_terms.fee_rate, 2);
-    v_hold := CASE WHEN p_type = 'bank_to_mpesa' THEN 0 ELSE p_amount + v_fee END;
-    IF v_hold > v_profile.wallet_balance - v_profile.held_balance THEN
-        PERFORM ledger_fail('insufficient_balance',
-            format('KES %s needed, KES %s available', v_hold, v_profile.wallet_balance - v_profile.held_balance));
-    END IF;
-    v_refusal := ledger_limit_refusal(p_user_id, p_amount, v_terms.monthly_limit, v_now);
-    IF v_refusal IS NOT NULL THEN
-        PERFORM ledger_fail(v_refusal, ledger_limit_message(v_refusal));
-    END IF;
+    SELECT * INTO v_price FROM ledger_price(v_profile, p_type, p_amount, p_phone, p_till, p_paybill, p_account,
+                                            p_agent, p_store, p_bank_code, p_confidence_score, v_now, 0);
 
-    UPDATE profiles SET held_balance = held_balance + v_hold WHERE id = p_user_id;
+    UPDATE profiles SET held_balance = held_balance + v_price.hold WHERE id = p_user_id;
     INSERT INTO transactions (user_id, type, amount, fee, hold_amount, phone, till, paybill, account, agent,
                               store, bank_code, status, confidence_score, voice_command_text, session_id,
                               version, expires_at)
-    VALUES (p_user_id, p_type, p_amount, v_fee, v_hold, v_phone, coalesce(p_till, ''), coalesce(p_paybill, ''),
+    VALUES (p_user_id, p_type, p_amount, v_price.fee, v_price.hold, v_price.phone, coalesce(p_till, ''),
+            coalesce(p_paybill, ''),
             coalesce(p_account, ''), coalesce(p_agent, ''), coalesce(p_store, ''), coalesce(p_bank_code, ''),
             'pending', p_confidence_score, p_voice_command_text, p_session_id,
             1, v_now + make_interval(secs => p_ttl_seconds))
@@ -320,11 +334,7 @@ DECLARE
     v_now TIMESTAMPTZ := coalesce(p_now, now());
     v_profile profiles%ROWTYPE;
     v_tx transactions%ROWTYPE;
-    v_terms RECORD;
-    v_refusal TEXT;
-    v_fee NUMERIC(12,2);
-    v_hold NUMERIC(12,2);
-    v_phone TEXT := coalesce(p_phone, '');
+    v_price RECORD;
 BEGIN
     SELECT * INTO v_profile FROM profiles WHERE id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -342,30 +352,13 @@ BEGIN
     ELSIF v_now >= v_tx.expires_at THEN
         PERFORM ledger_fail('expired', 'the proposal expired');
     END IF;
-    IF p_type = 'withdraw' THEN
-        v_phone := coalesce(nullif(v_profile.mpesa_number, ''), v_profile.phone_number);
-    END IF;
-    PERFORM ledger_check_intent(p_type, p_amount, v_phone, p_till, p_paybill, p_account, p_agent, p_store,
-                                p_bank_code);
-    IF p_confidence_score IS NOT NULL AND (p_confidence_score < 0 OR p_confidence_score > 100) THEN
-        PERFORM ledger_fail('invalid_input', 'confidence must be 0 to 100');
-    END IF;
-    SELECT * INTO v_terms FROM ledger_user_terms(p_user_id, v_now);
-    v_fee := round(p_amount * v_terms.fee_rate, 2);
-    v_hold := CASE WHEN p_type = 'bank_to_mpesa' THEN 0 ELSE p_amount + v_fee END;
-    IF v_hold > v_profile.wallet_balance - v_profile.held_balance + v_tx.hold_amount THEN
-        PERFORM ledger_fail('insufficient_balance',
-            format('KES %s needed, KES %s available', v_hold,
-                   v_profile.wallet_balance - v_profile.held_balance + v_tx.hold_amount));
-    END IF;
-    v_refusal := ledger_limit_refusal(p_user_id, p_amount, v_terms.monthly_limit, v_now);
-    IF v_refusal IS NOT NULL THEN
-        PERFORM ledger_fail(v_refusal, ledger_limit_message(v_refusal));
-    END IF;
+    SELECT * INTO v_price FROM ledger_price(v_profile, p_type, p_amount, p_phone, p_till, p_paybill, p_account,
+                                            p_agent, p_store, p_bank_code, p_confidence_score, v_now,
+                                            v_tx.hold_amount);
 
-    UPDATE profiles SET held_balance = held_balance - v_tx.hold_amount + v_hold WHERE id = p_user_id;
+    UPDATE profiles SET held_balance = held_balance - v_tx.hold_amount + v_price.hold WHERE id = p_user_id;
     UPDATE transactions
-    SET type = p_type, amount = p_amount, fee = v_fee, hold_amount = v_hold, phone = v_phone,
+    SET type = p_type, amount = p_amount, fee = v_price.fee, hold_amount = v_price.hold, phone = v_price.phone,
         till = coalesce(p_till, ''), paybill = coalesce(p_paybill, ''), account = coalesce(p_account, ''),
         agent = coalesce(p_agent, ''), store = coalesce(p_store, ''), bank_code = coalesce(p_bank_code, ''),
         confidence_score = p_confidence_score,
