@@ -37,6 +37,15 @@ GRANT UPDATE (mpesa_auto_topup, mpesa_auto_topup_threshold, mpesa_auto_topup_amo
               default_payment_method, biometric_enabled)
     ON public.profiles TO authenticated;
 
+-- The preferences a user may change are kept to values the top-up can honour (an STK push is a whole
+-- number of shillings, at most 250,000).
+ALTER TABLE public.profiles
+    ADD CONSTRAINT profiles_auto_topup_check CHECK (
+        (mpesa_auto_topup_amount IS NULL OR (mpesa_auto_topup_amount > 0 AND mpesa_auto_topup_amount <= 250000
+                                             AND mpesa_auto_topup_amount = trunc(mpesa_auto_topup_amount)))
+        AND (mpesa_auto_topup_threshold IS NULL OR mpesa_auto_topup_threshold >= 0)
+    );
+
 -- Money tables are read-only for users: only the ledger (the server's own role) writes them.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON
     public.transactions, public.balance_history, public.mpesa_transactions, public.subscriptions

@@ -71,3 +71,16 @@ async def test_user_role_reads_own_profile_and_sets_own_preferences(
         changed = await conn.execute("UPDATE profiles SET mpesa_auto_topup = true")
         assert changed == "UPDATE 1"  # only one's own row: the founding policy decides
         assert await conn.fetchval("SELECT mpesa_auto_topup FROM profiles WHERE id = $1", other) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["mpesa_auto_topup_amount = 99.50", "mpesa_auto_topup_amount = 0", "mpesa_auto_topup_threshold = -1"],
+)
+async def test_user_cannot_set_an_auto_topup_that_could_never_be_paid(
+    pool: asyncpg.Pool, make_user: MakeUser, change: str
+) -> None:
+    me = await make_user("500.00")
+    async with acting_as(pool, me) as conn:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(f"UPDATE profiles SET {change}")
