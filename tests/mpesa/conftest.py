@@ -155,7 +155,9 @@ class Harness:
 
 @pytest.fixture
 async def harness(pool: asyncpg.Pool, sim: Simulator, tmp_path: Path) -> AsyncIterator[Harness]:
-    port = free_port()
+    # Bound now and handed to the site, so no other process can take the port in between.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": port,
@@ -172,7 +174,7 @@ async def harness(pool: asyncpg.Pool, sim: Simulator, tmp_path: Path) -> AsyncIt
     app[MPESA_KEY] = service
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = web.SockSite(runner, sock)
     await site.start()
     await service.start()
     async with aiohttp.ClientSession() as http:

@@ -5,6 +5,7 @@ invariants after every test."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from decimal import Decimal
@@ -159,16 +160,22 @@ async def test_out_of_order_callbacks_settle_once(harness: Harness) -> None:
     assert outbox["status"] == "settled"
 
 
+def quick_retries(harness: Harness, *, backoff_base: float, backoff_cap: float) -> None:
+    """Retry within the test's patience: short backoff and lease, reconcile after a second."""
+    assert harness.service.payouts is not None
+    payouts = harness.service.payouts
+    payouts.config = dataclasses.replace(
+        payouts.config, reconcile_after=1, lease_seconds=5, backoff_base=backoff_base, backoff_cap=backoff_cap
+    )
+
+
 async def test_transient_errors_are_retried_with_the_same_id(harness: Harness) -> None:
     user = await harness.user()
-    tx_id = str(uuid.uuid4())  # placeholder; the rule below matches on amount
     harness.sim.add_rule(Behaviour(http_error=500), amount=1111, times=2)
-    harness.service.payouts.config = harness.service.payouts.config.__class__(  # type: ignore[union-attr]
-        urls=harness.service.urls, reconcile_after=1, lease_seconds=5, backoff_base=0.05, backoff_cap=0.1
-    )
+    quick_retries(harness, backoff_base=0.05, backoff_cap=0.1)
     tx = await harness.confirmed(user, "send_phone", "1111", phone="0712345678")
     row = await harness.settled(tx)
-    assert row["status"] == "completed" and tx_id != str(tx)
+    assert row["status"] == "completed"
     sent = harness.sim.sent_payouts(str(tx))
     assert len(sent) == 3 and {r.body["OriginatorConversationID"] for r in sent} == {str(tx)}
     _one_payout(harness, tx)
@@ -181,9 +188,7 @@ async def test_lost_answer_then_duplicate_id_is_treated_as_sent(harness: Harness
     means 'already sent', and the one real payout settles once."""
     user = await harness.user()
     harness.sim.add_rule(Behaviour(lose_response=True, delay=0.3), amount=2222, times=1)
-    harness.service.payouts.config = harness.service.payouts.config.__class__(  # type: ignore[union-attr]
-        urls=harness.service.urls, reconcile_after=1, lease_seconds=5, backoff_base=0.02, backoff_cap=0.05
-    )
+    quick_retries(harness, backoff_base=0.02, backoff_cap=0.05)
     tx = await harness.confirmed(user, "send_phone", "2222", phone="0712345678")
     row = await harness.settled(tx)
     assert row["status"] == "completed"
