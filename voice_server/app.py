@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from importlib.metadata import version
 
 import asyncpg
 from aiohttp import web
@@ -14,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.http_errors import json_error
 from voice_server.metrics import Metrics
+from voice_server.openapi import build_openapi
 from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,10 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def openapi_endpoint(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi(version("ongea-pesa")))
+
+
 def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
     """The application over an open pool; the caller owns the pool and the background services."""
     app = web.Application(middlewares=[errors_and_metrics], client_max_size=MAX_BODY_BYTES)
@@ -87,4 +93,5 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
     app[METRICS_KEY] = Metrics()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/openapi.json", openapi_endpoint)
     return app

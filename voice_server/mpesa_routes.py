@@ -16,11 +16,12 @@ import logging
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 from aiohttp import web
+from pydantic import ValidationError
 
 from ledger.daraja.client import (
     PRODUCTION_URL,
@@ -34,6 +35,7 @@ from ledger.mpesa_callbacks import CallbackKind, CallbackProcessor
 from ledger.payouts import CallbackUrls, PayoutConfig, PayoutWorker, fault_point
 from ledger.service import Ledger
 from ledger.topups import TopupError, TopupService
+from voice_server.api_models import TopupRequest, TopupResponse
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.auth import TokenError, verify_user_token
 from voice_server.http_errors import json_error
@@ -264,12 +266,13 @@ async def create_topup(request: web.Request) -> web.Response:
         return json_error(401, "unauthorized", "the token is not valid")
     try:
         body = json.loads(await request.read(), parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
         return json_error(400, "invalid_json", "the body is not JSON")
     if not isinstance(body, dict):
         return json_error(400, "invalid_json", 'the body is a JSON object like {"amount": 500}')
-    amount = _amount(body.get("amount"))
-    if amount is None:
+    try:
+        amount = TopupRequest.model_validate(body).amount
+    except ValidationError:
         return json_error(400, "invalid_amount", "amount is a whole number of shillings from 1 to 250,000")
     service = request.app.get(MPESA_KEY)
     if service is None or service.topups is None:
@@ -278,31 +281,15 @@ async def create_topup(request: web.Request) -> web.Response:
         started = await service.topups.start(user_id, amount)
     except TopupError as exc:
         return json_error(exc.status, exc.code, exc.message)
-    return web.json_response(
-        {
-            "topup_id": str(started.topup_id),
-            "checkout_request_id": started.checkout_request_id,
-            "status": "pending",
-            "amount": f"{started.amount:.2f}",
-            "phone": started.phone,
-            "message": started.customer_message or "Check your phone and enter your M-Pesa PIN",
-        },
-        status=201,
+    answer = TopupResponse(
+        topup_id=started.topup_id,
+        checkout_request_id=started.checkout_request_id,
+        status="pending",
+        amount=f"{started.amount:.2f}",
+        phone=started.phone,
+        message=started.customer_message or "Check your phone and enter your M-Pesa PIN",
     )
-
-
-def _amount(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        return None
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    if not amount.is_finite() or amount <= 0 or amount > Decimal("250000"):
-        return None
-    if amount != amount.to_integral_value():
-        return None
-    return amount.quantize(Decimal("0.01"))
+    return web.json_response(answer.model_dump(mode="json"), status=201)
 
 
 def _reject_constant(name: str) -> Any:

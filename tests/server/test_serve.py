@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -74,11 +75,12 @@ async def test_health_metrics_and_json_errors(served: str) -> None:
 @pytest.fixture
 def cli_user(database_url: str, env: dict[str, str]) -> dict[str, str]:
     """A user made the way a developer makes one: `ongea-pesa user add ... --json`."""
+    phone = f"0745 {random.randrange(10**6):06d}"
     args = [
         "user",
         "add",
         "--phone",
-        "0745 000 111",
+        phone,
         "--balance",
         "100",
         "--json",
@@ -101,7 +103,7 @@ async def test_topup_through_the_simulator_credits_the_wallet_once(
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{served}/v1/topups", json={"amount": 500}, headers=headers) as r:
             assert r.status == 201, await r.text()
-            assert (await r.json())["phone"] == "254745000111"
+            assert (await r.json())["phone"] == user["phone"]
         async with http.post(f"{served}/v1/topups", json={"amount": "-5"}, headers=headers) as r:
             assert r.status == 400
             assert (await r.json())["error"]["code"] == "invalid_amount"
@@ -127,3 +129,31 @@ async def test_topup_through_the_simulator_credits_the_wallet_once(
         await conn.close()
     async with aiohttp.ClientSession() as http, http.get(f"{served}/metrics") as r:
         assert 'ongea_mpesa_callbacks_total{kind="stk",outcome="credited"} 1.0' in await r.text()
+
+
+async def test_openapi_describes_the_http_side_from_the_models(served: str) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{served}/openapi.json") as r:
+        assert r.status == 200
+        doc = await r.json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/healthz", "/metrics", "/v1/topups", "/v1/mpesa/{secret}/{kind}"} <= set(doc["paths"])
+    amount = doc["components"]["schemas"]["TopupRequest"]["properties"]["amount"]
+    assert "whole shillings" in amount["description"]
+    assert "201" in doc["paths"]["/v1/topups"]["post"]["responses"]
+
+
+async def test_bad_topup_bodies_get_4xx_never_500(served: str, cli_user: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {cli_user['token']}", "Content-Type": "application/json"}
+    bodies = [
+        b"[" * 60000,
+        b'{"a":' * 10000 + b"1" + b"}" * 10000,
+        b"\xff\xfe",
+        b"",
+        b"null",
+        b'{"amount": NaN}',
+    ]
+    async with aiohttp.ClientSession() as http:
+        for body in bodies:
+            async with http.post(f"{served}/v1/topups", data=body, headers=headers) as r:
+                assert r.status == 400, (body[:20], await r.text())
+                assert (await r.json())["error"]["code"] in {"invalid_json", "invalid_amount"}

@@ -1,0 +1,111 @@
+"""`/openapi.json`: the HTTP side described from the same pydantic models the handlers use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from voice_server.api_models import DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse
+from voice_server.mpesa_routes import CALLBACK_KINDS
+
+_REF = "#/components/schemas/{model}"
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}},
+    }
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): _json(ErrorResponse, "error") for s in statuses}
+
+
+def build_openapi(version: str) -> dict[str, Any]:
+    models: list[type[BaseModel]] = [DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse]
+    _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Ongea Pesa", "version": version},
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "userToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "xiApiKey": {"type": "apiKey", "in": "header", "name": "xi-api-key"},
+            },
+        },
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Is the database reachable?",
+                    "responses": {
+                        "200": _json(Health, "healthy"),
+                        "503": _json(Health, "database unreachable"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {"description": "Prometheus text format", "content": {"text/plain": {}}}
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+                }
+            },
+            "/v1/topups": {
+                "post": {
+                    "summary": "Top up the wallet from M-Pesa (an STK push to the user's own number)",
+                    "security": [{"userToken": []}, {"xiApiKey": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": _REF.format(model="TopupRequest")}}
+                        },
+                    },
+                    "responses": {
+                        "201": _json(TopupResponse, "STK push sent; credited once M-Pesa confirms"),
+                        **_errors(400, 401, 404, 413, 502, 503),
+                    },
+                }
+            },
+            "/v1/mpesa/{secret}/{kind}": {
+                "post": {
+                    "summary": "Daraja result, timeout and STK callbacks (the secret path is their check)",
+                    "parameters": [
+                        {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "kind",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(CALLBACK_KINDS)},
+                        },
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {}}},
+                    "responses": {
+                        "200": _json(DarajaAck, "recorded durably"),
+                        **_errors(400, 404),
+                    },
+                }
+            },
+            "/v1/mpesa/{secret}/stk/{ref}": {
+                "post": {
+                    "summary": "STK callback naming its top-up (survives a lost push answer)",
+                    "parameters": [
+                        {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {}}},
+                    "responses": {"200": _json(DarajaAck, "recorded durably"), **_errors(400, 404)},
+                }
+            },
+        },
+    }
