@@ -146,8 +146,7 @@ def split_run(words: NumberWords, toks: list[NumTok], offset: int) -> list[Chunk
                 continue
         counted = (  # "2 thousand"; a phone-shaped number never counts thousands ("0715487856 thao ...")
             i + 1 < n
-            and toks[i + 1].kind == "mult"
-            and toks[i + 1].after is not None
+            and counts_back(toks, i + 1)
             and not (t.kind == "raw" and (t.plus or len(t.digits) > 6 or t.digits.startswith("0")))
         )
         if t.kind == "raw" and not t.bad and t.digits and not counted:
@@ -210,11 +209,7 @@ def _digit_string(toks: list[NumTok], i: int) -> tuple[int, str, bool]:
                 j += 2
                 continue
             break
-        if (
-            j + 1 < n
-            and toks[j + 1].kind in ("mult", "point")
-            and (toks[j + 1].after is not None or toks[j + 1].kind == "point")
-        ):
+        if j + 1 < n and (toks[j + 1].kind == "point" or counts_back(toks, j + 1)):
             break  # "... seven five hundred": the five belongs to the amount
         if t.text in ("oh", "o"):
             rep = True
@@ -279,6 +274,15 @@ def parse_value(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
         if j > i:
             return value, j
     return _parse_en(toks, i)
+
+
+def counts_back(toks: list[NumTok], i: int) -> bool:
+    """Is toks[i] a multiplier of the number said before it ("5 thao")? A Sheng word that can lead
+    ("thao tano", "mbao tatu") and is followed by its count starts a new number instead."""
+    t = toks[i]
+    if t.kind != "mult" or t.after is None:
+        return False
+    return t.before is None or _after_ok(toks, i)
 
 
 def _after_ok(toks: list[NumTok], i: int) -> bool:

@@ -159,17 +159,32 @@ class _Parse:
                 return role, len(phrase)
         return "", 1
 
+    def _leads_count(self, i: int) -> bool:
+        """A Sheng multiplier said before its count ("mbao tatu", "thao 2"): it starts a number."""
+        toks = self.tokens
+        if i + 1 >= len(toks) or toks[i] not in _WORDS.before:
+            return False
+        nxt = toks[i + 1]
+        return nxt in _WORDS.digits or nxt in _WORDS.tens or nxt in _WORDS.teens or nxt.isdigit()
+
     def _account(self, i: int) -> tuple[str, int]:
         """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
         toks, n, j = self.tokens, len(self.tokens), i
         parts: list[str] = []
-        seen_group = last_single = False
+        seen_group = last_single = spelled = False
         while j < n:
             t = toks[j]
             nxt = toks[j + 1] if j + 1 < n else ""
             number_start = t in _WORDS.digits or t.isdigit() or (t in _WORDS.article and nxt != "k")
-            if (nxt in _WORDS.after or nxt in _WORDS.point) and number_start:
+            counted = nxt in _WORDS.point or (nxt in _WORDS.after and not self._leads_count(j + 1))
+            if counted and number_start:
                 break  # "... five hundred", "... a thousand": the amount starts here ("r w k": letters)
+            if (
+                parts
+                and t.isdigit()
+                and ((len(t) > 1 and spelled) or (j + 1 < n and self._role_at(j + 1) == "currency"))
+            ):
+                break  # "a b c one two three 500", "... 500 bob": a written number after the account
             glued = not parts and t in _GLUED_CURRENCY and nxt.isdigit()
             if glued and re.search(rf"\b{t}{nxt}\b", self.folded):
                 parts.append(t.upper() + nxt)  # "account SH83790": letters that only look like a currency
@@ -178,6 +193,7 @@ class _Parse:
                 continue
             if t in _WORDS.digits:
                 parts.append(str(_WORDS.digits[t]))
+                spelled = True
             elif t in _WORDS.zero_in_digits and parts:
                 parts.append("0")
             elif t in _WORDS.repeaters and nxt in _WORDS.digits:
@@ -198,6 +214,8 @@ class _Parse:
             else:
                 break
             j += 1
+        if parts and _single_then_group(toks[j - 1], toks[j] if j < n else ""):
+            self.ev.conflicts += 1  # "akaunti ... 1 500": the 1 ends the account or starts "1 500"? Ask.
         return "".join(parts), j
 
     def _chunks(self, items: list[Item]) -> list[Item]:
@@ -295,6 +313,15 @@ class _Parse:
             if a.chunk and b.chunk and a.chunk.spoken and a.chunk.digits and b.chunk.toks:
                 if b.chunk.toks[0].kind in ("tens", "teen"):
                     ev.conflicts += 1  # "... nine three fifty": 3 + 50 or 350? Ask.
+            if a.role in ("send", "pay") and b.role == "self":
+                ev.conflicts += 1  # "John sent me 500", "send me 500": money to the speaker? Ask.
+            if (
+                a.chunk
+                and b.chunk
+                and not looks_like_phone(a.chunk.digits, a.chunk.plus)
+                and _single_then_group(a.text.split()[-1], b.text.split()[0])
+            ):
+                ev.conflicts += 1  # "till 5 6 7 8 9 0 1 500": till 5678901 and 500, or 567890 and 1,500?
 
         txn = self._type(items, roles, s)
         best = self._contact(spans) if txn in ("send_phone", "buy_goods_pochi", None) else None
@@ -617,6 +644,11 @@ def _split_number_hyphens(tokens: list[str]) -> list[str]:
         else:
             out.append(t)
     return out
+
+
+def _single_then_group(last: str, nxt: str) -> bool:
+    """A lone written digit then a three-digit group ("... 1 500"): where one number ends is unclear."""
+    return len(last) == 1 and last.isdigit() and len(nxt) == 3 and nxt.isdigit() and nxt[0] != "0"
 
 
 def _int_digits(value: Decimal | None) -> str:

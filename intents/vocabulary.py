@@ -35,6 +35,7 @@ ROLES = frozenset(
         "currency",
         "minus",
         "negation",
+        "self",
         "filler",
     }
 )
