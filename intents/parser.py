@@ -313,6 +313,8 @@ class _Parse:
             if a.chunk and b.chunk and a.chunk.spoken and a.chunk.digits and b.chunk.toks:
                 if b.chunk.toks[0].kind in ("tens", "teen"):
                     ev.conflicts += 1  # "... nine three fifty": 3 + 50 or 350? Ask.
+            if b.text in _VOCAB.past_tense and (a.kind == "word" or a.text in _VOCAB.subjects):
+                ev.conflicts += 1  # "I sent 500 to mama", "mama sent 500": what happened, not a command
             if a.role in ("send", "pay") and b.role == "self":
                 ev.conflicts += 1  # "John sent me 500", "send me 500": money to the speaker? Ask.
             if (

@@ -9,13 +9,13 @@ import unicodedata
 _MINUS = re.compile(r"(?<![\w/])-(?=\d)")
 # "a/c" is how people write "account".
 _AC = re.compile(r"\ba/c\b")
-# Tokens: currency marks; a foreign one ("$") is a word the parser does not know, so it asks;
+# Tokens: currency marks; a foreign one ("$") or "%" is a word the parser does not know, so it asks;
 # numbers with thousands commas ("2,500" stays one token: it is an amount);
 # numbers (optionally +, decimals, a glued suffix like "k" or "bob"); words.
 _TOKEN = re.compile(
     r"/=|/-|\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)[a-z]*|\+?\d+(?:\.\d+)*[a-z]*"
     r"|(?:kshs|ksh|kes|shs|sh)\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d|,\d)|(?:kshs|ksh|kes|shs|sh)\d+(?:\.\d+)*"
-    r"|[a-z0-9]+(?:[&'\-][a-z0-9]+)*|&|#|[$€£]"
+    r"|[a-z0-9]+(?:[&'\-][a-z0-9]+)*|&|#|[$€£%]"
 )
 # Number with a glued suffix: "1.5k", "500bob", "200sh".
 _NUM_SUFFIX = re.compile(r"^(\+?\d[\d,]*(?:\.\d+)*)([a-z]+)$")

@@ -72,6 +72,8 @@ class Vocabulary:
     phrases: dict[str, list[tuple[tuple[str, ...], str]]]
     numbers: NumberWords
     roles_of_word: dict[str, str] = field(default_factory=dict)
+    past_tense: frozenset[str] = frozenset()
+    subjects: frozenset[str] = frozenset()
 
 
 def _words(items: list[Any]) -> list[str]:
@@ -115,4 +117,10 @@ def vocabulary() -> Vocabulary:
     for entries in phrases.values():
         entries.sort(key=lambda e: -len(e[0]))
     single = {k[0]: r for k, r in table.items() if len(k) == 1}
-    return Vocabulary(phrases=phrases, numbers=_build_numbers(raw["numbers"]), roles_of_word=single)
+    return Vocabulary(
+        phrases=phrases,
+        numbers=_build_numbers(raw["numbers"]),
+        roles_of_word=single,
+        past_tense=frozenset(_words(raw["past_tense"])),
+        subjects=frozenset(_words(raw["subjects"])),
+    )

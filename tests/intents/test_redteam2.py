@@ -85,6 +85,13 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("John Doe sent me 500", {"type": "send_phone"}, False),
     ("Brayo send me 500", {"type": "send_phone"}, False),
     ("show me my balance", {"type": "check_balance"}, True),
+    # A past-tense verb after whoever did it tells a story; "sent" alone is still a slip for "send".
+    ("I sent 500 to mama", {"type": "send_phone"}, False),
+    ("mama sent 500", {"type": "send_phone"}, False),
+    ("Brayo paid 300 to till 832909", {"type": "buy_goods_till"}, False),
+    ("sent 400 to brayo", {"type": "send_phone", "amount": "400.00", "contact_id": "c04"}, True),
+    ("please sent 400 to brayo", {"type": "send_phone", "amount": "400.00", "contact_id": "c04"}, True),
+    ("send 50% to mama", {"type": "send_phone"}, False),
     # A foreign currency sign was dropped: "$500" became 500 shillings.
     ("send $500 to mama", {"type": "send_phone"}, False),
     ("send €500 to Brayo", {"type": "send_phone"}, False),
