@@ -67,7 +67,9 @@ def classify(words: NumberWords, tokens: list[str], i: int, prev_is_num: bool) -
         plus, body, k = m.group(1), m.group(2), m.group(3)
         grouped = "," in body  # "2,500": written as an amount, never a phone or till
         body = body.replace(",", "")
-        bad = body.count(".") > 1
+        # "1.2.3" is not a number; nor, without "k", is "1.500": cents have at most two places, and
+        # "1.500" may be 1,500 written the European way.
+        bad = body.count(".") > 1 or (not k and "." in body and len(body.rsplit(".", 1)[1]) > 2)
         try:
             value = Decimal(body) if not bad else Decimal(0)
         except InvalidOperation:  # pragma: no cover - the regex only lets digits through

@@ -92,6 +92,11 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("sent 400 to brayo", {"type": "send_phone", "amount": "400.00", "contact_id": "c04"}, True),
     ("please sent 400 to brayo", {"type": "send_phone", "amount": "400.00", "contact_id": "c04"}, True),
     ("send 50% to mama", {"type": "send_phone"}, False),
+    # "1.500" was 1.50 shillings, confidently: three decimal places are not cents (it may be 1,500).
+    ("send 1.500 to mama", {"type": "send_phone", "errors": ["invalid_number"]}, False),
+    ("pay till 832909 ksh 2.500", {"type": "buy_goods_till", "errors": ["invalid_number"]}, False),
+    ("send 99.50 to mama", {"type": "send_phone", "amount": "99.50"}, True),
+    ("send 1.5k to mama", {"type": "send_phone", "amount": "1500.00"}, True),
     # A foreign currency sign was dropped: "$500" became 500 shillings.
     ("send $500 to mama", {"type": "send_phone"}, False),
     ("send €500 to Brayo", {"type": "send_phone"}, False),
