@@ -382,6 +382,8 @@ class _Parse:
                 self._account_slot(s, out, missing, errors)
             elif s.accounts:
                 out["account"] = s.accounts[0] if len(s.accounts[0]) <= 20 else ""
+        if txn == "bank_to_mpesa" and "withdraw" in roles and "mpesa" not in roles:
+            ev.conflicts += 1  # "withdraw 5000 from KCB": into M-Pesa, or cash at the bank? Ask.
         used = {"till": "buy_goods_till", "paybill": "paybill", "agent": "withdraw", "store": "withdraw"}
         ev.conflicts += sum(1 for k, t in used.items() if getattr(s, k) and t != txn)
         if s.accounts and txn not in ("paybill", "mpesa_to_bank", "bank_to_mpesa"):

@@ -97,6 +97,14 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("pay till 832909 ksh 2.500", {"type": "buy_goods_till", "errors": ["invalid_number"]}, False),
     ("send 99.50 to mama", {"type": "send_phone", "amount": "99.50"}, True),
     ("send 1.5k to mama", {"type": "send_phone", "amount": "1500.00"}, True),
+    # "withdraw from KCB" without M-Pesa may mean cash at the bank: ask; with M-Pesa it is clear.
+    ("withdraw 5000 from KCB", {"type": "bank_to_mpesa", "bank_code": "01"}, False),
+    (
+        "withdraw 5000 from KCB to mpesa",
+        {"type": "bank_to_mpesa", "amount": "5000.00", "bank_code": "01"},
+        True,
+    ),
+    ("move 5000 from KCB", {"type": "bank_to_mpesa", "amount": "5000.00", "bank_code": "01"}, True),
     # A foreign currency sign was dropped: "$500" became 500 shillings.
     ("send $500 to mama", {"type": "send_phone"}, False),
     ("send €500 to Brayo", {"type": "send_phone"}, False),
