@@ -593,22 +593,64 @@ BEGIN
 END;
 $$;
 
--- An STK push's callback: credits the wallet once per checkout id, whatever the number of callbacks.
--- Returns credited | failed | already_settled | not_found | amount_mismatch (nothing changes).
-CREATE FUNCTION public.ledger_credit_topup(p_checkout_request_id TEXT, p_success BOOLEAN, p_amount NUMERIC,
-    p_receipt TEXT, p_error TEXT) RETURNS TEXT
+-- An STK push's verdict, credited once per paid push, whatever the number or order of callbacks:
+-- * a callback may name the top-up row its push was sent for (`.../stk/<id>` in its CallBackURL): when the
+--   push's answer was lost (network, 5xx after Daraja accepted it) we never learnt the CheckoutRequestID,
+--   and the callback binds it, so the customer's payment is still credited;
+-- * M-Pesa's word that a push was paid wins over an earlier failure verdict (an STK query that answered
+--   before the customer finished, a callback out of order): a failed top-up moved no money, so crediting it
+--   on a later success cannot credit twice;
+-- * a success for a second push of the same top-up (an auto top-up retried after a lost answer, paid twice
+--   by the customer) is credited as a top-up row of its own, so no paid shilling is lost.
+CREATE FUNCTION public.ledger_credit_stk(p_topup_id UUID, p_checkout_request_id TEXT, p_success BOOLEAN,
+    p_amount NUMERIC, p_receipt TEXT, p_error TEXT) RETURNS TEXT
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
+    v_id UUID;
     v_user UUID;
     v_row mpesa_transactions%ROWTYPE;
+    v_new UUID;
 BEGIN
-    SELECT user_id INTO v_user FROM mpesa_transactions WHERE checkout_request_id = p_checkout_request_id;
-    IF NOT FOUND THEN
+    IF p_checkout_request_id IS NULL OR p_checkout_request_id = '' THEN
+        RETURN 'not_found';
+    END IF;
+    SELECT id, user_id INTO v_id, v_user FROM mpesa_transactions
+    WHERE checkout_request_id = p_checkout_request_id;
+    IF NOT FOUND AND p_topup_id IS NOT NULL THEN
+        SELECT id, user_id INTO v_id, v_user FROM mpesa_transactions WHERE id = p_topup_id;
+    END IF;
+    IF v_id IS NULL THEN
         RETURN 'not_found';
     END IF;
     PERFORM 1 FROM profiles WHERE id = v_user FOR UPDATE;
-    SELECT * INTO v_row FROM mpesa_transactions WHERE checkout_request_id = p_checkout_request_id FOR UPDATE;
-    IF v_row.status <> 'pending' THEN
+    SELECT * INTO v_row FROM mpesa_transactions WHERE id = v_id FOR UPDATE;
+
+    IF v_row.checkout_request_id IS NULL THEN
+        -- The push's answer was lost or is not recorded yet: this callback names the push.
+        UPDATE mpesa_transactions SET checkout_request_id = p_checkout_request_id
+        WHERE id = v_id
+        RETURNING * INTO v_row;
+    ELSIF v_row.checkout_request_id <> p_checkout_request_id THEN
+        -- Another push sent for the same top-up (a retry after a lost answer).
+        IF NOT p_success THEN
+            RETURN 'already_settled';
+        END IF;
+        IF p_amount IS NOT NULL AND p_amount <> v_row.amount THEN
+            RETURN 'amount_mismatch';
+        END IF;
+        INSERT INTO mpesa_transactions (user_id, kind, status, amount, phone_number, checkout_request_id,
+                                        mpesa_receipt_number, completed_at, error_message)
+        VALUES (v_user, 'topup', 'completed', v_row.amount, v_row.phone_number, p_checkout_request_id,
+                p_receipt, now(), format('second STK push of top-up %s', v_row.id))
+        RETURNING id INTO v_new;
+        PERFORM update_user_balance(v_user, NULL, v_row.amount, 'topup', v_new);
+        RETURN 'credited';
+    END IF;
+
+    IF v_row.status = 'completed' THEN
+        RETURN 'already_settled';
+    END IF;
+    IF v_row.status = 'failed' AND NOT p_success THEN
         RETURN 'already_settled';
     END IF;
     IF p_success THEN
@@ -616,7 +658,7 @@ BEGIN
             RETURN 'amount_mismatch';
         END IF;
         UPDATE mpesa_transactions
-        SET status = 'completed', mpesa_receipt_number = p_receipt, completed_at = now()
+        SET status = 'completed', mpesa_receipt_number = p_receipt, completed_at = now(), error_message = NULL
         WHERE id = v_row.id;
         PERFORM update_user_balance(v_user, NULL, v_row.amount, 'topup', v_row.id);
         RETURN 'credited';
@@ -625,5 +667,14 @@ BEGIN
     SET status = 'failed', error_message = coalesce(nullif(p_error, ''), 'top-up failed'), completed_at = now()
     WHERE id = v_row.id;
     RETURN 'failed';
+END;
+$$;
+
+-- The entry point without a top-up id (callbacks naming none, STK query answers).
+CREATE FUNCTION public.ledger_credit_topup(p_checkout_request_id TEXT, p_success BOOLEAN,
+    p_amount NUMERIC, p_receipt TEXT, p_error TEXT) RETURNS TEXT
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN ledger_credit_stk(NULL, p_checkout_request_id, p_success, p_amount, p_receipt, p_error);
 END;
 $$;
