@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
-from voice_server.http_errors import json_error
+from voice_server.http_errors import ApiError, json_error
 from voice_server.metrics import Metrics
 from voice_server.openapi import build_openapi
 from voice_server.settings import Settings
@@ -33,6 +33,8 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
     started = time.perf_counter()
     try:
         response = await handler(request)
+    except ApiError as exc:
+        response = json_error(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
         if exc.empty_body or exc.status < 400:
             raise

@@ -7,6 +7,10 @@ import time
 import uuid
 
 import jwt
+from aiohttp import web
+
+from voice_server.appkeys import SETTINGS_KEY
+from voice_server.http_errors import ApiError
 
 USER_AUDIENCE = "authenticated"
 _ALGORITHM = "HS256"
@@ -40,3 +44,22 @@ def verify_user_token(secret: str, token: str) -> uuid.UUID:
         return uuid.UUID(str(claims["sub"]))
     except (jwt.PyJWTError, ValueError) as exc:
         raise TokenError(str(exc)) from exc
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of `Authorization: Bearer ...`, or of `xi-api-key` (what the ElevenLabs SDKs send)."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("xi-api-key") or None
+
+
+def request_user(request: web.Request) -> uuid.UUID:
+    """The user a request acts for, from its user token; a missing or bad token is a 401 `ApiError`."""
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, "unauthorized", "a user token is needed (Authorization: Bearer ...)")
+    try:
+        return verify_user_token(request.app[SETTINGS_KEY].user_jwt_secret(), token)
+    except TokenError:
+        raise ApiError(401, "unauthorized", "the token is not valid") from None

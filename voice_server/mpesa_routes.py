@@ -37,7 +37,7 @@ from ledger.service import Ledger
 from ledger.topups import TopupError, TopupService
 from voice_server.api_models import TopupRequest, TopupResponse
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
-from voice_server.auth import TokenError, verify_user_token
+from voice_server.auth import request_user
 from voice_server.http_errors import json_error
 from voice_server.settings import Settings
 
@@ -248,22 +248,9 @@ async def mpesa_callback(request: web.Request) -> web.Response:
     return web.json_response({"ResultCode": 0, "ResultDesc": "Accepted"})
 
 
-def _token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.headers.get("xi-api-key") or None
-
-
 async def create_topup(request: web.Request) -> web.Response:
     """`POST /v1/topups {amount}` (user token): an STK push to the user's own M-Pesa number."""
-    token = _token(request)
-    if token is None:
-        return json_error(401, "unauthorized", "a user token is needed (Authorization: Bearer ...)")
-    try:
-        user_id = verify_user_token(request.app[SETTINGS_KEY].user_jwt_secret(), token)
-    except TokenError:
-        return json_error(401, "unauthorized", "the token is not valid")
+    user_id = request_user(request)
     try:
         body = json.loads(await request.read(), parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError

@@ -6,6 +6,7 @@ One place, so the README's settings table and the code cannot drift apart: each 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,33 @@ class Settings(BaseSettings):
 
     # Ledger rules
     proposal_ttl_seconds: int = Field(default=120, ge=1, description="A proposal expires unanswered after")
+
+    pin_threshold: Decimal = Field(
+        default=Decimal("1000"), ge=0, description="Payments above this amount (KES) need the PIN"
+    )
+    pin_max_attempts: int = Field(default=5, ge=1, description="Wrong PINs in a row that lock PIN payments")
+    pin_lockout_seconds: int = Field(default=3600, ge=1, description="How long a PIN lockout lasts")
+
+    # Voice sessions
+    session_ttl_seconds: int = Field(default=900, ge=60, description="Life of a voice session")
+    session_secret: SecretStr | None = Field(
+        default=None, description="HS256 key of session tokens; unset = generated in ONGEA_DATA_DIR"
+    )
+    elevenlabs_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELEVENLABS_API_KEY", "ONGEA_ELEVENLABS_API_KEY"),
+        description="ElevenLabs API key; with an agent id, sessions also carry an ElevenLabs signed URL",
+    )
+    elevenlabs_agent_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELEVENLABS_AGENT_ID", "ONGEA_ELEVENLABS_AGENT_ID"),
+        description="The ElevenLabs agent the app talks to",
+    )
+    elevenlabs_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELEVENLABS_WEBHOOK_SECRET", "ONGEA_ELEVENLABS_WEBHOOK_SECRET"),
+        description="Secret of ElevenLabs' post-call webhook signatures; unset = generated in ONGEA_DATA_DIR",
+    )
 
     # M-Pesa (Daraja)
     daraja_environment: Literal["sandbox", "production"] = Field(
@@ -112,6 +140,12 @@ class Settings(BaseSettings):
 
     def user_jwt_secret(self) -> str:
         return _secret_or_local(self.jwt_secret, self.data_dir, "jwt_secret")
+
+    def session_token_secret(self) -> str:
+        return _secret_or_local(self.session_secret, self.data_dir, "session_secret")
+
+    def elevenlabs_webhook_key(self) -> str:
+        return _secret_or_local(self.elevenlabs_webhook_secret, self.data_dir, "elevenlabs_webhook_secret")
 
     def callback_secret(self) -> str:
         return _secret_or_local(self.mpesa_callback_secret, self.data_dir, "mpesa_callback_secret")
