@@ -41,7 +41,7 @@ PinOutcome = Literal["ok", "wrong", "locked", "not_set"]
 
 @dataclass(frozen=True)
 class PinCheck:
-    """The verdict on one PIN attempt. `attempts_left` counts down from 5; `locked_until` is set when locked."""
+    """The verdict on one PIN attempt: `attempts_left` counts down to 0; `locked_until` is set when locked."""
 
     outcome: PinOutcome
     attempts_left: int
