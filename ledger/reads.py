@@ -17,10 +17,13 @@ import asyncpg
 
 
 @asynccontextmanager
-async def as_user(pool: asyncpg.Pool, user_id: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
-    """A connection acting as `user_id` (role authenticated) until the block ends; read-only."""
+async def as_user(
+    pool: asyncpg.Pool, user_id: uuid.UUID, *, readonly: bool = True
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection acting as `user_id` (role authenticated) until the block ends; read-only unless asked
+    (the app's own writes: the column grants and policies still decide what the user may change)."""
     claims = json.dumps({"sub": str(uuid.UUID(str(user_id))), "role": "authenticated"})
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
+    async with pool.acquire() as conn, conn.transaction(readonly=readonly):
         await conn.execute(
             "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)",
             claims,

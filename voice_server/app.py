@@ -12,6 +12,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from voice_server.app_api import setup_app_api
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.http_errors import ApiError, json_error
 from voice_server.metrics import Metrics
@@ -96,4 +97,5 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/openapi.json", openapi_endpoint)
+    setup_app_api(app)
     return app

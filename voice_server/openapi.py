@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from voice_server.api_models import DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse
+from voice_server.app_api.openapi import app_api_paths
 from voice_server.mpesa_routes import CALLBACK_KINDS
 
 _REF = "#/components/schemas/{model}"
@@ -25,7 +26,15 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 def build_openapi(version: str) -> dict[str, Any]:
-    models: list[type[BaseModel]] = [DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse]
+    app_models, app_paths = app_api_paths()
+    models: list[type[BaseModel]] = [
+        DarajaAck,
+        ErrorResponse,
+        Health,
+        TopupRequest,
+        TopupResponse,
+        *app_models,
+    ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return {
         "openapi": "3.1.0",
@@ -107,5 +116,6 @@ def build_openapi(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(DarajaAck, "recorded durably"), **_errors(400, 404)},
                 }
             },
+            **app_paths,
         },
     }

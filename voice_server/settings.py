@@ -138,6 +138,13 @@ class Settings(BaseSettings):
         default=60, ge=1, description="A payout still processing this long is checked by a status query"
     )
 
+    # Billing
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "ONGEA_STRIPE_WEBHOOK_SECRET"),
+        description="Signing secret (whsec_...) of Stripe's webhook; unset = Stripe events refused",
+    )
+
     def user_jwt_secret(self) -> str:
         return _secret_or_local(self.jwt_secret, self.data_dir, "jwt_secret")
 

@@ -1,0 +1,97 @@
+"""`GET/PATCH /v1/me` and `PUT /v1/me/pin`: the wallet screen and the settings a user may change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import web
+
+from ledger.pins import check_user_pin
+from ledger.reads import as_user
+from ledger.users import set_pin
+from voice_server.app_api import queries
+from voice_server.app_api.common import answer, read_model, user_db
+from voice_server.app_api.models import PinChange, PinChanged, ProfilePatch
+from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
+from voice_server.auth import request_user
+from voice_server.http_errors import ApiError
+
+
+async def get_me(request: web.Request) -> web.Response:
+    async with user_db(request) as conn:
+        me = await queries.profile(conn)
+    if me is None:
+        raise ApiError(404, "not_found", "this user has no profile")
+    return answer(me)
+
+
+async def patch_me(request: web.Request) -> web.Response:
+    request_user(request)  # a missing token is a 401 before the body is even read
+    patch = await read_model(request, ProfilePatch)
+    # Column names come from the model's own fields (unknown fields were refused), values are parameters;
+    # the grants of 0005 would refuse a balance or PIN column anyway.
+    changes = {
+        name: getattr(patch, name) for name in patch.model_fields_set if getattr(patch, name) is not None
+    }
+    async with user_db(request, write=True) as conn:
+        if changes:
+            sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(changes, start=1))
+            try:
+                status = await conn.execute(f"UPDATE profiles SET {sets}", *changes.values())
+            except asyncpg.CheckViolationError:
+                raise ApiError(400, "invalid_amount", "an auto top-up must be a payable amount") from None
+            if status != "UPDATE 1":
+                raise ApiError(404, "not_found", "this user has no profile")
+        me = await queries.profile(conn)
+    if me is None:
+        raise ApiError(404, "not_found", "this user has no profile")
+    return answer(me)
+
+
+def _locked(until: datetime) -> ApiError:
+    when = until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return ApiError(423, "pin_locked", f"too many wrong PINs: the PIN cannot be used or changed until {when}")
+
+
+async def put_pin(request: web.Request) -> web.Response:
+    """Sets the PIN, or changes it given the current one. A wrong current PIN is one attempt of the shared
+    lockout (the same count as PINs said in a voice payment), so this cannot be used to guess it."""
+    user_id = request_user(request)
+    body = await read_model(request, PinChange)
+    pool = request.app[POOL_KEY]
+    settings = request.app[SETTINGS_KEY]
+    async with as_user(pool, user_id) as conn:
+        row = await conn.fetchrow("SELECT pin_set, pin_locked_until FROM profiles")
+    if row is None:
+        raise ApiError(404, "not_found", "this user has no profile")
+    if row["pin_locked_until"] is not None and row["pin_locked_until"] > datetime.now(UTC):
+        raise _locked(row["pin_locked_until"])
+    if row["pin_set"]:
+        if body.current_pin is None:
+            raise ApiError(400, "current_pin_required", "give current_pin to change the PIN")
+        check = await check_user_pin(
+            pool,
+            user_id,
+            body.current_pin,
+            max_attempts=settings.pin_max_attempts,
+            lock_seconds=settings.pin_lockout_seconds,
+        )
+        if check.outcome == "locked":
+            assert check.locked_until is not None
+            raise _locked(check.locked_until)
+        if check.outcome == "wrong":
+            raise ApiError(
+                403,
+                "wrong_pin",
+                f"the current PIN is wrong: {check.attempts_left} more wrong PINs lock PIN use for a while",
+            )
+    await set_pin(pool, user_id, body.pin)
+    message = "PIN changed" if row["pin_set"] else "PIN set"
+    return answer(PinChanged(pin_set=True, message=message))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/v1/me", get_me)
+    app.router.add_patch("/v1/me", patch_me)
+    app.router.add_put("/v1/me/pin", put_pin)
