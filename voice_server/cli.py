@@ -6,6 +6,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from voice_server.startup_errors import explain
 
 # Sub-command modules; each exposes `register(subparsers)` which adds its parser and sets `func`.
 COMMAND_MODULES = (
@@ -17,8 +20,14 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not the usage block: what is wrong and where the help is."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ongea-pesa", description="Pay with M-Pesa by talking.")
+    parser = _Parser(prog="ongea-pesa", description="Pay with M-Pesa by talking.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -28,7 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except Exception as exc:  # a bad configuration is one clear line and exit 1; a bug still shows itself
+        message = explain(exc)
+        if message is None:
+            raise
+        command = " ".join(str(c) for c in (args.command, getattr(args, "user_command", None)) if c)
+        print(f"ongea-pesa {command}: {message}", file=sys.stderr)
+        return 1
     return result
 
 

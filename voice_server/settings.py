@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voice_server.local_secrets import local_secret
@@ -144,6 +144,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "ONGEA_STRIPE_WEBHOOK_SECRET"),
         description="Signing secret (whsec_...) of Stripe's webhook; unset = Stripe events refused",
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.upper() not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
+            raise ValueError("one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        return value
 
     def user_jwt_secret(self) -> str:
         return _secret_or_local(self.jwt_secret, self.data_dir, "jwt_secret")

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import stripe
 from aiohttp import web
 
 from ledger.reads import as_user
@@ -257,6 +256,8 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     secret = request.app[SETTINGS_KEY].stripe_webhook_secret
     if secret is None:
         raise ApiError(503, "stripe_not_configured", "STRIPE_WEBHOOK_SECRET is not set on this server")
+    import stripe  # here, not at the top: importing the SDK takes seconds, and only this route needs it
+
     raw = await read_body(request, STRIPE_MAX_BYTES)
     signature = request.headers.get("Stripe-Signature", "")
     try:

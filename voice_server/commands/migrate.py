@@ -9,6 +9,7 @@ import sys
 from ledger.db import resolve_database_url
 from ledger.migrate import MigrationError, migrate
 from voice_server.settings import Settings
+from voice_server.startup_errors import announce_database
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,13 +23,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     dsn = resolve_database_url(args.database_url or settings.database_url, settings.data_dir)
+    announce_database(args.database_url or settings.database_url, dsn, settings.data_dir)
     try:
         applied = asyncio.run(migrate(dsn))
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"migrate: cannot reach the database: {exc}", file=sys.stderr)
         return 1
     for name in applied:
         print(f"applied {name}")

@@ -14,6 +14,7 @@ from voice_server.app import create_app
 from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
+from voice_server.startup_errors import StartupError
 from voice_server.sweeper import setup_sweeper
 
 log = logging.getLogger("ongea_pesa")
@@ -48,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings) -> None:
-    if not settings.database_url:
-        log.info("DATABASE_URL is not set: using the embedded PostgreSQL in %s", settings.data_dir.resolve())
     # Bind first: with port 0 the real port must be known before the M-Pesa service builds its callback URLs.
-    sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+    try:
+        sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+    except OSError as exc:
+        where = f"{settings.host}:{settings.port}"
+        raise StartupError(f"cannot listen on {where}: {exc.strerror or exc} (pick another --port)") from None
     settings = settings.model_copy(update={"port": sock.getsockname()[1]})
     pool = await open_database(settings)
     app = create_app(settings, pool)

@@ -1,7 +1,7 @@
 """`ongea-pesa user add ...` and `ongea-pesa token USER_ID`: development users and their tokens.
 
 Exit status: 0 done, 2 refused input (bad phone, PIN, plan, duplicate phone, unknown user),
-1 database unreachable.
+1 database unreachable or refusing (one line, from `voice_server.cli`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from decimal import Decimal
 from ledger.models import LedgerError
 from ledger.users import PLANS, NewUser, create_user, user_exists
 from voice_server.auth import mint_user_token
+from voice_server.commands import user_info
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
 
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--json", action="store_true", help="print one JSON object")
     add.add_argument("--database-url", help=_DB_HELP)
     add.set_defaults(func=run_add)
+    user_info.register(user_sub)
 
     token = sub.add_parser("token", help="print a fresh user token for an existing user")
     token.add_argument("user_id", help="the user's id (auth.users.id)")
@@ -70,9 +72,6 @@ def run_add(args: argparse.Namespace) -> int:
     except ArithmeticError:
         print("user add: --balance must be an amount like 1500 or 1500.50", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"user add: cannot reach the database: {exc}", file=sys.stderr)
-        return 1
     token = _token(settings, user.user_id)
     if args.json:
         print(
@@ -109,11 +108,7 @@ def run_token(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"token: not a user id: {args.user_id!r}", file=sys.stderr)
         return 2
-    try:
-        found = asyncio.run(_exists(settings, user_id))
-    except OSError as exc:
-        print(f"token: cannot reach the database: {exc}", file=sys.stderr)
-        return 1
+    found = asyncio.run(_exists(settings, user_id))
     if not found:
         print(f"token: no user {user_id}", file=sys.stderr)
         return 2
