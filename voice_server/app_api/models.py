@@ -254,8 +254,8 @@ class ContactCreate(_ContactFields):
 
     name: StrictStr = Field(max_length=400)
     phone: StrictStr = Field(max_length=64, description="a Kenyan mobile number in any usual form")
-    nickname: StrictStr | None = Field(default=None, max_length=400)
-    relationship: StrictStr | None = Field(default=None, max_length=200)
+    nickname: Annotated[StrictStr, Field(max_length=400)] | None = None
+    relationship: Annotated[StrictStr, Field(max_length=200)] | None = None
     default_amount: Decimal | None = None
     favorite: StrictBool = False
 
@@ -265,10 +265,10 @@ class ContactPatch(_ContactFields):
 
     model_config = _FORBID
 
-    name: StrictStr | SkipJsonSchema[None] = Field(default=None, max_length=400)
-    phone: StrictStr | SkipJsonSchema[None] = Field(default=None, max_length=64)
-    nickname: StrictStr | None = Field(default=None, max_length=400)
-    relationship: StrictStr | None = Field(default=None, max_length=200)
+    name: Annotated[StrictStr, Field(max_length=400)] | SkipJsonSchema[None] = None
+    phone: Annotated[StrictStr, Field(max_length=64)] | SkipJsonSchema[None] = None
+    nickname: Annotated[StrictStr, Field(max_length=400)] | None = None
+    relationship: Annotated[StrictStr, Field(max_length=200)] | None = None
     default_amount: Decimal | None = None
     favorite: StrictBool | SkipJsonSchema[None] = None
 
@@ -280,8 +280,8 @@ class ContactImportEntry(BaseModel):
 
     name: StrictStr = Field(default="", max_length=1000)
     phone: StrictStr = Field(default="", max_length=200)
-    nickname: StrictStr | None = Field(default=None, max_length=1000)
-    relationship: StrictStr | None = Field(default=None, max_length=1000)
+    nickname: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    relationship: Annotated[StrictStr, Field(max_length=1000)] | None = None
 
 
 MAX_IMPORT = 5000

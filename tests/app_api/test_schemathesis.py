@@ -1,0 +1,104 @@
+"""Schemathesis against the served `/openapi.json`, with a valid user token: for every operation a bounded
+number of generated requests (valid and not), and none may answer 500 or break its own documented schema,
+status codes or content type. The server is the real `ongea-pesa serve` process on the run's database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.ledger.conftest import fresh_phone
+
+CHECKS = (not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance)
+
+
+@pytest.fixture(scope="module")
+def served_api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    data = tmp_path_factory.mktemp("schemathesis")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_", "STRIPE_"))}
+    env = {
+        **clean,
+        "ONGEA_DATA_DIR": str(Path(data) / "data"),
+        "STRIPE_WEBHOOK_SECRET": "whsec_schemathesis",
+        "ONGEA_LOG_LEVEL": "WARNING",
+    }
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "voice_server.cli",
+            "user",
+            "add",
+            "--phone",
+            fresh_phone(),
+            "--balance",
+            "1000",
+            "--plan",
+            "basic",
+            "--json",
+            "--database-url",
+            database_url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    user = json.loads(made.stdout)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
+        env={**env, "ONGEA_LOG_LEVEL": "INFO"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    base = None
+    deadline = time.monotonic() + 60
+    while base is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        found = re.search(r"listening on (http://\S+)", line)
+        base = found.group(1) if found else None
+    assert base, "server did not start"
+    yield {"base": base, "token": user["token"]}
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    log = proc.stdout.read()
+    assert "Traceback" not in log, log
+
+
+@pytest.fixture(scope="module")
+def api_schema(served_api: dict[str, str]) -> Any:
+    return schemathesis.openapi.from_url(f"{served_api['base']}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_no_500_and_answers_match_the_document(case: Any, served_api: dict[str, str]) -> None:
+    response = case.call(
+        base_url=served_api["base"], headers={"Authorization": f"Bearer {served_api['token']}"}, timeout=20
+    )
+    case.validate_response(response, checks=list(CHECKS))
