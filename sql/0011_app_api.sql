@@ -103,13 +103,14 @@ CREATE TABLE public.stripe_events (
     received_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 ALTER TABLE public.stripe_events ENABLE ROW LEVEL SECURITY;
-REVOKE ALL ON public.stripe_events FROM PUBLIC;
+REVOKE ALL ON public.stripe_events FROM PUBLIC, authenticated;
+
+-- Supabase grants its API roles every table by default: a request without a user token (role anon) has no
+-- business with contacts, payment methods or Stripe events, even where the policies would show it nothing.
 DO $$
 BEGIN
-    -- Supabase grants its API roles every new table by default.
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-        EXECUTE 'REVOKE ALL ON public.stripe_events FROM anon';
+        EXECUTE 'REVOKE ALL ON public.contacts, public.payment_methods, public.stripe_events FROM anon';
     END IF;
-    EXECUTE 'REVOKE ALL ON public.stripe_events FROM authenticated';
 END
 $$;

@@ -46,6 +46,21 @@ STRIPE_STATUS = {
 }
 
 
+async def end_plans_in_force(
+    conn: asyncpg.Connection, user_id: uuid.UUID, keep: uuid.UUID | None = None
+) -> None:
+    """Ends the user's active subscriptions now (all but `keep`), so that one plan alone is in force."""
+    await conn.execute(
+        """UPDATE subscriptions
+           SET status = 'cancelled', cancel_at = now(),
+               current_period_end = greatest(current_period_start, least(current_period_end, now()))
+           WHERE user_id = $1 AND id IS DISTINCT FROM $2 AND status = 'active'
+             AND current_period_end > now()""",
+        user_id,
+        keep,
+    )
+
+
 async def list_plans(request: web.Request) -> web.Response:
     async with user_db(request) as conn:
         return answer(PlanList(items=await queries.plans(conn)))
@@ -69,13 +84,7 @@ async def change_plan(request: web.Request) -> web.Response:
         if current is not None and current["stripe_subscription_id"] is not None and changed:
             raise ApiError(409, "managed_by_stripe", "this subscription is billed by Stripe: change it there")
         if changed:
-            await conn.execute(
-                """UPDATE subscriptions
-                   SET status = 'cancelled', cancel_at = now(),
-                       current_period_end = greatest(current_period_start, least(current_period_end, now()))
-                   WHERE user_id = $1 AND status = 'active' AND current_period_end > now()""",
-                user_id,
-            )
+            await end_plans_in_force(conn, user_id)
             await conn.execute(
                 """INSERT INTO subscriptions (user_id, plan_type, status, monthly_fee,
                        transaction_fee_percentage, monthly_transaction_limit, current_period_start,
@@ -143,13 +152,7 @@ async def _subscription_event(conn: asyncpg.Connection, kind: str, sub: dict[str
         if await conn.fetchval("SELECT id FROM profiles WHERE id = $1 FOR UPDATE", user_id) is None:
             return "ignored"
         if status == "active":  # the Stripe subscription replaces whatever plan was in force
-            await conn.execute(
-                """UPDATE subscriptions
-                   SET status = 'cancelled', cancel_at = now(),
-                       current_period_end = greatest(current_period_start, least(current_period_end, now()))
-                   WHERE user_id = $1 AND status = 'active' AND current_period_end > now()""",
-                user_id,
-            )
+            await end_plans_in_force(conn, user_id)
         await conn.execute(
             """INSERT INTO subscriptions (user_id, plan_type, status, monthly_fee,
                    transaction_fee_percentage, monthly_transaction_limit, stripe_subscription_id,
@@ -185,6 +188,8 @@ async def _subscription_event(conn: asyncpg.Connection, kind: str, sub: dict[str
         customer,
         at,
     )
+    if status == "active":  # this Stripe subscription is the plan in force from now on
+        await end_plans_in_force(conn, row["user_id"], keep=row["id"])
     if plan is not None:  # a plan change made in Stripe: its fee and limit from now on
         await conn.execute(
             """UPDATE subscriptions s

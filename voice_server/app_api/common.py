@@ -30,6 +30,9 @@ async def user_db(request: web.Request, *, write: bool = False) -> AsyncIterator
     the user's claims, for one transaction: the founding policies confine every statement to their rows."""
     user_id = request_user(request)
     async with as_user(request.app[POOL_KEY], user_id, readonly=not write) as conn:
+        if write and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM profiles)"):
+            # A well-signed token of a user without a profile (deleted since): nothing of theirs to write to.
+            raise ApiError(404, "not_found", "this user has no profile")
         yield conn
 
 
@@ -67,7 +70,7 @@ def validate(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"] if part not in ("root",))
+        where = ".".join(str(part) for part in first["loc"] if part not in ("root",))[:100]
         ctx = first.get("ctx") or {}
         if ctx.get("api"):
             raise ApiError(400, first["type"], first["msg"]) from None

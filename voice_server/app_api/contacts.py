@@ -27,6 +27,7 @@ from voice_server.http_errors import ApiError
 
 PhoneProblem = Literal["invalid_phone", "foreign_number"]
 IMPORT_MAX_BYTES = 2 * 1024 * 1024  # an address book of a few thousand entries
+MAX_CONTACTS = 10_000  # per user: imports cannot grow one user's rows without end
 
 
 def classify_phone(raw: str) -> tuple[str | None, PhoneProblem | None, str]:
@@ -64,6 +65,8 @@ async def create_contact(request: web.Request) -> web.Response:
     body = await read_model(request, ContactCreate)
     phone = _phone(body.phone)
     async with user_db(request, write=True) as conn:
+        if await conn.fetchval("SELECT count(*) FROM contacts") >= MAX_CONTACTS:
+            raise ApiError(409, "too_many_contacts", f"at most {MAX_CONTACTS:,} contacts: delete some first")
         try:
             row = await conn.fetchrow(
                 f"""INSERT INTO contacts (user_id, name, phone_number, nickname, relationship, default_amount,
@@ -166,6 +169,13 @@ async def import_contacts(request: web.Request) -> web.Response:
         else:
             wanted[number] = (i, name, nickname, relationship)
     async with user_db(request, write=True) as conn:
+        saved = await conn.fetchval("SELECT count(*) FROM contacts")
+        if saved + len(wanted) > MAX_CONTACTS:
+            raise ApiError(
+                400,
+                "too_many_contacts",
+                f"this import would make {saved + len(wanted):,} contacts; at most {MAX_CONTACTS:,}",
+            )
         rows = await conn.fetch(
             f"""INSERT INTO contacts (user_id, name, phone_number, nickname, relationship)
                 SELECT $1, n, p, k, r

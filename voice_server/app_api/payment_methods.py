@@ -31,6 +31,7 @@ from voice_server.http_errors import ApiError
 # Digits, possibly grouped by spaces or dashes as a card is printed ("4111 1111 1111 1111").
 _DIGIT_RUN = re.compile(r"\d(?:[ \-]?\d)+")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9]{1,20}$")
+MAX_METHODS = 20
 
 
 def luhn_ok(digits: str) -> bool:
@@ -111,9 +112,15 @@ async def add_method(request: web.Request) -> web.Response:
     method = validate(PaymentMethodCreate, body).root
     columns = _columns(method)
     async with user_db(request, write=True) as conn:
-        has_default = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM payment_methods WHERE is_default AND is_active)"
+        # One change of the user's methods at a time (two "make this the default" at once both succeed).
+        await conn.execute("SELECT id FROM profiles FOR UPDATE")
+        count, has_default = await conn.fetchrow(
+            "SELECT count(*), coalesce(bool_or(is_default), false) FROM payment_methods WHERE is_active"
         )
+        if count >= MAX_METHODS:
+            raise ApiError(
+                409, "too_many_methods", f"at most {MAX_METHODS} payment methods: delete one first"
+            )
         make_default = method.is_default or not has_default  # the first method saved is the default
         if make_default and has_default:
             await conn.execute("UPDATE payment_methods SET is_default = false WHERE is_default")
