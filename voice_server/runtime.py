@@ -15,4 +15,5 @@ async def open_database(settings: Settings, *, max_size: int | None = None) -> a
     dsn = resolve_database_url(settings.database_url, settings.data_dir)
     announce_database(settings.database_url, dsn, settings.data_dir)
     await migrate(dsn)
-    return await create_pool(dsn, min_size=settings.db_pool_min, max_size=max_size or settings.db_pool_max)
+    largest = max_size or settings.db_pool_max
+    return await create_pool(dsn, min_size=min(settings.db_pool_min, largest), max_size=largest)

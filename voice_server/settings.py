@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voice_server.local_secrets import local_secret
@@ -144,6 +144,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "ONGEA_STRIPE_WEBHOOK_SECRET"),
         description="Signing secret (whsec_...) of Stripe's webhook; unset = Stripe events refused",
     )
+
+    @model_validator(mode="after")
+    def _pool_sizes_fit(self) -> Settings:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError(
+                f"ONGEA_DB_POOL_MIN ({self.db_pool_min}) exceeds ONGEA_DB_POOL_MAX ({self.db_pool_max})"
+            )
+        return self
 
     @field_validator("log_level")
     @classmethod

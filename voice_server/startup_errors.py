@@ -66,7 +66,10 @@ def explain(exc: BaseException) -> str | None:
         first = exc.errors()[0]
         value = first.get("input")
         shown = "" if isinstance(value, dict) else f" (got {str(value)[:60]!r})"
-        return f"bad setting {_setting_name(first['loc'])}: {first['msg']}{shown}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule between settings
+            return f"bad settings: {message}"
+        return f"bad setting {_setting_name(first['loc'])}: {message}{shown}"
     if isinstance(exc, asyncpg.ClientConfigurationError) or (
         isinstance(exc, ValueError | OverflowError)
         and any(word in str(exc) for word in ("DSN", "URL", "port must"))

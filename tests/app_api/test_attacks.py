@@ -68,10 +68,10 @@ async def test_many_defaults_at_once_leave_exactly_one(
                 user,
                 json={"type": "mpesa", "phone": f"07120000{i:02d}", "is_default": True},
             )
-            for i in range(12)
+            for i in range(6)
         )
     )
-    assert sorted(r.status for r in replies) == [201] * 12
+    assert sorted(r.status for r in replies) == [201] * 6
     assert (
         await pool.fetchval("SELECT count(*) FROM payment_methods WHERE user_id = $1 AND is_default", user.id)
         == 1
@@ -85,10 +85,10 @@ async def test_the_same_number_twice_at_once_is_one_contact(
     replies = await asyncio.gather(
         *(
             api.call("POST", "/v1/contacts", user, json={"name": f"M{i}", "phone": "0712345678"})
-            for i in range(8)
+            for i in range(5)
         )
     )
-    assert sorted(r.status for r in replies) == [201] + [409] * 7
+    assert sorted(r.status for r in replies) == [201] + [409] * 4
     assert await pool.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 1
 
 
@@ -96,12 +96,12 @@ async def test_parallel_pin_guesses_get_five_tries_and_no_more(
     api: Api, make_api_user: MakeApiUser, pool: asyncpg.Pool
 ) -> None:
     user = await make_api_user(pin="7392")
-    guesses = [f"{n:04d}" for n in range(1000, 1030)]
+    guesses = [f"{n:04d}" for n in range(1000, 1010)]  # few at once: the test server is shared
     replies = await asyncio.gather(
         *(api.call("PUT", "/v1/me/pin", user, json={"pin": "5820", "current_pin": g}) for g in guesses)
     )
     codes = [r.body["error"]["code"] for r in replies]
-    assert codes.count("wrong_pin") == 4 and codes.count("pin_locked") == 26
+    assert codes.count("wrong_pin") == 4 and codes.count("pin_locked") == 6
     assert await pool.fetchval("SELECT pin_failed_attempts FROM profiles WHERE id = $1", user.id) == 5
     r = await api.call("PUT", "/v1/me/pin", user, json={"pin": "5820", "current_pin": "7392"})
     assert r.status == 423

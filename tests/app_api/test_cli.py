@@ -167,6 +167,7 @@ def test_port_in_use(database_url: str, env: dict[str, str]) -> None:
         (["serve"], {"ONGEA_LOG_LEVEL": "LOUD"}, "bad setting ONGEA_LOG_LEVEL"),
         (["user", "list"], {"DARAJA_ENVIRONMENT": "moon"}, "bad setting DARAJA_ENVIRONMENT"),
         (["token", "x"], {"ONGEA_PIN_MAX_ATTEMPTS": "many"}, "bad setting ONGEA_PIN_MAX_ATTEMPTS"),
+        (["serve"], {"ONGEA_DB_POOL_MIN": "30"}, "bad settings: ONGEA_DB_POOL_MIN (30) exceeds"),
     ],
 )
 def test_bad_settings(env: dict[str, str], args: list[str], extra_env: dict[str, str], expected: str) -> None:

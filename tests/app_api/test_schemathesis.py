@@ -39,6 +39,9 @@ def served_api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "ONGEA_DATA_DIR": str(Path(data) / "data"),
         "STRIPE_WEBHOOK_SECRET": "whsec_schemathesis",
         "ONGEA_LOG_LEVEL": "WARNING",
+        # All connections opened at start: the test PostgreSQL is shared, and may refuse new ones mid-run.
+        "ONGEA_DB_POOL_MIN": "6",
+        "ONGEA_DB_POOL_MAX": "6",
     }
     made = subprocess.run(
         [

@@ -21,6 +21,14 @@ from voice_server.http_errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 
+# The database cannot be reached or takes no more connections: the app should retry, not report a bug.
+DATABASE_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+)
 MAX_BODY_BYTES = 64 * 1024  # as the app-wide limit; a route that needs more says so
 
 
@@ -29,11 +37,16 @@ async def user_db(request: web.Request, *, write: bool = False) -> AsyncIterator
     """The request's user (from the token, 401 otherwise) on a connection in role `authenticated` with
     the user's claims, for one transaction: the founding policies confine every statement to their rows."""
     user_id = request_user(request)
-    async with as_user(request.app[POOL_KEY], user_id, readonly=not write) as conn:
-        if write and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM profiles)"):
-            # A well-signed token of a user without a profile (deleted since): nothing of theirs to write to.
-            raise ApiError(404, "not_found", "this user has no profile")
-        yield conn
+    try:
+        async with as_user(request.app[POOL_KEY], user_id, readonly=not write) as conn:
+            if write and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM profiles)"):
+                # A well-signed token of a user without a profile (deleted since): nothing to write to.
+                raise ApiError(404, "not_found", "this user has no profile")
+            yield conn
+    except DATABASE_DOWN:
+        raise ApiError(
+            503, "database_unavailable", "the database is busy or unreachable: try again"
+        ) from None
 
 
 async def read_body(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:

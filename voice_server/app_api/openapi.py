@@ -62,7 +62,7 @@ def _op(
         "summary": summary,
         "responses": {
             str(status): success,
-            **{str(e): error for e in sorted({*errors, 401} if secured else errors)},
+            **{str(e): error for e in sorted({*errors, 401, 503} if secured else errors)},
         },
     }
     if secured:
