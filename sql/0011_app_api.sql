@@ -47,6 +47,29 @@ CREATE TRIGGER transactions_count_contact_payment
     AFTER UPDATE OF status ON public.transactions
     FOR EACH ROW EXECUTE FUNCTION public.app_count_contact_payment();
 
+-- A contact saved (or renumbered) after payments to its number starts from those payments, so the totals
+-- always equal the user's completed payments to the number, whenever it was saved. Runs as the inserting
+-- user: the policies on transactions let it count only that user's own payments.
+CREATE FUNCTION public.app_contact_totals() RETURNS TRIGGER
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.phone_number IS DISTINCT FROM OLD.phone_number THEN
+        SELECT count(*), coalesce(sum(amount), 0) INTO NEW.transaction_count, NEW.total_sent
+        FROM transactions
+        WHERE user_id = NEW.user_id AND phone = NEW.phone_number AND status = 'completed'
+          AND type IN ('send_phone', 'buy_goods_pochi');
+    END IF;
+    RETURN NEW;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION public.app_contact_totals() FROM PUBLIC;
+
+CREATE TRIGGER contacts_totals_from_payments
+    BEFORE INSERT OR UPDATE OF phone_number ON public.contacts
+    FOR EACH ROW EXECUTE FUNCTION public.app_contact_totals();
+CREATE INDEX idx_transactions_user_phone_completed ON public.transactions (user_id, phone)
+    WHERE status = 'completed';
+
 -- PAYMENT METHODS -----------------------------------------------------------------------------------------
 -- Cards are a provider token with last4 and brand only; the token itself is not readable back.
 REVOKE ALL ON public.payment_methods FROM authenticated;

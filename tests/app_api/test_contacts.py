@@ -216,3 +216,21 @@ async def test_completed_payment_counts_towards_the_contact(
     got = (await api.call("GET", f"/v1/contacts/{mama['id']}", user)).body
     assert (got["transaction_count"], got["total_sent"]) == (2, "450.00")
     assert (await api.call("GET", f"/v1/contacts/{theirs['id']}", other)).body["transaction_count"] == 0
+
+    # Saved again later (deleted, re-added, or imported) it starts from the payments already made.
+    await api.call("DELETE", f"/v1/contacts/{mama['id']}", user)
+    again = await api.call(
+        "POST", "/v1/contacts:import", user, json={"contacts": [{"name": "Mama", "phone": "+254712345678"}]}
+    )
+    assert (again.body["imported"][0]["transaction_count"], again.body["imported"][0]["total_sent"]) == (
+        2,
+        "450.00",
+    )
+    moved = await api.call(
+        "PATCH", f"/v1/contacts/{again.body['imported'][0]['id']}", user, json={"phone": "0712345679"}
+    )
+    assert (moved.body["transaction_count"], moved.body["total_sent"]) == (0, "0.00")
+    # The other user saving the number afresh counts only their own payments (none): no peek at this user's.
+    await api.call("DELETE", f"/v1/contacts/{theirs['id']}", other)
+    theirs_later = await api.call("POST", "/v1/contacts", other, json={"name": "N", "phone": "0712345678"})
+    assert (theirs_later.status, theirs_later.body["transaction_count"]) == (201, 0)
