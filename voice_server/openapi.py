@@ -77,7 +77,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                     },
                 }
             },
-            "/v1/mpesa/{secret}/{kind}": {
+            "/v1/callbacks/{secret}/{kind}": {
                 "post": {
                     "summary": "Daraja result, timeout and STK callbacks (the secret path is their check)",
                     "parameters": [
@@ -96,11 +96,28 @@ def build_openapi(version: str) -> dict[str, Any]:
                     },
                 }
             },
-            "/v1/mpesa/{secret}/stk/{ref}": {
+            "/v1/callbacks/{secret}/stk/{ref}": {
                 "post": {
                     "summary": "STK callback naming its top-up (survives a lost push answer)",
                     "parameters": [
                         {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {}}},
+                    "responses": {"200": _json(DarajaAck, "recorded durably"), **_errors(400, 404)},
+                }
+            },
+            "/v1/callbacks/{secret}/payout/{outcome}/{ref}": {
+                "post": {
+                    "summary": "B2B result or queue timeout naming its payout (B2B carries no id of ours)",
+                    "parameters": [
+                        {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {
+                            "name": "outcome",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": ["result", "timeout"]},
+                        },
                         {"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}},
                     ],
                     "requestBody": {"required": True, "content": {"application/json": {}}},

@@ -90,7 +90,7 @@ class Harness:
 
     @property
     def callback_base(self) -> str:
-        return f"{self.base_url}/v1/mpesa/{CALLBACK_SECRET}"
+        return f"{self.base_url}/v1/callbacks/{CALLBACK_SECRET}"
 
     async def user(self, balance: str = "10000.00", plan: str = "pro", **profile: object) -> uuid.UUID:
         new = await create_user(self.pool, fresh_phone(), balance=Decimal(balance), plan=plan)
