@@ -18,6 +18,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import ValidationError
 
+from ledger.c2b import apply_confirmation
 from ledger.daraja.models import (
     CallbackMetadataBody,
     ResultBody,
@@ -33,13 +34,16 @@ log = logging.getLogger(__name__)
 # Transaction types paid by B2B, whose results only Daraja's ConversationID names (ledger.payouts.B2B_TYPES).
 B2B_TYPES = frozenset({"buy_goods_till", "paybill", "mpesa_to_bank"})
 
-CallbackKind = Literal["payout_result", "payout_timeout", "status_result", "status_timeout", "stk"]
+CallbackKind = Literal[
+    "payout_result", "payout_timeout", "status_result", "status_timeout", "stk", "c2b_confirmation"
+]
 KINDS: tuple[CallbackKind, ...] = (
     "payout_result",
     "payout_timeout",
     "status_result",
     "status_timeout",
     "stk",
+    "c2b_confirmation",
 )
 
 # Result codes on a result URL that do not say whether the money moved: ask again with a status query.
@@ -63,6 +67,8 @@ class Applied:
 def _ids(kind: CallbackKind, body: Any) -> tuple[str | None, str | None, str | None, str | None]:
     """Best-effort (originator, conversation, checkout, result code) of a raw body, for indexing."""
     try:
+        if kind == "c2b_confirmation":
+            return None, _s(body.get("TransID")), None, None
         if kind == "stk":
             cb = body["Body"]["stkCallback"]
             return None, cb.get("MerchantRequestID"), cb.get("CheckoutRequestID"), _s(cb.get("ResultCode"))
@@ -121,9 +127,12 @@ class CallbackProcessor:
     ) -> tuple[int, Applied]:
         """Record, then apply. An error while applying leaves it recorded for `apply_pending`."""
         callback_id = await record_callback(self.pool, kind, body, topup_id, payout_id)
+        from ledger.payouts import fault_point  # here: ledger.payouts imports this module
+
+        fault_point("callback_after_record")
         try:
             applied = await self.apply(callback_id)
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (asyncpg.PostgresError, OSError, LedgerError) as exc:
             log.exception("callback %d recorded but not applied yet", callback_id)
             return callback_id, Applied("deferred", detail=str(exc), done=False)
         return callback_id, applied
@@ -142,6 +151,9 @@ class CallbackProcessor:
         body = row["body"]
         if kind == "stk":
             applied = await self._stk(body, row["topup_id"])
+        elif kind == "c2b_confirmation":
+            outcome, trans_id = await apply_confirmation(self.ledger, body)
+            applied = Applied(outcome, detail=trans_id)
         elif kind in ("payout_result", "status_result"):
             applied = await self._result(kind, body, row["payout_id"])
         else:

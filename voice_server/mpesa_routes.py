@@ -39,6 +39,7 @@ from ledger.topups import TopupError, TopupService
 from voice_server.api_models import TopupRequest, TopupResponse
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.auth import request_user
+from voice_server.c2b_routes import C2bService, add_c2b_routes
 from voice_server.http_errors import json_error
 from voice_server.settings import Settings
 
@@ -79,6 +80,7 @@ class MpesaService:
         self.client: DarajaClient | None = None
         self.payouts: PayoutWorker | None = None
         self.topups: TopupService | None = None
+        self.c2b: C2bService | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -87,7 +89,8 @@ class MpesaService:
         base = (self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}").rstrip("/")
         return CallbackUrls(f"{base}{CALLBACK_PREFIX}/{self.settings.callback_secret()}")
 
-    async def start(self) -> None:
+    async def start_without_loop(self) -> None:
+        """Client, workers and services, without the background loop (`ongea-pesa mpesa-worker`)."""
         refusal = self.settings.startup_refusal()
         if refusal is not None:
             raise RuntimeError(f"refusing to start: {refusal}")
@@ -109,7 +112,16 @@ class MpesaService:
             ledger=self.ledger,
             reconcile_after=reconcile_after,
             lease_seconds=self.lease_seconds,
+            rate_limit=self.settings.topup_rate_limit,
+            rate_window=float(self.settings.topup_rate_window_seconds),
         )
+        self.c2b = C2bService(
+            self.pool, self.ledger, self.client, self.settings, stk_shortcode=config.shortcode
+        )
+        await self.c2b.start()
+
+    async def start(self) -> None:
+        await self.start_without_loop()
         self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="mpesa-service")
 
@@ -180,6 +192,8 @@ class MpesaService:
         await self.topups.push_auto_topups()
         await self.payouts.reconcile_due()
         await self.topups.reconcile_due()
+        if self.c2b is not None:
+            await self.c2b.run_once()
         await self.callbacks.apply_pending()
 
     async def _loop(self) -> None:
@@ -209,13 +223,20 @@ class MpesaService:
 MPESA_KEY = web.AppKey("mpesa", MpesaService)
 
 
-def setup_mpesa(app: web.Application, *, poll_interval: float = 1.0, lease_seconds: float = 60.0) -> None:
-    """Routes plus the background service for the application's lifetime (needs POOL_KEY and SETTINGS_KEY)."""
+def setup_mpesa(
+    app: web.Application, *, poll_interval: float | None = None, lease_seconds: float | None = None
+) -> None:
+    """Routes plus the background service for the application's lifetime (needs POOL_KEY and SETTINGS_KEY);
+    the worker's pace is ONGEA_MPESA_POLL_SECONDS / ONGEA_MPESA_LEASE_SECONDS unless given here."""
     add_mpesa_routes(app)
 
     async def mpesa_context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS_KEY]
         service = MpesaService(
-            app[POOL_KEY], app[SETTINGS_KEY], poll_interval=poll_interval, lease_seconds=lease_seconds
+            app[POOL_KEY],
+            settings,
+            poll_interval=settings.mpesa_poll_seconds if poll_interval is None else poll_interval,
+            lease_seconds=settings.mpesa_lease_seconds if lease_seconds is None else lease_seconds,
         )
         await service.start()
         app[MPESA_KEY] = service
@@ -235,6 +256,7 @@ def add_mpesa_routes(app: web.Application) -> None:
     app.router.add_post(
         CALLBACK_PREFIX + "/{secret}/{kind:stk|payout\\/result|payout\\/timeout}/{ref}", mpesa_callback
     )
+    add_c2b_routes(app)
     app.router.add_post("/v1/topups", create_topup)
 
 

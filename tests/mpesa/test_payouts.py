@@ -74,15 +74,6 @@ async def test_each_type_maps_to_its_daraja_request_and_completes(
     assert await harness.wallet(user) == Decimal("5000.00") - 1000 - row["fee"]
 
 
-async def test_bank_to_mpesa_settles_through_the_bank_adapter_without_daraja(harness: Harness) -> None:
-    user = await harness.user("0.00")
-    tx = await harness.confirmed(user, "bank_to_mpesa", "2000", bank_code="01", account="99887766")
-    row = await harness.settled(tx)
-    assert row["status"] == "completed"
-    assert harness.sim.sent_payouts(str(tx)) == []
-    assert await harness.wallet(user) == Decimal("2000") - row["fee"]
-
-
 async def test_failure_with_a_real_code_refunds_amount_and_fee(harness: Harness) -> None:
     user = await harness.user("3000.00")
     harness.sim.add_rule(Behaviour(outcome="fail", result_code=1), amount=777)
