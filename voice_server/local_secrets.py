@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,20 +24,28 @@ def local_secret(data_dir: Path, name: str, accept: Callable[[str], bool] | None
     path = data_dir / "secrets" / name
     try:
         value = path.read_text().strip()
-        if accept is None or accept(value):
+        if value and (accept is None or accept(value)):
             return value
-        return _replace(path, accept)
+        # Empty (left by an older version's crash mid-write) or refused: replaced under a lock.
+        return _replace(path, accept or bool)
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     value = _draw(accept)
-    # O_EXCL: when two processes start at once, the first writer wins and both read its value.
+    # Written whole to a private temporary file, then linked into place: link() fails when the name exists,
+    # so when several processes start at once the first complete file wins and nobody ever reads a file
+    # that is still being written (an empty secret).
+    fd, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(temporary, path)
     except FileExistsError:
         return local_secret(data_dir, name, accept)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
+    finally:
+        os.unlink(temporary)
     return value
 
 
@@ -45,14 +54,15 @@ def _replace(path: Path, accept: Callable[[str], bool]) -> str:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         value = path.read_text().strip()
-        if accept(value):
+        if value and accept(value):
             return value  # another process replaced it while we waited
         value = _draw(accept)
-        temporary = path.with_name(path.name + ".new")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w") as fh:
             fh.write(value)
-        os.replace(temporary, path)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)  # atomic: readers see the old file or the new one, whole
         return value
     finally:
         os.close(lock)  # closing releases the lock

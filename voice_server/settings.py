@@ -230,7 +230,7 @@ class Settings(BaseSettings):
 
     def startup_refusal(self) -> str | None:
         """Why the server must not start with these Daraja settings (one clear line), or None."""
-        return daraja_refusal(self)
+        return self.config_refusal() or daraja_refusal(self)
 
     @property
     def daraja_configured(self) -> bool:

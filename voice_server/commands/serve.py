@@ -10,7 +10,7 @@ import socket
 
 from aiohttp import web
 
-from voice_server.app import create_app
+from voice_server.app import AppRunner, create_app
 from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
@@ -57,7 +57,7 @@ async def serve(settings: Settings) -> None:
     app = create_app(settings, pool)
     setup_mpesa(app)
     setup_sweeper(app)
-    runner = web.AppRunner(app, access_log=None)
+    runner = AppRunner(app, settings)
     await runner.setup()
     try:
         site = web.SockSite(runner, sock)
