@@ -75,7 +75,9 @@ def decrypt_security_credential(credential: str, private_key: rsa.RSAPrivateKey)
     return private_key.decrypt(base64.b64decode(credential, validate=True), padding.PKCS1v15()).decode()
 
 
-def generate_certificate(common_name: str = "Ongea Pesa Daraja simulator (sandbox)") -> tuple[bytes, rsa.RSAPrivateKey]:
+def generate_certificate(
+    common_name: str = "Ongea Pesa Daraja simulator (sandbox)",
+) -> tuple[bytes, rsa.RSAPrivateKey]:
     """A self-signed RSA certificate (PEM) and its key: the simulator's stand-in for Safaricom's."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])

@@ -302,6 +302,7 @@ class Simulator:
         app.router.add_post("/simulator/reset", self._control_reset)
         app.router.add_get("/simulator/requests", self._control_requests)
         app.router.add_get("/simulator/callbacks", self._control_callbacks)
+        app.router.add_get("/simulator/payouts", self._control_payouts)
         app.router.add_get("/simulator/certificate", self._control_certificate)
         app.on_cleanup.append(self._on_cleanup)
         return app
@@ -952,6 +953,17 @@ class Simulator:
 
     async def _control_requests(self, _request: web.Request) -> web.Response:
         return web.json_response([asdict(r) for r in self.received], dumps=_dumps)
+
+    async def _control_payouts(self, _request: web.Request) -> web.Response:
+        """Every payout accepted, with the ids it was given, and how many tokens were issued and refused."""
+        return web.json_response(
+            {
+                "payouts": [asdict(p) for p in self.payouts.values()],
+                "tokens_issued": self.tokens_issued,
+                "token_refusals": self.token_refusals,
+            },
+            dumps=_dumps,
+        )
 
     async def _control_callbacks(self, _request: web.Request) -> web.Response:
         return web.json_response([asdict(d) for d in self.deliveries], dumps=_dumps)

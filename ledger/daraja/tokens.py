@@ -68,8 +68,10 @@ def app_key(base_url: str, consumer_key: str) -> str:
     return hashlib.sha256(f"{base_url.rstrip('/')}\n{consumer_key}".encode()).hexdigest()
 
 
+# clock_timestamp(), not now(): a transaction that waited for the row lock must not judge by its start time.
 _CURRENT = """SELECT access_token FROM daraja_tokens
-              WHERE app = $1 AND access_token IS NOT NULL AND refresh_at > now() AND expires_at > now()"""
+              WHERE app = $1 AND access_token IS NOT NULL
+                AND refresh_at > clock_timestamp() AND expires_at > clock_timestamp()"""
 
 
 @dataclass
@@ -91,7 +93,8 @@ class DatabaseTokenStore:
                     "INSERT INTO daraja_tokens (app) VALUES ($1) ON CONFLICT (app) DO NOTHING", self.app
                 )
                 row = await conn.fetchrow(
-                    "SELECT access_token, refresh_at > now() AND expires_at > now() AS fresh "
+                    "SELECT access_token, refresh_at > clock_timestamp() AND expires_at > clock_timestamp() "
+                    "AS fresh "
                     "FROM daraja_tokens WHERE app = $1 FOR UPDATE",
                     self.app,
                 )
@@ -102,9 +105,9 @@ class DatabaseTokenStore:
                 self.fetches += 1
                 await conn.execute(
                     """UPDATE daraja_tokens
-                       SET access_token = $2, fetched_at = now(), fetches = fetches + 1,
-                           refresh_at = now() + make_interval(secs => $3),
-                           expires_at = now() + make_interval(secs => $4)
+                       SET access_token = $2, fetched_at = clock_timestamp(), fetches = fetches + 1,
+                           refresh_at = clock_timestamp() + make_interval(secs => $3),
+                           expires_at = clock_timestamp() + make_interval(secs => $4)
                        WHERE app = $1""",
                     self.app,
                     value,
@@ -116,7 +119,7 @@ class DatabaseTokenStore:
     async def invalidate(self, value: str) -> None:
         """Daraja refused `value`: mark it stale, unless another process has already replaced it."""
         await self.pool.execute(
-            "UPDATE daraja_tokens SET refresh_at = now() WHERE app = $1 AND access_token = $2",
+            "UPDATE daraja_tokens SET refresh_at = '-infinity' WHERE app = $1 AND access_token = $2",
             self.app,
             value,
         )

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import socket
+import sys
 
 from aiohttp import web
 
@@ -40,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines echo every pg_ctl call
+    refusal = settings.startup_refusal()
+    if refusal is not None:
+        print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
