@@ -118,8 +118,12 @@ async def _body(request: web.Request) -> Any:
         return None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _loads(raw: str) -> Any:
-    body = json.loads(raw)
+    body = json.loads(raw, parse_constant=_no_constant)
     if not isinstance(body, dict) or "\\u0000" in raw or "\x00" in raw:
         raise ValueError("not a JSON object PostgreSQL can store")
     return body
