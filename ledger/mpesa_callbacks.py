@@ -71,7 +71,12 @@ def _ids(kind: CallbackKind, body: Any) -> tuple[str | None, str | None, str | N
             return None, _s(body.get("TransID")), None, None
         if kind == "stk":
             cb = body["Body"]["stkCallback"]
-            return None, cb.get("MerchantRequestID"), cb.get("CheckoutRequestID"), _s(cb.get("ResultCode"))
+            return (
+                None,
+                _s(cb.get("MerchantRequestID")),
+                _s(cb.get("CheckoutRequestID")),
+                _s(cb.get("ResultCode")),
+            )
         res = body["Result"]
         return res.get("OriginatorConversationID"), res.get("ConversationID"), None, _s(res.get("ResultCode"))
     except (KeyError, TypeError, AttributeError):
@@ -79,7 +84,8 @@ def _ids(kind: CallbackKind, body: Any) -> tuple[str | None, str | None, str | N
 
 
 def _s(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """An id as text for the index columns (a forged body may carry numbers or objects: never a 500)."""
+    return None if value is None else str(value)[:200]
 
 
 async def record_callback(
@@ -219,7 +225,9 @@ class CallbackProcessor:
 
     # --- payouts -------------------------------------------------------------------------------------------
 
-    async def _bound_payout(self, result: ResultBody, payout_id: uuid.UUID) -> asyncpg.Record | Applied:
+    async def _bound_payout(
+        self, result: ResultBody, payout_id: uuid.UUID
+    ) -> asyncpg.Record | Applied | None:
         """The payout a result's URL names, checked against Daraja's ConversationID: a result for another
         payout (a replayed ConversationID) is refused; one that overtook the answer is kept for it; one for a
         payout parked without an answer (lost, or a crash) brings its ConversationID with it."""
@@ -230,6 +238,8 @@ class CallbackProcessor:
         )
         if row is None:
             return Applied("unknown_id", detail=f"no payout {payout_id}")
+        if row["type"] not in B2B_TYPES:
+            return None  # only B2B ResultURLs name their payout: others are matched by our id
         if not result.ConversationID:
             return Applied("conversation_mismatch", payout_id, "no ConversationID")
         known = row["conversation_id"]
@@ -299,7 +309,9 @@ class CallbackProcessor:
     ) -> asyncpg.Record | Applied:
         """The payout a result or timeout is about, or why it is not applied (now)."""
         if payout_id is not None and kind in PAYOUT_KINDS:
-            return await self._bound_payout(result, payout_id)
+            bound = await self._bound_payout(result, payout_id)
+            if bound is not None:
+                return bound
         tx = await self._find_payout(result, kind)
         if tx is None:
             log.warning(

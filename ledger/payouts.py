@@ -206,6 +206,9 @@ class PayoutWorker:
         try:
             accepted = await self._request(job)
         except DarajaDuplicate as exc:
+            if b2b:  # B2B has no id of ours to be a duplicate of: whatever this is, do not send again
+                await self._park(job, f"B2B answered as a duplicate (not resent): {exc}")
+                return
             log.info("payout %s: Daraja says already sent (%s)", job.transaction_id, exc)
             await self._mark_sent(job, None, "duplicate OriginatorConversationID: already sent")
             return

@@ -164,3 +164,27 @@ async def test_a_b2c_result_with_another_payouts_conversation_id_is_refused(harn
     await post_result(harness, f"{harness.callback_base}/payout/result", body)
     assert "conversation_mismatch" in [r["outcome"] for r in await harness.callbacks(second)]
     assert (await harness.settled(second))["status"] == "completed"
+
+
+async def test_a_b2c_payout_cannot_be_bound_by_a_result_url(harness: Harness) -> None:
+    """Only B2B ResultURLs name their payout: a forged result posted to `/payout/result/<b2c id>` for a parked
+    B2C payout must not lend it a ConversationID nor settle it."""
+    user = await harness.user("5000.00")
+    harness.sim.add_rule(Behaviour(callback="none"), amount=1900)
+    tx = await harness.confirmed(user, "send_phone", "1900", phone="0712345678")
+
+    async def answered() -> bool:
+        return (await outbox(harness, tx))["conversation_id"] is not None
+
+    await harness.wait_for(answered)
+    # The state a parked payout without a recorded answer is in.
+    await harness.pool.execute(
+        "UPDATE payout_outbox SET status = 'dead', conversation_id = NULL WHERE transaction_id = $1", tx
+    )
+    status, _ = await post_result(
+        harness, f"{harness.callback_base}/payout/result/{tx}", b2b_result("AG_forged", code=2001)
+    )
+    assert status == 200
+    assert (await outbox(harness, tx))["conversation_id"] is None
+    row = await harness.settled(tx)  # the status query (by our id, for B2C) tells the truth
+    assert row["status"] == "completed"
