@@ -199,10 +199,10 @@ class PayoutWorker:
             log.exception("payout %s: unexpected error", job.transaction_id)
 
     async def _send(self, job: PayoutJob) -> None:
+        fault_point("after_commit_before_send")
         b2b = job.type in B2B_TYPES
         if b2b and not await self._b2b_may_send(job):
             return
-        fault_point("after_commit_before_send")
         try:
             accepted = await self._request(job)
         except DarajaDuplicate as exc:
