@@ -78,7 +78,8 @@ def _ids(kind: CallbackKind, body: Any) -> tuple[str | None, str | None, str | N
                 _s(cb.get("ResultCode")),
             )
         res = body["Result"]
-        return res.get("OriginatorConversationID"), res.get("ConversationID"), None, _s(res.get("ResultCode"))
+        originator, conversation = _s(res.get("OriginatorConversationID")), _s(res.get("ConversationID"))
+        return originator, conversation, None, _s(res.get("ResultCode"))
     except (KeyError, TypeError, AttributeError):
         return None, None, None, None
 

@@ -51,7 +51,10 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
                 async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_timeout_seconds):
                     await request.read()  # kept by aiohttp: the handler's read() and json() reuse it
             except TimeoutError:
-                raise ApiError(408, "request_timeout", "the request body did not arrive in time") from None
+                timed_out = json_error(408, "request_timeout", "the request body did not arrive in time")
+                timed_out.force_close()  # the rest of the body is not waited for
+                metrics.http_requests.labels(request.method, route, "408").inc()
+                return timed_out
         response = await handler(request)
     except ApiError as exc:
         response = json_error(exc.status, exc.code, exc.message)
@@ -153,7 +156,8 @@ class AppRunner(web.AppRunner):
     sent a whole request within ONGEA_HTTP_READ_TIMEOUT_SECONDS (half-open, slow headers) is closed."""
 
     def __init__(self, app: web.Application, settings: Settings) -> None:
-        super().__init__(app, access_log=None, keepalive_timeout=settings.http_read_timeout_seconds)
+        timeout = settings.http_read_timeout_seconds
+        super().__init__(app, access_log=None, keepalive_timeout=timeout, lingering_time=timeout)
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
