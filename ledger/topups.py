@@ -29,7 +29,7 @@ from ledger.daraja.client import (
 )
 from ledger.models import LedgerError
 from ledger.mpesa_callbacks import CallbackProcessor
-from ledger.payouts import backoff
+from ledger.payouts import backoff, fault_point
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ class TopupService:
         except LedgerError as exc:
             raise TopupError(exc.code, exc.message) from exc
         reference = await self._reference(topup_id)
+        fault_point("topup_before_push")
         try:
             answer = await self.client.stk_push(
                 amount=amount,
@@ -144,6 +145,7 @@ class TopupService:
                 "is credited",
                 502,
             ) from exc
+        fault_point("topup_after_push")
         await self._attach(topup_id, answer.CheckoutRequestID, answer.MerchantRequestID)
         return TopupStarted(
             topup_id=topup_id,
@@ -252,6 +254,7 @@ class TopupService:
             except DarajaRejected as exc:
                 await self._fail_unsent(row["id"], str(exc))
                 continue
+            fault_point("topup_after_push")
             await self._attach(row["id"], answer.CheckoutRequestID, answer.MerchantRequestID)
             log.info("auto top-up %s: STK push sent (%s)", row["id"], answer.CheckoutRequestID)
         return len(rows)
@@ -285,6 +288,15 @@ class TopupService:
         )
         for alt in alternates:
             await self._query(alt["checkout_request_id"], alt["topup_id"])
+        # A top-up whose process died around its push (no answer recorded, no error noted): its push may
+        # be on the phone, so it is looked for like a lost answer (its callback, Pull Transactions).
+        await self.pool.execute(
+            """UPDATE mpesa_transactions SET push_unknown_since = created_at,
+                      stk_last_error = 'the server stopped while sending the STK push'
+               WHERE status = 'pending' AND checkout_request_id IS NULL AND push_unknown_since IS NULL
+                 AND kind = 'topup' AND created_at < now() - make_interval(secs => $1)""",
+            self.lease_seconds,
+        )
         # A lost push that Pull Transactions never found in 48 hours was not paid.
         await self.pool.execute(
             """UPDATE mpesa_transactions
