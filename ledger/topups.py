@@ -122,6 +122,18 @@ class TopupService:
             topup_id = await self.ledger.record_topup_request(user_id, amount, phone, None, None, "topup")
         except LedgerError as exc:
             raise TopupError(exc.code, exc.message) from exc
+        # Counted again with this one in: requests racing past the first count fail here, before any push.
+        ahead = await self.pool.fetchval(
+            """SELECT count(*) FROM mpesa_transactions
+               WHERE user_id = $1 AND kind = 'topup' AND created_at > now() - make_interval(secs => $2)
+                 AND (created_at, id) < (SELECT created_at, id FROM mpesa_transactions WHERE id = $3)""",
+            user_id,
+            self.rate_window,
+            topup_id,
+        )
+        if ahead >= self.rate_limit:
+            await self._fail_unsent(topup_id, "rate limited")
+            raise TopupError("rate_limited", "too many top-ups at once; try again later", 429)
         reference = await self._reference(topup_id)
         fault_point("topup_before_push")
         try:

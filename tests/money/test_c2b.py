@@ -227,3 +227,23 @@ async def test_registration_is_tolerant_of_already_registered(harness: Harness) 
     )
     assert outcome == "already_registered"
     assert "mpesa" not in confirmation.lower()
+
+
+async def test_concurrent_deposits_with_different_transids_for_one_reference_credit_once(
+    harness: Harness,
+) -> None:
+    """Attack: many confirmations for one reference, each with its own TransID, all at once."""
+    user = await harness.user("0.00", plan="pro")
+    tx, ref = await _expect_deposit(harness, user, "3000")
+    bodies = [_confirmation(ref, "3000.00") for _ in range(12)]
+    answers = await asyncio.gather(*(_post(harness, "confirmation", b) for b in bodies))
+    assert {status for status, _ in answers} == {200}
+    assert await harness.wallet(user) == Decimal("2985.00")
+    outcomes = sorted(
+        r["outcome"]
+        for r in await harness.pool.fetch(
+            "SELECT outcome FROM c2b_deposits WHERE account_reference = $1", ref
+        )
+    )
+    assert outcomes == ["credited"] + ["reference_used"] * 11
+    assert (await harness.tx(tx))["status"] == "completed"

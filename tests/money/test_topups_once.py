@@ -126,3 +126,15 @@ async def test_topups_are_rate_limited_per_user_with_a_json_429(harness: Harness
     assert (await _topup(harness, other, 10))[0] == 201  # per user
     pushes = await harness.pool.fetchval("SELECT count(*) FROM mpesa_transactions WHERE user_id = $1", user)
     assert pushes == limit
+
+
+async def test_a_burst_of_topup_requests_cannot_race_past_the_limit(harness: Harness) -> None:
+    user = await harness.user("0.00")
+    harness.sim.add_rule(Behaviour(callback="none"), path=api.STK_PUSH_PATH, amount=11)
+    limit = harness.settings.topup_rate_limit
+    results = await asyncio.gather(*(_topup(harness, user, 11) for _ in range(limit * 4)))
+    statuses = [status for status, _ in results]
+    assert set(statuses) <= {201, 429} and 1 <= statuses.count(201) <= limit, statuses
+    phone = await harness.pool.fetchval("SELECT phone_number FROM profiles WHERE id = $1", user)
+    pushes = [p for p in harness.sim.requests_to(api.STK_PUSH_PATH) if p.body["PhoneNumber"] == phone]
+    assert len(pushes) == statuses.count(201)
