@@ -165,11 +165,15 @@ class CallbackProcessor:
             applied = await self._result(kind, body, row["payout_id"])
         else:
             applied = await self._timeout(kind, body, row["payout_id"])
+        # Two appliers may race on one callback (its route, and the payout's answer landing): a processed row
+        # is never taken back to unprocessed, and only a real outcome replaces the loser's 'already_settled'.
         await self.pool.execute(
             """UPDATE mpesa_callbacks
                SET outcome = $2, detail = $3, transaction_id = coalesce($4, transaction_id),
-                   processed_at = CASE WHEN $5 THEN now() END
-               WHERE id = $1""",
+                   processed_at = CASE WHEN $5 THEN coalesce(processed_at, now()) END
+               WHERE id = $1
+                 AND (processed_at IS NULL
+                      OR ($5 AND outcome = 'already_settled' AND $2 <> 'already_settled'))""",
             callback_id,
             applied.outcome,
             applied.detail,

@@ -188,3 +188,18 @@ async def test_a_b2c_payout_cannot_be_bound_by_a_result_url(harness: Harness) ->
     assert (await outbox(harness, tx))["conversation_id"] is None
     row = await harness.settled(tx)  # the status query (by our id, for B2C) tells the truth
     assert row["status"] == "completed"
+
+
+async def test_b2b_results_racing_their_answers_settle_each_payout_once(harness: Harness) -> None:
+    """The result and the answer in a dead heat, many times over: each is applied once the other is in."""
+    user = await harness.user("90000.00")
+    harness.sim.add_rule(Behaviour(callback="out_of_order", delay=0.0))
+    txs = [await harness.confirmed(user, "buy_goods_till", str(1000 + n), till="832109") for n in range(12)]
+    rows = [await harness.settled(tx) for tx in txs]
+    assert {r["status"] for r in rows} == {"completed"}
+    await harness.sim.idle()
+    for tx in txs:
+        assert len(harness.sim.payouts_for(str(tx))) == 1
+        outcomes = [r["outcome"] for r in await harness.callbacks(tx) if r["kind"] == "payout_result"]
+        assert outcomes.count("completed") == 1, outcomes
+        assert set(outcomes) <= {"completed", "already_settled"}

@@ -118,6 +118,7 @@ async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
         "ONGEA_MPESA_CALLBACK_SECRET": SECRET, "ONGEA_JWT_SECRET": JWT,
         "ONGEA_PAYOUT_RECONCILE_AFTER_SECONDS": "2", "ONGEA_MPESA_POLL_SECONDS": "0.1",
         "ONGEA_MPESA_LEASE_SECONDS": "5", "ONGEA_TOPUP_RATE_LIMIT": "100",
+        "ONGEA_DB_POOL_MIN": "1", "ONGEA_DB_POOL_MAX": "6",
     })  # fmt: skip
     async with aiohttp.ClientSession() as http:
         await wait_up(http, f"{sim_url}/simulator/payouts", processes)

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import sys
 
+import asyncpg
+
 from voice_server.mpesa_routes import MpesaService
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(_work(settings, args.seconds, args.interval))
-    except OSError as exc:
+    except (OSError, asyncpg.PostgresError) as exc:
         print(f"ongea-pesa: database unreachable: {exc}", file=sys.stderr)
         return 1
 
