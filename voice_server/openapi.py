@@ -7,7 +7,14 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from voice_server.api_models import DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse
+from voice_server.api_models import (
+    C2bValidationAnswer,
+    DarajaAck,
+    ErrorResponse,
+    Health,
+    TopupRequest,
+    TopupResponse,
+)
 from voice_server.mpesa_routes import CALLBACK_KINDS
 
 _REF = "#/components/schemas/{model}"
@@ -25,7 +32,14 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 def build_openapi(version: str) -> dict[str, Any]:
-    models: list[type[BaseModel]] = [DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse]
+    models: list[type[BaseModel]] = [
+        C2bValidationAnswer,
+        DarajaAck,
+        ErrorResponse,
+        Health,
+        TopupRequest,
+        TopupResponse,
+    ]
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return {
         "openapi": "3.1.0",
@@ -73,7 +87,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "201": _json(TopupResponse, "STK push sent; credited once M-Pesa confirms"),
-                        **_errors(400, 401, 404, 413, 502, 503),
+                        **_errors(400, 401, 404, 408, 413, 429, 502, 503),
                     },
                 }
             },
@@ -94,6 +108,29 @@ def build_openapi(version: str) -> dict[str, Any]:
                         "200": _json(DarajaAck, "recorded durably"),
                         **_errors(400, 404),
                     },
+                }
+            },
+            "/v1/callbacks/{secret}/c2b/validation": {
+                "post": {
+                    "summary": "Daraja's C2B validation of a deposit into the paybill (bank_to_mpesa)",
+                    "parameters": [
+                        {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {}}},
+                    "responses": {
+                        "200": _json(C2bValidationAnswer, "accepted only for an awaited reference"),
+                        **_errors(404),
+                    },
+                }
+            },
+            "/v1/callbacks/{secret}/c2b/confirmation": {
+                "post": {
+                    "summary": "Daraja's C2B confirmation: recorded, credited once per TransID",
+                    "parameters": [
+                        {"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {}}},
+                    "responses": {"200": _json(DarajaAck, "recorded durably"), **_errors(400, 404)},
                 }
             },
             "/v1/callbacks/{secret}/stk/{ref}": {
