@@ -226,6 +226,10 @@ class PayoutWorker:
             await self._rejected(job, str(exc))
             return
         fault_point("after_send_before_record")
+        if b2b and not accepted.ConversationID:
+            # Nothing to match its result or to query it by: park it, its URL-bound result will settle it.
+            await self._park(job, "B2B accepted without a ConversationID (not resent)")
+            return
         await self._mark_sent(job, accepted.ConversationID or None, None)
 
     async def _b2b_may_send(self, job: PayoutJob) -> bool:

@@ -93,6 +93,7 @@ class Behaviour:
     # Report this result code (e.g. 15 or 17, which are no verdict) in the result callback, whatever the
     # outcome; the status query still tells the truth (`outcome`).
     callback_code: int | str | None = None
+    blank_conversation_id: bool = False  # accept, but answer with an empty ConversationID
     lose_response: bool = False  # process the request, then answer 503 as if the answer got lost
 
     @classmethod
@@ -584,7 +585,7 @@ class Simulator:
             await asyncio.sleep(self._delay(behaviour))
         return web.json_response(
             {
-                "ConversationID": payout.conversation_id,
+                "ConversationID": "" if behaviour.blank_conversation_id else payout.conversation_id,
                 "OriginatorConversationID": originator,
                 "ResponseCode": "0",
                 "ResponseDescription": "Accept the service request successfully.",

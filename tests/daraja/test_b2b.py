@@ -203,3 +203,16 @@ async def test_b2b_results_racing_their_answers_settle_each_payout_once(harness:
         outcomes = [r["outcome"] for r in await harness.callbacks(tx) if r["kind"] == "payout_result"]
         assert outcomes.count("completed") == 1, outcomes
         assert set(outcomes) <= {"completed", "already_settled"}
+
+
+async def test_a_b2b_answer_without_conversation_id_is_parked_and_settled_by_its_result(
+    harness: Harness,
+) -> None:
+    user = await harness.user("5000.00")
+    harness.sim.add_rule(Behaviour(blank_conversation_id=True, delay=0.5), amount=1250)
+    tx = await harness.confirmed(user, "paybill", "1250", paybill="888880", account="BLANK")
+    row = await harness.settled(tx)
+    assert row["status"] == "completed"
+    [paid] = harness.sim.payouts_for(str(tx))
+    box = await outbox(harness, tx)
+    assert box["conversation_id"] == paid.conversation_id and len(harness.sim.sent_payouts(str(tx))) == 1
