@@ -137,8 +137,9 @@ async def test_bank_style_concurrency_keeps_every_invariant(pool: asyncpg.Pool, 
                     continue  # no deposit arrives: it waits for its 24 hours
                 # The deposit's C2B confirmation, delivered once or twice at once: credited once.
                 trans_id = f"C2B{seed}{uuid.uuid4().hex[:10]}"
+                ref = str(won[0].account_reference)
                 deposits = [
-                    ledger.credit_c2b(trans_id=trans_id, bill_ref=str(won[0].account_reference), amount=p.amount)
+                    ledger.credit_c2b(trans_id=trans_id, bill_ref=ref, amount=p.amount)
                     for _ in range(rng.choice((1, 2)))
                 ]
                 got_c2b = await asyncio.gather(*deposits)
