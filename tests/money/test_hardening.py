@@ -268,3 +268,21 @@ async def test_healthz_says_unavailable_without_the_exception(server_dsn: str, t
     finally:
         await runner.cleanup()
         await pool.close()
+
+
+async def test_every_error_is_json(served: tuple[str, Path]) -> None:
+    base = served[0]
+    async with aiohttp.ClientSession() as http:
+        cases = [
+            ("GET", "/no/such/route", None, 404),
+            ("DELETE", "/healthz", None, 405),
+            ("POST", "/v1/topups", b"x" * (70 * 1024), 413),
+            ("POST", "/v1/topups", b'{"amount": 5}', 401),
+            ("POST", f"/v1/callbacks/{CALLBACK_SECRET}/c2b/nope", b"{}", 404),
+        ]
+        for method, path, data, status in cases:
+            async with http.request(method, f"{base}{path}", data=data) as resp:
+                assert resp.status == status, (method, path, resp.status)
+                assert resp.content_type == "application/json", (method, path)
+                body = await resp.json()
+                assert set(body["error"]) == {"code", "message"}
