@@ -29,6 +29,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -373,7 +374,8 @@ class Simulator:
                 self.deliveries.append(Delivery(url, payload, resp.status, None, now))
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.deliveries.append(Delivery(url, payload, None, f"{type(exc).__name__}: {exc}", now))
-            log.info("simulator: callback to %s failed: %s", url, exc)
+            # Our callback URLs carry a secret path segment: only the host is logged.
+            log.info("simulator: callback to %s failed: %s", urlsplit(url).netloc, type(exc).__name__)
 
     def _delay(self, behaviour: Behaviour) -> float:
         return self.callback_delay if behaviour.delay is None else behaviour.delay
