@@ -124,6 +124,8 @@ async def rig(pool: asyncpg.Pool, database_url: str, tmp_path: Path) -> AsyncIte
         ONGEA_MPESA_POLL_SECONDS="0.05",
         ONGEA_MPESA_LEASE_SECONDS="1",
         ONGEA_DATA_DIR=str(tmp_path / "data"),
+        ONGEA_DB_POOL_MIN="1",
+        ONGEA_DB_POOL_MAX="5",  # the test server is shared by many runs: few connections each
     )
     server = Served(env, database_url, tmp_path / "serve.log")
     try:

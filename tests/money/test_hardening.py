@@ -43,6 +43,8 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ONGEA_MPESA_CALLBACK_SECRET=CALLBACK_SECRET,
         ONGEA_HTTP_READ_TIMEOUT_SECONDS="1",
         ONGEA_LOG_LEVEL="DEBUG",
+        ONGEA_DB_POOL_MIN="1",
+        ONGEA_DB_POOL_MAX="5",
     )
     with log_path.open("w") as log:
         proc = subprocess.Popen(
