@@ -233,6 +233,12 @@ async def test_a_deposit_is_credited_exactly_once_whatever_the_crash(rig: Rig, f
     result = await rig.ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
     assert result.account_reference is not None
     await rig.server.start(fault)
+    # Registered at start-up, not in simulator mode (the server was given Daraja credentials).
+    registered = rig.sim.c2b_urls[PAYBILL]["ConfirmationURL"]
+    assert registered.startswith(f"{rig.server.base}/v1/callbacks/") and registered.endswith(
+        "/c2b/confirmation"
+    )
+    rig.sim.c2b_register_once = True  # as production: the restart's registration answers 500.003.1001
     payment = await rig.sim.c2b_pay(PAYBILL, Decimal("2500"), result.account_reference)
     assert await rig.server.killed() == -9, rig.server.log_path.read_text()[-3000:]
     assert payment.validated == "0"  # the server accepted it, then died on the confirmation
@@ -245,6 +251,7 @@ async def test_a_deposit_is_credited_exactly_once_whatever_the_crash(rig: Rig, f
     await rig.until("SELECT status = 'completed' FROM transactions WHERE id = $1", proposal.id)
     await asyncio.sleep(1.5)
     rig.server.stop()
+    assert "already_registered" in rig.server.log_path.read_text()  # and the server ran on
     row = await rig.pool.fetchrow("SELECT * FROM transactions WHERE id = $1", proposal.id)
     assert row["mpesa_transaction_id"] == payment.trans_id
     assert await rig.pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user) == Decimal(
