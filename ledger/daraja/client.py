@@ -256,12 +256,18 @@ class DarajaClient:
                     # mark it stale, take the current one (or fetch it, one process at a time), retry once.
                     await self.tokens.invalidate(token)
                     continue
+                if isinstance(error, DarajaAuthError):
+                    log.error(
+                        "%s: a fresh access token was refused too: is a process outside the shared token "
+                        "store (daraja_tokens) fetching tokens for this Daraja app?",
+                        path,
+                    )
                 raise error
             try:
                 return answer.model_validate_json(text)
             except ValidationError as exc:
                 raise DarajaTransientError(f"{path}: unreadable answer: {text[:200]}", status=status) from exc
-        raise DarajaAuthError(f"{path}: access token refused twice", status=401)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _stk_auth(self) -> tuple[str, str]:
         timestamp = nairobi_timestamp()
