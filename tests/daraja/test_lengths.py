@@ -87,3 +87,13 @@ async def test_the_client_refuses_long_references_without_sending(
             account_reference="OngeaPesa", description="D" * 14,
         )  # fmt: skip
     assert sim.requests_to(api.B2B_PATH) == [] and sim.requests_to(api.STK_PUSH_PATH) == []
+
+
+async def test_the_length_check_is_not_callable_by_user_roles(harness: Harness) -> None:
+    for function in ("ledger_check_intent", "ledger_check_intent_before_daraja_lengths"):
+        signature = f"{function}(text,numeric,text,text,text,text,text,text,text)"
+        for role in ("anon", "authenticated"):
+            allowed = await harness.pool.fetchval(
+                "SELECT has_function_privilege($1, $2, 'EXECUTE')", role, signature
+            )
+            assert allowed is False, (role, function)
