@@ -204,8 +204,15 @@ async def check_invariants(
 async def _run(conn: asyncpg.Connection, ids: list[uuid.UUID] | None) -> list[str]:
     if conn.is_in_transaction():
         return await _fetch_all(conn, ids)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        return await _fetch_all(conn, ids)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _fetch_all(conn, ids)
+    except asyncpg.ActiveSQLTransactionError:
+        # A pooled connection handed back inside a transaction its client lost track of (a task cancelled
+        # in the middle of BEGIN): end it, then check in a snapshot of our own.
+        await conn.execute("ROLLBACK")
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _fetch_all(conn, ids)
 
 
 async def _fetch_all(conn: asyncpg.Connection, ids: list[uuid.UUID] | None) -> list[str]:

@@ -208,8 +208,12 @@ class MpesaService:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.poll_interval)
 
     async def stop(self) -> None:
+        """Let the round under way finish (a task cancelled in the middle of BEGIN can hand its pooled
+        connection back inside a transaction), cancelling it only if it takes longer than a few seconds."""
         self._stop.set()
         if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
