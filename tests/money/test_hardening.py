@@ -288,3 +288,30 @@ async def test_every_error_is_json(served: tuple[str, Path]) -> None:
                 assert resp.content_type == "application/json", (method, path)
                 body = await resp.json()
                 assert set(body["error"]) == {"code", "message"}
+
+
+def test_log_lines_never_carry_the_secret_whoever_writes_them() -> None:
+    import io
+    import logging
+
+    from voice_server.app import RedactSecrets
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    handler.addFilter(RedactSecrets(CALLBACK_SECRET))
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("POST http://h/v1/callbacks/%s/stk/1 failed", "abc-guessable")
+        logger.warning("raw secret %s in a message", CALLBACK_SECRET)
+        try:
+            raise ValueError(f"cannot reach http://h/v1/mpesa/{CALLBACK_SECRET}/payout/result")
+        except ValueError:
+            logger.exception("callback failed")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert CALLBACK_SECRET not in text and "abc-guessable" not in text
+    assert "/v1/callbacks/***/stk/1" in text and "/v1/mpesa/***/payout/result" in text

@@ -11,7 +11,7 @@ import sys
 
 from aiohttp import web
 
-from voice_server.app import AppRunner, create_app
+from voice_server.app import AppRunner, create_app, install_log_redaction
 from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines echo every pg_ctl call
+    install_log_redaction(settings)
     refusal = settings.startup_refusal()
     if refusal is not None:
         print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
