@@ -30,6 +30,7 @@ from ledger.daraja.client import (
 from ledger.models import LedgerError
 from ledger.mpesa_callbacks import CallbackProcessor
 from ledger.payouts import backoff, fault_point
+from ledger.phones import normalize_ke_phone
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -106,34 +107,35 @@ class TopupService:
         )
         if phone is None:
             raise TopupError("user_not_found", "no such user", 404)
-        recent = await self.pool.fetchval(
-            """SELECT count(*) FROM mpesa_transactions
-               WHERE user_id = $1 AND kind = 'topup' AND created_at > now() - make_interval(secs => $2)""",
-            user_id,
-            self.rate_window,
-        )
-        if recent >= self.rate_limit:
-            raise TopupError(
-                "rate_limited",
-                f"at most {self.rate_limit} top-ups every {int(self.rate_window)} seconds; try again later",
-                429,
-            )
         try:
-            topup_id = await self.ledger.record_topup_request(user_id, amount, phone, None, None, "topup")
+            number = normalize_ke_phone(phone)
         except LedgerError as exc:
-            raise TopupError(exc.code, exc.message) from exc
-        # Counted again with this one in: requests racing past the first count fail here, before any push.
-        ahead = await self.pool.fetchval(
-            """SELECT count(*) FROM mpesa_transactions
-               WHERE user_id = $1 AND kind = 'topup' AND created_at > now() - make_interval(secs => $2)
-                 AND (created_at, id) < (SELECT created_at, id FROM mpesa_transactions WHERE id = $3)""",
-            user_id,
-            self.rate_window,
-            topup_id,
-        )
-        if ahead >= self.rate_limit:
-            await self._fail_unsent(topup_id, "rate limited")
-            raise TopupError("rate_limited", "too many top-ups at once; try again later", 429)
+            raise TopupError(
+                "invalid_phone", "the account's M-Pesa number is not a Kenyan mobile number"
+            ) from exc
+        # Counted and recorded under the profile's row lock (the ledger's lock order), so requests racing
+        # each other cannot all pass the count.
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE", user_id)
+            recent = await conn.fetchval(
+                """SELECT count(*) FROM mpesa_transactions WHERE user_id = $1 AND kind = 'topup'
+                     AND created_at > now() - make_interval(secs => $2)""",
+                user_id,
+                self.rate_window,
+            )
+            if recent >= self.rate_limit:
+                raise TopupError(
+                    "rate_limited",
+                    f"at most {self.rate_limit} top-ups in {int(self.rate_window)} seconds; try again later",
+                    429,
+                )
+            topup_id: uuid.UUID = await conn.fetchval(
+                """INSERT INTO mpesa_transactions (user_id, amount, phone_number, kind, status)
+                   VALUES ($1, $2, $3, 'topup', 'pending') RETURNING id""",
+                user_id,
+                amount,
+                number,
+            )
         reference = await self._reference(topup_id)
         fault_point("topup_before_push")
         try:
