@@ -61,12 +61,16 @@ async def test_a_b2b_result_before_its_answer_is_kept_and_applied_when_the_answe
     assert row["status"] == "completed"
     await harness.sim.idle()
     box = await outbox(harness, tx)
-    first = await harness.pool.fetchrow(
-        "SELECT * FROM mpesa_callbacks WHERE payout_id = $1 AND kind = 'payout_result' ORDER BY id LIMIT 1",
-        tx,
+    query = (
+        "SELECT * FROM mpesa_callbacks WHERE payout_id = $1 AND kind = 'payout_result' ORDER BY id LIMIT 1"
     )
+
+    async def labelled() -> bool:
+        return bool((await harness.pool.fetchrow(query, tx))["outcome"] == "completed")
+
+    await harness.wait_for(labelled)  # labelled just after the settlement commits
+    first = await harness.pool.fetchrow(query, tx)
     assert first["received_at"] < box["sent_at"]  # it arrived before the answer was recorded
-    assert first["outcome"] == "completed"
     assert len(harness.sim.payouts_for(str(tx))) == 1
 
 
@@ -200,9 +204,12 @@ async def test_b2b_results_racing_their_answers_settle_each_payout_once(harness:
     await harness.sim.idle()
     for tx in txs:
         assert len(harness.sim.payouts_for(str(tx))) == 1
-        outcomes = [r["outcome"] for r in await harness.callbacks(tx) if r["kind"] == "payout_result"]
-        assert outcomes.count("completed") == 1, outcomes
-        assert set(outcomes) <= {"completed", "already_settled"}
+
+        async def labelled_once(tx: uuid.UUID = tx) -> bool:
+            outcomes = [r["outcome"] for r in await harness.callbacks(tx) if r["kind"] == "payout_result"]
+            return outcomes.count("completed") == 1 and set(outcomes) <= {"completed", "already_settled"}
+
+        await harness.wait_for(labelled_once)
 
 
 async def test_a_b2b_answer_without_conversation_id_is_parked_and_settled_by_its_result(

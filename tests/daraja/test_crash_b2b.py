@@ -24,7 +24,7 @@ from tests.mpesa.test_crash import ServerProcess
 async def _b2b_payout(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
     ledger = Ledger(pool)
     user = (await create_user(pool, fresh_phone(), balance=Decimal("50000"), plan="pro")).user_id
-    request = ProposalRequest(type="paybill", amount=Decimal("2500"), paybill="888880", account="CRASH")
+    request = ProposalRequest(type="paybill", amount=Decimal("2500"), paybill="888880", account="CRASH")  # type: ignore[arg-type]
     proposal = await ledger.propose(user, request)
     await ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
     return user, proposal.id

@@ -47,14 +47,18 @@ async def test_an_account_of_13_is_paid_exactly_as_given(harness: Harness) -> No
 async def test_a_revision_to_a_too_long_account_is_refused(harness: Harness) -> None:
     user = await harness.user("5000.00")
     proposal = await harness.ledger.propose(
-        user, ProposalRequest(type="paybill", amount=Decimal("500"), paybill="888880", account="SHORT")
+        user,
+        ProposalRequest(type="paybill", amount=Decimal("500"), paybill="888880", account="SHORT"),  # type: ignore[arg-type]
     )
     with pytest.raises(LedgerError) as caught:
         await harness.ledger.revise(
             proposal.id,
             user,
             ProposalRequest(
-                type="paybill", amount=Decimal("500"), paybill="888880", account="ABCDEFGHIJKLMN"
+                type="paybill",  # type: ignore[arg-type]
+                amount=Decimal("500"),
+                paybill="888880",
+                account="ABCDEFGHIJKLMN",
             ),
         )
     assert caught.value.code == "account_too_long"

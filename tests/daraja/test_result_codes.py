@@ -36,8 +36,12 @@ async def test_an_unpaid_payout_reported_15_is_refunded_once_by_the_status_query
     tx = await harness.confirmed(user, "send_phone", "1800", phone="0712345678")
     row = await harness.settled(tx)
     assert row["status"] == "failed"
-    kinds = [(r["kind"], r["outcome"]) for r in await harness.callbacks(tx)]
-    assert ("payout_result", "inconclusive") in kinds and ("status_result", "failed") in kinds
+
+    async def both_recorded() -> bool:
+        kinds = [(r["kind"], r["outcome"]) for r in await harness.callbacks(tx)]
+        return ("payout_result", "inconclusive") in kinds and ("status_result", "failed") in kinds
+
+    await harness.wait_for(both_recorded)  # the callback row is labelled just after the refund commits
     assert await harness.wallet(user) == Decimal("5000.00")
 
 
