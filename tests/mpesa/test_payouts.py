@@ -274,7 +274,8 @@ async def test_callback_with_another_amount_is_refused_and_logged(
 
 
 async def test_wrong_secret_or_kind_is_404_and_malformed_json_400(harness: Harness) -> None:
-    async with harness.http.post(f"{harness.base_url}/v1/callbacks/not-the-secret/payout/result", json={}) as r:
+    wrong = f"{harness.base_url}/v1/callbacks/not-the-secret/payout/result"
+    async with harness.http.post(wrong, json={}) as r:
         assert r.status == 404
         assert (await r.json())["error"]["code"] == "not_found"
     async with harness.http.post(f"{harness.base_url}/v1/callbacks/{CALLBACK_SECRET}/nope", json={}) as r:
