@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "voice_server.commands.users",
     "voice_server.commands.parse",
     "voice_server.commands.mpesa_sim",
+    "voice_server.commands.mpesa_worker",
 )
 
 

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 _EXPIRE_SESSIONS = """
     UPDATE voice_sessions SET status = 'expired', ended_at = now()
     WHERE status = 'active' AND expires_at <= now()
-    RETURNING session_id
+    RETURNING session_id, user_id
 """
 
 
@@ -28,14 +28,16 @@ _EXPIRE_SESSIONS = """
 class SweepResult:
     proposals_expired: int
     sessions_expired: int
+    deposits_expired: int = 0
 
 
 async def sweep(pool: asyncpg.Pool, ledger: Ledger) -> SweepResult:
-    """One pass; safe to run from several processes at once (each row changes state once)."""
-    sessions = [r["session_id"] for r in await pool.fetch(_EXPIRE_SESSIONS)]
-    for session_id in sessions:
-        await ledger.cancel_session(session_id, "session_expired")
-    return SweepResult(await ledger.expire_due(), len(sessions))
+    """One pass; safe to run from several processes at once (each row changes state once). A session's
+    proposals are voided for its own user only; bank_to_mpesa deposits not arrived in 24 h fail."""
+    sessions = await pool.fetch(_EXPIRE_SESSIONS)
+    for row in sessions:
+        await ledger.cancel_session(row["session_id"], "session_expired", user_id=row["user_id"])
+    return SweepResult(await ledger.expire_due(), len(sessions), await ledger.expire_deposits())
 
 
 def setup_sweeper(app: web.Application, *, interval: float = 5.0) -> None:
@@ -47,11 +49,12 @@ def setup_sweeper(app: web.Application, *, interval: float = 5.0) -> None:
             while True:
                 try:
                     result = await sweep(pool, ledger)
-                    if result.proposals_expired or result.sessions_expired:
+                    if result.proposals_expired or result.sessions_expired or result.deposits_expired:
                         log.info(
-                            "expired %d proposals and %d voice sessions",
+                            "expired %d proposals, %d voice sessions and %d expected deposits",
                             result.proposals_expired,
                             result.sessions_expired,
+                            result.deposits_expired,
                         )
                 except (OSError, asyncpg.PostgresError):
                     log.exception("expiry sweep failed; trying again in %.0fs", interval)

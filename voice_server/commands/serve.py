@@ -7,10 +7,11 @@ import asyncio
 import logging
 import signal
 import socket
+import sys
 
 from aiohttp import web
 
-from voice_server.app import create_app
+from voice_server.app import AppRunner, create_app, install_log_redaction
 from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
@@ -41,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines echo every pg_ctl call
+    install_log_redaction(settings)
+    refusal = settings.startup_refusal()
+    if refusal is not None:
+        print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
@@ -60,7 +66,7 @@ async def serve(settings: Settings) -> None:
     app = create_app(settings, pool)
     setup_mpesa(app)
     setup_sweeper(app)
-    runner = web.AppRunner(app, access_log=None)
+    runner = AppRunner(app, settings)
     await runner.setup()
     try:
         site = web.SockSite(runner, sock)
