@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voice_server.app_api import setup_app_api
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
+from voice_server.bodies import MAX_BODY_BYTES, body_limit
 from voice_server.http_errors import ApiError, json_error
 from voice_server.metrics import Metrics
 from voice_server.openapi import build_openapi
@@ -25,7 +26,6 @@ from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -84,6 +84,9 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
     started = time.perf_counter()
     try:
         if request.can_read_body:
+            limit = body_limit(request, route)
+            if limit != MAX_BODY_BYTES:
+                request = request.clone(client_max_size=limit)
             try:
                 async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_timeout_seconds):
                     await request.read()  # kept by aiohttp: the handler's read() and json() reuse it
