@@ -47,7 +47,7 @@ def load_certificate(data: bytes) -> x509.Certificate:
 
 
 def certificate_environment(data: bytes) -> str:
-    """"sandbox", "production" or "unknown": which Daraja environment a certificate is of, by its names.
+    """ "sandbox", "production" or "unknown": which Daraja environment a certificate is of, by its names.
 
     Safaricom's sandbox certificate names the sandbox in its subject or issuer; its production certificate
     does not. A credential encrypted with the other environment's certificate is refused at every payout.
