@@ -22,12 +22,15 @@ Language = Literal["en", "sw"]
 Clock = Callable[[], datetime]
 
 
+ClosedCode = Literal["not_found", "expired", "ended", "forbidden"]
+
+
 class SessionClosed(Exception):
     """The session cannot take this event: `not_found`, `expired`, `ended` or `forbidden` (another user's)."""
 
-    def __init__(self, code: Literal["not_found", "expired", "ended", "forbidden"], message: str = "") -> None:
+    def __init__(self, code: ClosedCode, message: str = "") -> None:
         super().__init__(message or code)
-        self.code: Literal["not_found", "expired", "ended", "forbidden"] = code
+        self.code: ClosedCode = code
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,8 @@ class Tick:
 
 @dataclass(frozen=True)
 class ToolPropose:
-    """The agent's `propose_transaction` tool: fields an LLM already extracted (type, amount, recipient?, phone?,
-    till?, paybill?, account?, agent?, store?, bank?). Validated and matched like speech."""
+    """The agent's `propose_transaction` tool: fields an LLM already extracted (type, amount, recipient?,
+    phone?, till?, paybill?, account?, agent?, store?, bank?). Validated and matched like speech."""
 
     fields: dict[str, object]
 
@@ -172,7 +172,9 @@ class PinResult:
     attempts_left: int
 
 
-UserEvent = Utterance | Tap | PinEntry | Tick | ToolPropose | ToolConfirm | ToolCancel | AskBalance | AskHistory
+UserEvent = (
+    Utterance | Tap | PinEntry | Tick | ToolPropose | ToolConfirm | ToolCancel | AskBalance | AskHistory
+)
 LedgerAnswer = (
     ProposalMade | ProposalRefused | Committed | ConfirmRefused | BalanceTold | HistoryTold | PinResult
 )
