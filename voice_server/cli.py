@@ -14,6 +14,9 @@ COMMAND_MODULES = (
     "voice_server.commands.users",
     "voice_server.commands.parse",
     "voice_server.commands.mpesa_sim",
+    "voice_server.commands.agent_config",
+    "voice_server.commands.sweep",
+    "voice_server.commands.talk",
 )
 
 

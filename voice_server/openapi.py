@@ -9,6 +9,8 @@ from pydantic.json_schema import models_json_schema
 
 from voice_server.api_models import DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse
 from voice_server.mpesa_routes import CALLBACK_KINDS
+from voice_server.tools.openapi import MODELS as CONVERSATION_MODELS
+from voice_server.tools.openapi import conversation_paths
 
 _REF = "#/components/schemas/{model}"
 
@@ -26,6 +28,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 def build_openapi(version: str) -> dict[str, Any]:
     models: list[type[BaseModel]] = [DarajaAck, ErrorResponse, Health, TopupRequest, TopupResponse]
+    models += CONVERSATION_MODELS
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return {
         "openapi": "3.1.0",
@@ -35,6 +38,7 @@ def build_openapi(version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "userToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "xiApiKey": {"type": "apiKey", "in": "header", "name": "xi-api-key"},
+                "sessionToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (session token)"},
             },
         },
         "paths": {
@@ -107,5 +111,6 @@ def build_openapi(version: str) -> dict[str, Any]:
                     "responses": {"200": _json(DarajaAck, "recorded durably"), **_errors(400, 404)},
                 }
             },
+            **conversation_paths(),
         },
     }
