@@ -160,9 +160,10 @@ async function tryDemo() {
   }
   const names = r.data.contacts.map((c) => c.nickname || c.name).join(", ");
   signIn(r.data.token, `Demo user ${r.data.phone}. PIN ${r.data.pin}. Contacts: ${names}.`);
+  showBalance(r.data.balance);
 }
 
-// ---------- wallet and history (the app API when it exists, else the session's tools) ----------
+// ---------- wallet and history: the app API (GET /v1/me, /v1/transactions) where the server has it ----------
 
 async function tool(name, params = {}) {
   if (!app.session) return { ok: false, status: 0, data: null };
@@ -180,19 +181,15 @@ async function refreshWallet() {
   const me = await http("GET", "/v1/me");
   if (me.status === 401) return signOut("That token was not accepted. Paste a fresh one.");
   if (me.ok && me.data) showBalance(me.data.wallet_balance ?? me.data.balance);
-  else if (app.ready) {
+  else if (app.ready && $("proposal").hidden && $("pin").hidden) {
+    // No app API: ask the session's get_balance tool (a turn of its own, so never mid-payment).
     const r = await tool("get_balance");
-    if (r.ok && r.data && r.data.balance !== undefined) showBalance(r.data.balance);
+    if (r.ok && r.data) showBalance(r.data.balance);
   }
-  let items = null;
   const list = await http("GET", "/v1/transactions?limit=5");
-  if (list.ok) items = listOf(list.data);
-  else if (app.ready) {
-    const r = await tool("recent_transactions", { limit: 5 });
-    if (r.ok) items = listOf(r.data);
-  }
+  const items = list.ok ? listOf(list.data) : null;
   if (items) renderHistory(items);
-  $("history").hidden = items === null; // neither source exists: no list rather than an empty promise
+  $("history").hidden = items === null; // no history API on this server: no list rather than an empty one
 }
 
 function showBalance(balance) {
@@ -300,7 +297,8 @@ function onClosed(event) {
   app.ws = null;
   app.ready = false;
   // 1008 (policy): the server refused this session (expired, ended, or not ours): start afresh next time.
-  if (event.code === 1008 || !sessionLive()) return expire(event.reason);
+  const ended = event.code === 1000 && /ended|expired/.test(event.reason);
+  if (event.code === 1008 || ended || !sessionLive()) return expire(event.reason);
   app.retries += 1;
   if (app.retries > 6) {
     setStatus("offline", "Offline. Send a message to try again.");
@@ -341,9 +339,14 @@ function onServerEvent(message) {
       send({ type: "pong", event_id: (message.ping_event || {}).event_id });
       break;
     case "agent_response": {
-      const text = (message.agent_response_event || {}).agent_response || "";
-      addMessage("agent", text);
-      speak(text);
+      const event = message.agent_response_event || {};
+      if (event.agent_response) {
+        addMessage("agent", event.agent_response);
+        speak(event.agent_response);
+      }
+      // This server adds what the turn did; a card whose proposal is gone (cancelled, expired) goes too.
+      if (event.turn && event.turn.proposal === null) hideProposal();
+      if (event.turn && event.turn.balance) showBalance(event.turn.balance);
       break;
     }
     case "user_transcript": {
