@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "voice_server.commands.agent_config",
     "voice_server.commands.sweep",
     "voice_server.commands.talk",
+    "voice_server.commands.replay",
 )
 
 
