@@ -89,7 +89,7 @@ class Connection:
         self.user_id = claims.user_id
         self.ping_interval = ping
         self.limiter = RateLimiter()
-        self.queue: asyncio.Queue[UserEvent] = asyncio.Queue(MAX_QUEUED_TURNS)
+        self.queue: asyncio.Queue[UserEvent | None] = asyncio.Queue(MAX_QUEUED_TURNS)
         self.calls: OrderedDict[str, ClientEvent] = OrderedDict()
         self.last_ping = 0
         self.last_pong = 0
@@ -125,7 +125,12 @@ class Connection:
         finally:
             self.live.remove_socket(self.session_id, self.ws)
             pinger.cancel()
-            worker.cancel()
+            # What the person already sent (a tap on Confirm, a "yes") is still carried out after a
+            # disconnect; its outcome is shown on the next connection or in the history.
+            try:
+                self.queue.put_nowait(None)
+            except asyncio.QueueFull:
+                worker.cancel()
             await asyncio.gather(pinger, worker, return_exceptions=True)
 
     async def _first_frame(self) -> WSMessage | None:
@@ -204,6 +209,8 @@ class Connection:
     async def _worker(self) -> None:
         while True:
             event = await self.queue.get()
+            if event is None:
+                return
             try:
                 result = await self.live.turn("ws", self.session_id, self.user_id, event)
             except SessionClosed as exc:
