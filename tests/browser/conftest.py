@@ -111,6 +111,8 @@ def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:
         "ONGEA_DATA_DIR": str(data_dir),
         "ONGEA_JWT_SECRET": JWT_SECRET,
         "ONGEA_LOG_LEVEL": "INFO",
+        # Pings every 2 s (not 20): a page that stopped answering them would be cut off within a test.
+        "ONGEA_WS_PING_INTERVAL_SECONDS": "2",
         **extra,
     }
 

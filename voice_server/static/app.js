@@ -44,9 +44,11 @@ const app = {
   outbox: [], // messages sent while the socket was not ready
   retries: 0,
   reconnecting: false,
+  greeting: false, // the next agent_response is the greeting every new connection starts with
   proposalCall: null, // tool_call_id of the show_proposal on screen
   pinCall: null, // tool_call_id of the request_pin being answered
   pin: "",
+  receipts: new Set(), // transactions whose receipt was shown (a new connection sends the last one again)
   prefs: { language: "en-KE", sound: false, ...JSON.parse(localStorage.getItem(PREFS_KEY) || "{}") },
 };
 
@@ -261,6 +263,7 @@ function connect() {
   const ws = new WebSocket(socketUrl());
   app.ws = ws;
   app.ready = false;
+  app.greeting = true;
   ws.onopen = () => {
     const language = app.prefs.language.slice(0, 2);
     ws.send(JSON.stringify({ type: "conversation_initiation_client_data", dynamic_variables: { language } }));
@@ -296,6 +299,8 @@ function closeSocket() {
 function onClosed(event) {
   app.ws = null;
   app.ready = false;
+  // Answers to this connection's tool calls mean nothing on the next one; what the person said still counts.
+  app.outbox = app.outbox.filter((message) => message.type === "user_message");
   // 1008 (policy): the server refused this session (expired, ended, or not ours): start afresh next time.
   const ended = event.code === 1000 && /ended|expired/.test(event.reason);
   if (event.code === 1008 || ended || !sessionLive()) return expire(event.reason);
@@ -315,6 +320,7 @@ function onClosed(event) {
 
 function expire(reason = "") {
   app.session = null;
+  app.reconnecting = false;
   app.outbox = [];
   hideProposal();
   hidePin();
@@ -330,8 +336,8 @@ function onServerEvent(message) {
       setStatus("live", "Connected");
       for (const queued of app.outbox.splice(0)) app.ws.send(JSON.stringify(queued));
       if (app.reconnecting) {
-        app.reconnecting = false;
         addMessage("note", "Reconnected.");
+        staleCard();
       }
       refreshWallet();
       break;
@@ -340,11 +346,15 @@ function onServerEvent(message) {
       break;
     case "agent_response": {
       const event = message.agent_response_event || {};
-      if (event.agent_response) {
+      // The greeting is shown only to someone who has not started talking (and not again on a reconnect).
+      const quiet = app.greeting && (app.reconnecting || document.querySelector(".msg.user"));
+      app.greeting = false;
+      if (event.agent_response && !quiet) {
         addMessage("agent", event.agent_response);
         speak(event.agent_response);
       }
       // This server adds what the turn did; a card whose proposal is gone (cancelled, expired) goes too.
+      app.reconnecting = false;
       if (event.turn && event.turn.proposal === null) hideProposal();
       if (event.turn && event.turn.balance) showBalance(event.turn.balance);
       break;
@@ -394,7 +404,7 @@ function answer(toolCallId, result, isError = false) {
 function onToolCall(call) {
   const p = call.parameters || {};
   if (call.tool_name === "show_proposal") showProposal(call.tool_call_id, p);
-  else if (call.tool_name === "request_pin") showPin(call.tool_call_id);
+  else if (call.tool_name === "request_pin") showPin(call.tool_call_id, p);
   else if (call.tool_name === "show_receipt") showReceipt(p);
   else if (call.tool_name === "balance_update") showBalance(p.balance);
   else answer(call.tool_call_id, `unknown client tool ${call.tool_name}`, true);
@@ -417,6 +427,16 @@ function showProposal(toolCallId, p) {
   $("proposal").scrollIntoView({ block: "nearest" });
 }
 
+/** Tool calls belong to the connection that sent them: after a reconnect the card can no longer be tapped,
+ * but the proposal is still open on the server, so a spoken answer still works. */
+function staleCard() {
+  if (!$("pin").hidden) hidePin();
+  if ($("proposal").hidden) return;
+  app.proposalCall = null;
+  for (const id of ["confirm", "cancel"]) $(id).disabled = true;
+  $("p-note").textContent = "The connection dropped: say “yes” to confirm or “no” to cancel.";
+}
+
 function hideProposal() {
   app.proposalCall = null;
   $("proposal").hidden = true;
@@ -430,8 +450,10 @@ function tap(result) {
   else $("p-note").textContent = "Confirming…";
 }
 
-function showPin(toolCallId) {
+function showPin(toolCallId, p) {
   app.pinCall = toolCallId;
+  $("pin").dataset.proposalId = p.proposal_id || "";
+  $("p-note").textContent = "Enter your PIN below to send it.";
   app.pin = "";
   drawPin();
   $("pin").hidden = false;
@@ -466,13 +488,16 @@ function pinKey(key) {
 }
 
 function showReceipt(p) {
-  hideProposal();
-  hidePin();
+  showBalance(p.balance);
+  if (app.receipts.has(p.transaction_id)) return;
+  app.receipts.add(p.transaction_id);
+  // The proposal id is the transaction's id: only that card (and its PIN pad) is done.
+  if ($("proposal").dataset.proposalId === p.transaction_id) hideProposal();
+  if ($("pin").dataset.proposalId === p.transaction_id) hidePin();
   $("r-status").textContent = STATUS_NAMES[p.status] || p.status || "";
   $("r-id").textContent = p.transaction_id || "";
   $("r-balance").textContent = kes(p.balance);
   $("receipt").hidden = false;
-  showBalance(p.balance);
   refreshWallet();
 }
 

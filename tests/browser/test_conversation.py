@@ -1,0 +1,282 @@
+"""Whole voice payments through the page, as a person makes them: typed (or spoken) into the page, read back
+on the card, confirmed by a tap, a PIN or a spoken yes; the receipt and the new balance on screen, and the
+ledger row in the database. The server pings every 2 s here, so every test also proves the page answers
+`ping` with `pong` (a connection that stops answering is closed by the server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import asyncpg
+
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    ServeProcess,
+    Tab,
+    TcpProxy,
+    User,
+    say,
+    screenshot_path,
+    sign_in,
+    wait_for,
+)
+
+MAMA = "254733444555"
+PAID = ("processing", "completed")
+
+
+async def until(page: Any, expression: str) -> None:
+    """Polls a JavaScript expression (the page's CSP forbids the eval that `wait_for_function` needs)."""
+
+    async def holds() -> bool:
+        return bool(await page.evaluate(expression))
+
+    await wait_for(holds)
+
+
+def kes(value: Decimal) -> str:
+    return f"KES {value:,.2f}"
+
+
+async def wallet(pool: asyncpg.Pool, user: User) -> Decimal:
+    value: Decimal = await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user.user_id)
+    return value
+
+
+async def transactions(pool: asyncpg.Pool, user: User) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "SELECT * FROM transactions WHERE user_id = $1 ORDER BY created_at", user.user_id
+    )
+    return rows
+
+
+async def card_shows(tab: Tab, pool: asyncpg.Pool, user: User, amount: str, name: str) -> asyncpg.Record:
+    """The card is up and says exactly what the pending ledger row holds."""
+    page = tab.page
+    await page.locator("#proposal").wait_for(state="visible")
+    rows = [r for r in await transactions(pool, user) if r["status"] == "pending"]
+    assert len(rows) == 1, rows
+    row = rows[0]
+    assert row["amount"] == Decimal(amount)
+    assert await page.locator("#p-amount").text_content() == kes(row["amount"])
+    assert await page.locator("#p-fee").text_content() == kes(row["fee"])
+    assert await page.locator("#p-total").text_content() == kes(row["amount"] + row["fee"])
+    to = await page.locator("#p-to").text_content() or ""
+    assert name in to and row["phone"] in to, to
+    return row
+
+
+async def receipt_shows(tab: Tab, pool: asyncpg.Pool, user: User, tx_id: uuid.UUID) -> asyncpg.Record:
+    """The receipt names the transaction; the wallet on screen is the wallet in the database."""
+    page = tab.page
+    await page.locator("#receipt").wait_for(state="visible")
+    assert await page.locator("#r-id").text_content() == str(tx_id)
+    row = await pool.fetchrow("SELECT * FROM transactions WHERE id = $1", tx_id)
+    assert row is not None and row["status"] in PAID
+    money = await wallet(pool, user)
+    assert await page.locator("#r-balance").text_content() == kes(money)
+
+    async def balance_is_live() -> bool:
+        return await page.locator("#balance").text_content() == kes(money)
+
+    await wait_for(balance_is_live)
+    assert await page.locator("#proposal").is_hidden()
+    return row
+
+
+async def test_typed_payment_confirmed_by_a_tap(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+) -> None:
+    user = await make_user(balance="5000.00")
+    tab = await open_tab(PHONE)
+    await sign_in(tab, served.base, user.token)
+    await tab.page.screenshot(path=screenshot_path(tmp_path, "phone-start"), full_page=True)
+    await say(tab, "send 500 to mama")
+    row = await card_shows(tab, pool, user, "500.00", "Mary Wambui")
+    assert row["phone"] == MAMA
+    await tab.page.screenshot(path=screenshot_path(tmp_path, "phone-proposal"), full_page=True)
+    assert await wallet(pool, user) == Decimal("5000.00"), "nothing moves before the tap"
+
+    await tab.page.get_by_role("button", name="Confirm").click()
+    done = await receipt_shows(tab, pool, user, row["id"])
+    assert done["voice_verified"] is False  # a tap, not a spoken yes
+    assert await wallet(pool, user) == Decimal("5000.00") - row["amount"] - row["fee"]
+    assert [r["id"] for r in await transactions(pool, user) if r["status"] in PAID] == [row["id"]]
+    await tab.page.screenshot(path=screenshot_path(tmp_path, "phone-receipt"), full_page=True)
+
+
+async def test_payment_over_the_pin_threshold_through_the_keypad(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+) -> None:
+    pin = "7391"
+    user = await make_user(balance="5000.00", pin=pin)
+    tab = await open_tab(PHONE)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    await say(tab, "send 1500 to mama")
+    row = await card_shows(tab, pool, user, "1500.00", "Mary Wambui")
+    await page.get_by_role("button", name="Confirm").click()
+
+    keypad = page.locator("#pin")
+    await keypad.wait_for(state="visible")
+    await page.get_by_role("button", name="7", exact=True).click()
+    await page.get_by_role("button", name="3", exact=True).click()
+    await page.keyboard.type("9")  # the keypad takes the keyboard as well
+    await page.keyboard.type("1")
+    assert await page.locator("#pin-dots").text_content() == "●●●●"
+    await page.screenshot(path=screenshot_path(tmp_path, "phone-pin"))
+    assert pin not in await page.content(), "the PIN must never be written to the page"
+    assert await wallet(pool, user) == Decimal("5000.00")
+
+    await page.get_by_role("button", name="Send PIN").click()
+    done = await receipt_shows(tab, pool, user, row["id"])
+    assert done["amount"] == Decimal("1500.00")
+    assert pin not in await page.content()
+
+
+async def test_spoken_confirmation_instead_of_the_tap(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+) -> None:
+    user = await make_user(balance="3000.00")
+    tab = await open_tab(DESKTOP)
+    await sign_in(tab, served.base, user.token)
+    await say(tab, "tuma mia mbili kwa JK")
+    row = await card_shows(tab, pool, user, "200.00", "John Kamau")
+    await tab.page.screenshot(path=screenshot_path(tmp_path, "desktop-proposal"))
+    await say(tab, "ndio")
+    done = await receipt_shows(tab, pool, user, row["id"])
+    assert done["voice_verified"] is True
+    await tab.page.screenshot(path=screenshot_path(tmp_path, "desktop-receipt"))
+
+
+async def test_a_dropped_connection_reconnects_and_shows_the_outcome(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    """The phone's network goes quiet right after the person says yes, then drops: the payment goes through
+    on the server; the page reconnects by itself and shows the receipt it never received."""
+    address = urlsplit(served.base)
+    proxy = TcpProxy(address.hostname or "127.0.0.1", address.port or 80)
+    await proxy.start()
+    try:
+        user = await make_user(balance="2000.00")
+        tab = await open_tab(PHONE)
+        await sign_in(tab, f"http://127.0.0.1:{proxy.port}", user.token)
+        await say(tab, "send 300 to brayo")
+        row = await card_shows(tab, pool, user, "300.00", "Brian Otieno")
+
+        proxy.hold()
+        await say(tab, "yes")
+
+        async def committed() -> bool:
+            status = await pool.fetchval("SELECT status FROM transactions WHERE id = $1", row["id"])
+            return status in PAID
+
+        await wait_for(committed)
+        assert await tab.page.locator("#receipt").is_hidden(), "the answer should not have got through"
+        proxy.cut()
+
+        done = await receipt_shows(tab, pool, user, row["id"])
+        assert done["voice_verified"] is True
+        states = await tab.states()
+        assert "reconnecting" in states, states
+        assert await tab.page.locator("#status").get_attribute("data-state") == "live"
+        assert len([r for r in await transactions(pool, user) if r["status"] in PAID]) == 1
+    finally:
+        await proxy.stop()
+
+
+async def test_an_ended_session_is_shown_and_the_next_message_starts_a_new_one(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    user = await make_user(balance="1000.00")
+    tab = await open_tab(PHONE)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    await say(tab, "send 100 to mama")
+    await page.locator("#proposal").wait_for(state="visible")
+    first = await page.evaluate("app.session.session_id")
+
+    # The session is ended elsewhere (another device, or its 15 minutes ran out and the sweeper ended it).
+    headers = {"Authorization": f"Bearer {user.token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.delete(f"{served.base}/v1/sessions/{first}", headers=headers) as r,
+    ):
+        assert r.status == 200, await r.text()
+    await page.locator("#status[data-state='expired']").wait_for()
+    assert await page.locator("#proposal").is_hidden()
+
+    await say(tab, "send 150 to mama")
+    await card_shows(tab, pool, user, "150.00", "Mary Wambui")
+    assert await page.evaluate("app.session.session_id") != first
+    statuses = {r["amount"]: r["status"] for r in await transactions(pool, user)}
+    assert statuses[Decimal("100.00")] == "cancelled", "the ended session's proposal is void"
+
+
+# A stand-in for the browser's speech engine (Chromium's needs Google's servers): it "hears" a fixed
+# sentence while the button is held. What is tested is the page's press-and-hold wiring around it.
+_FAKE_RECOGNITION = """
+window.__recognitions = [];
+window.SpeechRecognition = class {
+  start() {
+    window.__recognitions.push(this.lang);
+    this._heard = setTimeout(() => this.onresult({ results: [[{ transcript: "send 250 to mama" }]] }), 50);
+  }
+  stop() { setTimeout(() => this.onend(), 20); }
+};
+"""
+
+
+async def test_press_and_hold_the_microphone_sends_what_was_heard(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    user = await make_user()
+    tab = await open_tab(PHONE, init_script=_FAKE_RECOGNITION)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    await page.get_by_label("Language").select_option("sw-KE")
+    mic = page.get_by_role("button", name="Hold to talk")
+    await mic.hover()
+    await page.mouse.down()
+    await page.locator("#mic[aria-pressed='true']").wait_for()
+    await until(page, "document.getElementById('say-input').value === 'send 250 to mama'")
+    await page.mouse.up()
+    await card_shows(tab, pool, user, "250.00", "Mary Wambui")
+    assert await page.evaluate("window.__recognitions") == ["sw-KE"]
+    # Keyboard: Space held on the button does the same.
+    await page.get_by_role("button", name="Cancel").click()
+    await page.locator("#proposal").wait_for(state="hidden")
+    await mic.focus()
+    await page.keyboard.down(" ")
+    await until(page, "window.__recognitions.length === 2")
+    await until(page, "document.getElementById('say-input').value === 'send 250 to mama'")
+    await page.keyboard.up(" ")
+    await page.locator("#proposal").wait_for(state="visible")
