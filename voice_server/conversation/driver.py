@@ -363,7 +363,8 @@ class SessionDriver:
                     proposal = await ledger.propose(user_id, request)
         except LedgerError as exc:
             balance = await ledger.balance(user_id)
-            return ProposalRefused(exc.code, exc.message, balance.available, balance.wallet)
+            code = _SPOKEN_CODES.get(exc.code, exc.code)
+            return ProposalRefused(code, exc.message, balance.available, balance.wallet)
         return ProposalMade(_view(proposal))
 
     async def _confirm(
@@ -421,6 +422,10 @@ class SessionDriver:
             for r in rows
         )
         return HistoryTold(items)
+
+
+# Ledger refusal codes as transcripts.md names them (a payout below M-Pesa's minimum is an invalid amount).
+_SPOKEN_CODES = {"below_minimum": "invalid_amount"}
 
 
 def _expired(actions: list[Action]) -> bool:

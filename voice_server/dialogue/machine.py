@@ -251,6 +251,7 @@ def _expire(turn: Turn, kind: str) -> bool:
     if p is not None and p.expires_at is not None and turn.now >= p.expires_at:
         turn.actions.append(Cancel(p.proposal_id, "expired"))
         _reset(s)
+        s.expired_notice = kind == "tick"  # told again at the next yes
         turn.say("rejected.expired")
         turn.note("rejected", rejected="expired", cancelled=True)
         return kind in _ANSWERED_BY_EXPIRY

@@ -6,6 +6,7 @@ Pure helpers over `intents.parse` and the word lists in `data/words.yaml`. A sho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -145,8 +146,14 @@ class Heard:
         return self.amount is None and not self.fields and not self.candidates and not self.errors
 
 
+_NUMBER_SLOTS = frozenset({"till", "paybill", "account", "agent", "store"})
+_DIGIT_GROUPS = re.compile(r"\d[\d\s-]*")
+
+
 def read_slot(slot: str, answer: str, contacts: ContactIndex) -> Heard:
     """The value of `slot` in a short answer, read through the slot's prompt (see words.yaml)."""
+    if slot in _NUMBER_SLOTS and _DIGIT_GROUPS.fullmatch(answer.strip()):
+        answer = re.sub(r"\D", "", answer)  # "55 44 33" said for a till is one number
     prompt = str(words()["slot_prompts"][slot]).format(answer=answer)
     result = parse(prompt, contacts)
     return _heard(result, only_slot=slot)
