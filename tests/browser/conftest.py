@@ -238,6 +238,13 @@ def screenshot_path(tmp_path: Path, name: str) -> Path:
     return tmp_path / f"{name}.png"
 
 
+async def snap(tab: Tab, tmp_path: Path, name: str, *, full_page: bool = False) -> None:
+    """A screenshot for the README; a whole page is taken from the top (where the sticky bar belongs)."""
+    if full_page:
+        await tab.page.evaluate("window.scrollTo(0, 0)")
+    await tab.page.screenshot(path=screenshot_path(tmp_path, name), full_page=full_page)
+
+
 async def wait_for(predicate: Callable[[], Awaitable[bool]], limit: float = 20.0) -> None:
     deadline = time.monotonic() + limit
     while not await predicate():

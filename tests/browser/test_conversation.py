@@ -23,8 +23,8 @@ from tests.browser.conftest import (
     TcpProxy,
     User,
     say,
-    screenshot_path,
     sign_in,
+    snap,
     wait_for,
 )
 
@@ -101,11 +101,11 @@ async def test_typed_payment_confirmed_by_a_tap(
     user = await make_user(balance="5000.00")
     tab = await open_tab(PHONE)
     await sign_in(tab, served.base, user.token)
-    await tab.page.screenshot(path=screenshot_path(tmp_path, "phone-start"), full_page=True)
+    await snap(tab, tmp_path, "phone-start", full_page=True)
     await say(tab, "send 500 to mama")
     row = await card_shows(tab, pool, user, "500.00", "Mary Wambui")
     assert row["phone"] == MAMA
-    await tab.page.screenshot(path=screenshot_path(tmp_path, "phone-proposal"), full_page=True)
+    await snap(tab, tmp_path, "phone-proposal", full_page=True)
     assert await wallet(pool, user) == Decimal("5000.00"), "nothing moves before the tap"
 
     await tab.page.get_by_role("button", name="Confirm").click()
@@ -113,7 +113,7 @@ async def test_typed_payment_confirmed_by_a_tap(
     assert done["voice_verified"] is False  # a tap, not a spoken yes
     assert await wallet(pool, user) == Decimal("5000.00") - row["amount"] - row["fee"]
     assert [r["id"] for r in await transactions(pool, user) if r["status"] in PAID] == [row["id"]]
-    await tab.page.screenshot(path=screenshot_path(tmp_path, "phone-receipt"), full_page=True)
+    await snap(tab, tmp_path, "phone-receipt", full_page=True)
 
 
 async def test_payment_over_the_pin_threshold_through_the_keypad(
@@ -139,7 +139,7 @@ async def test_payment_over_the_pin_threshold_through_the_keypad(
     await page.keyboard.type("9")  # the keypad takes the keyboard as well
     await page.keyboard.type("1")
     assert await page.locator("#pin-dots").text_content() == "●●●●"
-    await page.screenshot(path=screenshot_path(tmp_path, "phone-pin"))
+    await snap(tab, tmp_path, "phone-pin")
     assert pin not in await page.content(), "the PIN must never be written to the page"
     assert await wallet(pool, user) == Decimal("5000.00")
 
@@ -161,11 +161,11 @@ async def test_spoken_confirmation_instead_of_the_tap(
     await sign_in(tab, served.base, user.token)
     await say(tab, "tuma mia mbili kwa JK")
     row = await card_shows(tab, pool, user, "200.00", "John Kamau")
-    await tab.page.screenshot(path=screenshot_path(tmp_path, "desktop-proposal"))
+    await snap(tab, tmp_path, "desktop-proposal")
     await say(tab, "ndio")
     done = await receipt_shows(tab, pool, user, row["id"])
     assert done["voice_verified"] is True
-    await tab.page.screenshot(path=screenshot_path(tmp_path, "desktop-receipt"))
+    await snap(tab, tmp_path, "desktop-receipt")
 
 
 async def test_a_dropped_connection_reconnects_and_shows_the_outcome(
@@ -280,3 +280,29 @@ async def test_press_and_hold_the_microphone_sends_what_was_heard(
     await until(page, "document.getElementById('say-input').value === 'send 250 to mama'")
     await page.keyboard.up(" ")
     await page.locator("#proposal").wait_for(state="visible")
+
+
+async def test_names_and_words_from_the_server_are_shown_as_text_never_run(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    """A contact saved with markup in its name (an address book import, an attacker) is shown literally."""
+    user = await make_user()
+    evil = '<img src=x onerror="window.__pwned=1">Shiro'
+    await pool.execute(
+        "INSERT INTO contacts (user_id, name, phone_number, nickname) VALUES ($1, $2, $3, $4)",
+        user.user_id,
+        evil,
+        "254711222333",
+        "Shiro",
+    )
+    tab = await open_tab(PHONE)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    await say(tab, "send 100 to shiro")
+    await page.locator("#proposal").wait_for(state="visible")
+    assert evil in (await page.locator("#p-to").text_content() or "")
+    assert await page.locator("main img").count() == 0
+    assert await page.evaluate("window.__pwned === undefined")

@@ -171,6 +171,23 @@ async def test_embedded_defaults_offer_a_demo_user(
         assert await tab.page.locator("#balance").text_content() == "KES 10,000.00"
         note = await tab.page.locator("#demo-note").text_content() or ""
         assert "PIN" in note and "Mama" in note
+        # And the Quick start's promise: pay by typing, right away, on the embedded database.
+        await tab.page.get_by_label("Type what you would say").fill("send 500 to mama")
+        await tab.page.get_by_label("Type what you would say").press("Enter")
+        await tab.page.get_by_role("button", name="Confirm").click()
+        await tab.page.locator("#receipt").wait_for(state="visible")
+        assert await tab.page.locator("#balance").text_content() == "KES 9,495.00"  # basic plan: 1% fee
         assert same_origin(tab, server.base) == []
     finally:
         assert await asyncio.to_thread(server.stop) == 0, server.log()
+
+
+async def test_static_files_stay_inside_their_folder(served: ServeProcess) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(served.base + "/static/app.js") as r:
+            assert r.status == 200
+            assert "client_tool_result" in await r.text()
+        for path in ("/static/../page_routes.py", "/static/%2e%2e/page_routes.py", "/static/..%2fapp.py"):
+            async with http.get(served.base + path) as r:
+                assert r.status in (403, 404), path
+                assert "import" not in await r.text()
