@@ -306,3 +306,34 @@ async def test_names_and_words_from_the_server_are_shown_as_text_never_run(
     assert evil in (await page.locator("#p-to").text_content() or "")
     assert await page.locator("main img").count() == 0
     assert await page.evaluate("window.__pwned === undefined")
+
+
+async def test_recent_transactions_listed_where_the_server_has_them_else_left_out(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    """With the app API's `GET /v1/transactions` the page lists the latest payments; without it, no list."""
+    user = await make_user()
+    headers = {"Authorization": f"Bearer {user.token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{served.base}/v1/transactions?limit=5", headers=headers) as r,
+    ):
+        has_history = r.status == 200
+    tab = await open_tab(PHONE)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    if not has_history:  # the app API is not on this server: no list, rather than an empty one
+        await page.locator("#balance").wait_for()
+        assert await page.locator("#history").is_hidden()
+        return
+    await page.locator("#history").wait_for(state="visible")
+    await say(tab, "send 400 to mama")
+    row = await card_shows(tab, pool, user, "400.00", "Mary Wambui")
+    await page.get_by_role("button", name="Confirm").click()
+    await receipt_shows(tab, pool, user, row["id"])
+    first = page.locator("#history-list li").first
+    await first.locator(".amount", has_text="KES 400.00").wait_for()
+    assert MAMA in (await first.text_content() or "")
