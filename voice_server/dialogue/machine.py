@@ -132,7 +132,7 @@ def step(state: DialogueState, event: Event, now: datetime, world: World) -> Ste
     """Apply one event. Never raises for anything a person can do; unknown pairs are ignored."""
     turn = Turn(state.model_copy(deep=True), world, now.timestamp())
     kind = kind_of(event, turn.state)
-    if isinstance(event, Utterance):
+    if isinstance(event, Utterance) and turn.state.phase != "ended":
         turn.state.language = u.detect_language(event.text, turn.state.language, event.language)
     if turn.state.phase in STORED and _expire(turn, kind):
         return Step(turn.state, tuple(turn.actions))
@@ -964,6 +964,8 @@ def _draft_from_tool(
                 errors.append("amount_above_limit")
             elif amount != amount.quantize(Decimal("0.01")):
                 errors.append("invalid_number")
+    if errors:
+        amount = None  # refused below; a NaN or an out-of-range number never enters the state
     draft = Draft(type=type_, amount=amount, text=str(fields.get("text") or "")[:2000])
     update: dict[str, object] = {}
     candidates: list[Candidate] = []
