@@ -1,6 +1,7 @@
 """Every transcript under tests/transcripts/ and the four samples of ../shared/corpus/transcripts/
-(unchanged), replayed through the session driver, the ledger and the M-Pesa simulator with the server's payout worker;
-plus the replay command's own behaviour: wrong expectations and malformed files are reported in words."""
+(unchanged), replayed through the session driver, the ledger and the M-Pesa simulator with the server's
+payout worker; plus the replay command's own behaviour: wrong expectations and malformed files are
+reported in words."""
 
 from __future__ import annotations
 
