@@ -193,3 +193,26 @@ async def test_users_cannot_mint_or_forge_sessions(pool: asyncpg.Pool, make_user
                            '{"phase": "read_back"}'::jsonb)""",
                 user,
             )
+
+
+async def test_an_unreadable_stored_state_starts_afresh_and_confirms_nothing(
+    driver: SessionDriver, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    user = await make_user()
+    session = await driver.start_session(user)
+    await driver.handle(session.session_id, user, Utterance("send 500 to mama"))
+    await pool.execute(
+        """UPDATE voice_sessions SET dialogue_state = '{"phase": "read_back", "proposal": {"version": "x"}}'
+           WHERE session_id = $1""",
+        session.session_id,
+    )
+    result = await driver.handle(session.session_id, user, Utterance("yes"))
+    assert result.committed is None and result.rejected == "nothing_to_confirm"
+    assert await _status(pool, user) == ["pending"]  # left to expire (the sweeper voids it)
+
+
+async def test_a_flood_of_words_is_cut_to_one_breath(driver: SessionDriver, make_user: MakeUser) -> None:
+    user = await make_user()
+    session = await driver.start_session(user)
+    result = await driver.handle(session.session_id, user, Utterance("send 500 to mama " * 20000))
+    assert result.outcome in ("proposed", "rejected", "asked")

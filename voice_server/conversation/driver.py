@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal, cast
 
 import asyncpg
+from pydantic import ValidationError
 
 from intents import ContactIndex
 from ledger.models import LedgerError, Proposal, ProposalRequest
@@ -200,7 +201,7 @@ class SessionDriver:
                 await self._close(conn, row, "expired")
                 expired = True
             else:
-                state = DialogueState.model_validate(row["dialogue_state"] or {})
+                state = _stored_state(row["dialogue_state"])
                 state.session_expires_at = row["expires_at"].timestamp()
                 if event is None:
                     state, actions, ended = (
@@ -253,7 +254,7 @@ class SessionDriver:
         state: DialogueState | None = None,
     ) -> None:
         if state is None:
-            state = DialogueState.model_validate(row["dialogue_state"] or {})
+            state = _stored_state(row["dialogue_state"])
         state.phase, state.proposal, state.draft, state.candidates = "ended", None, None, []
         await conn.execute(
             """UPDATE voice_sessions SET status = $2, ended_at = $3, dialogue_state = $4
@@ -426,6 +427,16 @@ class SessionDriver:
 
 # Ledger refusal codes as transcripts.md names them (a payout below M-Pesa's minimum is an invalid amount).
 _SPOKEN_CODES = {"below_minimum": "invalid_amount"}
+
+
+def _stored_state(data: object) -> DialogueState:
+    """The stored dialogue; one that no longer reads (an older shape) starts afresh rather than failing the
+    turn: a fresh dialogue has no proposal, so nothing can be confirmed by mistake."""
+    try:
+        return DialogueState.model_validate(data or {})
+    except ValidationError:
+        log.warning("unreadable dialogue state; starting the dialogue afresh")
+        return DialogueState()
 
 
 def _expired(actions: list[Action]) -> bool:

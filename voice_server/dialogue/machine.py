@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -72,6 +72,7 @@ from voice_server.dialogue.state import (
 from voice_server.dialogue.wording import Language, line, money, plain_amount, spoken_phone
 
 MAX_REASKS = 2
+MAX_TEXT = 2000
 # The slots each type needs, in the order they are asked.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "send_phone": ("amount", "recipient"),
@@ -130,6 +131,8 @@ Handler = Callable[[Turn, Event], None]
 
 def step(state: DialogueState, event: Event, now: datetime, world: World) -> Step:
     """Apply one event. Never raises for anything a person can do; unknown pairs are ignored."""
+    if isinstance(event, Utterance) and len(event.text) > MAX_TEXT:
+        event = replace(event, text=event.text[:MAX_TEXT])  # no one says more in one breath
     turn = Turn(state.model_copy(deep=True), world, now.timestamp())
     kind = kind_of(event, turn.state)
     if isinstance(event, Utterance) and turn.state.phase != "ended":
