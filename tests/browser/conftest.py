@@ -3,20 +3,23 @@ port and the run's real PostgreSQL.
 
 Playwright cannot download browsers here, so it launches `/usr/bin/chromium` (`apt-get install chromium`);
 without it every test that needs the browser is skipped with that reason. Screenshots go to pytest's
-temporary folder, or to `docs/screenshots/` when `UPDATE_SCREENSHOTS=1`.
+scratch folder, or to `docs/screenshots/` when `UPDATE_SCREENSHOTS=1`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import itertools
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -52,6 +55,16 @@ CONTACTS = (
     ("Brian Otieno", "254701234567", "Brayo"),
 )
 _phones = itertools.count(random.Random().randrange(0, 1_000_000) * 10)
+
+# Not pytest's tmp_path: with several runs at once on this machine, pytest prunes the others' old tmp folders,
+# which would pull a server's data (and its session-token key) from under it.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="ongea-browser-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+
+
+def scratch_dir() -> Path:
+    """A fresh folder of this run's own, removed when the run ends."""
+    return Path(tempfile.mkdtemp(dir=_SCRATCH))
 
 
 def fresh_phone() -> str:
@@ -118,11 +131,9 @@ def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+def served(database_url: str) -> Iterator[ServeProcess]:
     """The server on the run's database (so, as with any DATABASE_URL, without the demo route)."""
-    server = ServeProcess(
-        ["--database-url", database_url], serve_env(tmp_path_factory.mktemp("serve") / "data")
-    )
+    server = ServeProcess(["--database-url", database_url], serve_env(scratch_dir() / "data"))
     yield server
     assert server.stop() == 0, server.log()
 
@@ -230,19 +241,19 @@ async def say(tab: Tab, text: str) -> None:
     await box.press("Enter")
 
 
-def screenshot_path(tmp_path: Path, name: str) -> Path:
+def screenshot_path(name: str) -> Path:
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         folder = REPO / "docs" / "screenshots"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{name}.png"
-    return tmp_path / f"{name}.png"
+    return _SCRATCH / f"{name}.png"
 
 
-async def snap(tab: Tab, tmp_path: Path, name: str, *, full_page: bool = False) -> None:
+async def snap(tab: Tab, name: str, *, full_page: bool = False) -> None:
     """A screenshot for the README; a whole page is taken from the top (where the sticky bar belongs)."""
     if full_page:
         await tab.page.evaluate("window.scrollTo(0, 0)")
-    await tab.page.screenshot(path=screenshot_path(tmp_path, name), full_page=full_page)
+    await tab.page.screenshot(path=screenshot_path(name), full_page=full_page)
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], limit: float = 20.0) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,16 +95,15 @@ async def test_typed_payment_confirmed_by_a_tap(
     open_tab: Callable[..., Awaitable[Tab]],
     make_user: Callable[..., Awaitable[User]],
     pool: asyncpg.Pool,
-    tmp_path: Path,
 ) -> None:
     user = await make_user(balance="5000.00")
     tab = await open_tab(PHONE)
     await sign_in(tab, served.base, user.token)
-    await snap(tab, tmp_path, "phone-start", full_page=True)
+    await snap(tab, "phone-start", full_page=True)
     await say(tab, "send 500 to mama")
     row = await card_shows(tab, pool, user, "500.00", "Mary Wambui")
     assert row["phone"] == MAMA
-    await snap(tab, tmp_path, "phone-proposal", full_page=True)
+    await snap(tab, "phone-proposal", full_page=True)
     assert await wallet(pool, user) == Decimal("5000.00"), "nothing moves before the tap"
 
     await tab.page.get_by_role("button", name="Confirm").click()
@@ -113,7 +111,7 @@ async def test_typed_payment_confirmed_by_a_tap(
     assert done["voice_verified"] is False  # a tap, not a spoken yes
     assert await wallet(pool, user) == Decimal("5000.00") - row["amount"] - row["fee"]
     assert [r["id"] for r in await transactions(pool, user) if r["status"] in PAID] == [row["id"]]
-    await snap(tab, tmp_path, "phone-receipt", full_page=True)
+    await snap(tab, "phone-receipt", full_page=True)
 
 
 async def test_payment_over_the_pin_threshold_through_the_keypad(
@@ -121,7 +119,6 @@ async def test_payment_over_the_pin_threshold_through_the_keypad(
     open_tab: Callable[..., Awaitable[Tab]],
     make_user: Callable[..., Awaitable[User]],
     pool: asyncpg.Pool,
-    tmp_path: Path,
 ) -> None:
     pin = "7391"
     user = await make_user(balance="5000.00", pin=pin)
@@ -139,7 +136,7 @@ async def test_payment_over_the_pin_threshold_through_the_keypad(
     await page.keyboard.type("9")  # the keypad takes the keyboard as well
     await page.keyboard.type("1")
     assert await page.locator("#pin-dots").text_content() == "●●●●"
-    await snap(tab, tmp_path, "phone-pin")
+    await snap(tab, "phone-pin")
     assert pin not in await page.content(), "the PIN must never be written to the page"
     assert await wallet(pool, user) == Decimal("5000.00")
 
@@ -154,18 +151,17 @@ async def test_spoken_confirmation_instead_of_the_tap(
     open_tab: Callable[..., Awaitable[Tab]],
     make_user: Callable[..., Awaitable[User]],
     pool: asyncpg.Pool,
-    tmp_path: Path,
 ) -> None:
     user = await make_user(balance="3000.00")
     tab = await open_tab(DESKTOP)
     await sign_in(tab, served.base, user.token)
     await say(tab, "tuma mia mbili kwa JK")
     row = await card_shows(tab, pool, user, "200.00", "John Kamau")
-    await snap(tab, tmp_path, "desktop-proposal")
+    await snap(tab, "desktop-proposal")
     await say(tab, "ndio")
     done = await receipt_shows(tab, pool, user, row["id"])
     assert done["voice_verified"] is True
-    await snap(tab, tmp_path, "desktop-receipt")
+    await snap(tab, "desktop-receipt")
 
 
 async def test_a_dropped_connection_reconnects_and_shows_the_outcome(

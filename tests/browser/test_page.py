@@ -7,7 +7,6 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +20,7 @@ from tests.browser.conftest import (
     ServeProcess,
     Tab,
     User,
+    scratch_dir,
     serve_env,
     sign_in,
 )
@@ -147,11 +147,11 @@ async def _demo_status(settings: Settings, pool: asyncpg.Pool) -> tuple[int, int
     ids=["embedded-defaults", "database-url", "daraja-credentials"],
 )
 async def test_demo_route_exists_only_on_embedded_defaults(
-    pool: asyncpg.Pool, tmp_path: Path, overrides: dict[str, Any], expected: tuple[int, int]
+    pool: asyncpg.Pool, overrides: dict[str, Any], expected: tuple[int, int]
 ) -> None:
     """The route is decided by the settings alone (the app here runs on the test database either way)."""
     settings = Settings().model_copy(
-        update={"data_dir": tmp_path, "daraja_consumer_key": None, "daraja_consumer_secret": None}
+        update={"data_dir": scratch_dir(), "daraja_consumer_key": None, "daraja_consumer_secret": None}
     )
     settings = settings.model_copy(update=overrides)
     assert demo_available(settings) == (expected[0] == 200)
@@ -159,10 +159,10 @@ async def test_demo_route_exists_only_on_embedded_defaults(
 
 
 async def test_embedded_defaults_offer_a_demo_user(
-    open_tab: Callable[..., Awaitable[Tab]], tmp_path: Path
+    open_tab: Callable[..., Awaitable[Tab]],
 ) -> None:
     """Right after the Quick start's `serve` (no DATABASE_URL, no Daraja credentials): one click to try it."""
-    server = await asyncio.to_thread(ServeProcess, [], serve_env(tmp_path / "data"), limit=180)
+    server = await asyncio.to_thread(ServeProcess, [], serve_env(scratch_dir() / "data"), limit=180)
     try:
         tab = await open_tab(PHONE)
         await tab.page.goto(server.base + "/")
