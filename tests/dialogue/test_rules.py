@@ -234,3 +234,24 @@ def test_the_live_proposal_survives_a_balance_question() -> None:
     state, actions = run(state_in("read_back"), Utterance("what's my balance"))
     assert state.phase == "read_back" and state.proposal == live()
     assert "Shall I go ahead" in said(actions)
+
+
+def test_a_yes_the_recogniser_is_unsure_of_is_asked_again() -> None:
+    unsure = step(state_in("read_back"), Utterance("yes", asr_confidence=0.3), NOW, WORLD)
+    assert not any(isinstance(a, Confirm) for a in unsure.actions)
+    assert unsure.state.phase == "read_back"
+    sure = step(state_in("read_back"), Utterance("yes", asr_confidence=92), NOW, WORLD)
+    assert any(isinstance(a, Confirm) for a in sure.actions)
+
+
+def test_digits_said_while_the_pin_is_awaited_are_never_used() -> None:
+    for text in ("4321", "4 3 2 1"):
+        result = step(state_in("pin"), Utterance(text), NOW, WORLD)
+        assert result.state.phase == "pin" and result.state.proposal == live("1500")
+        assert not any(isinstance(a, Propose) for a in result.actions)
+        assert "4321" not in said(list(result.actions))
+
+
+def test_send_it_is_a_yes() -> None:
+    result = step(state_in("read_back"), Utterance("yes, send it"), NOW, WORLD)
+    assert any(isinstance(a, Confirm) for a in result.actions)

@@ -73,6 +73,8 @@ from voice_server.dialogue.wording import Language, line, money, plain_amount, s
 
 MAX_REASKS = 2
 MAX_TEXT = 2000
+# Below this recogniser confidence (0..1) a spoken yes is asked again.
+MIN_YES_CONFIDENCE = 0.5
 # The slots each type needs, in the order they are asked.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "send_phone": ("amount", "recipient"),
@@ -186,8 +188,20 @@ def kind_of(event: Event, state: DialogueState) -> str:
     if isinstance(event, Tap):
         return "tap_confirm" if event.action == "confirm" else "tap_cancel"
     if isinstance(event, Utterance):
-        return speech_kind(event.text)
+        kind = speech_kind(event.text)
+        if kind == "yes" and _poorly_heard(event.asr_confidence):
+            return "other"  # a yes the recogniser is unsure of is asked again, never acted on
+        if state.phase == "pin" and u.only_digits(u.tokens(event.text)):
+            return "pin_aloud"  # digits said while the PIN is awaited are a PIN said aloud: never used
+        return kind
     return simple[type(event)]
+
+
+def _poorly_heard(asr_confidence: float | None) -> bool:
+    if asr_confidence is None or asr_confidence != asr_confidence:
+        return False
+    value = asr_confidence / 100 if asr_confidence > 1 else asr_confidence
+    return value < MIN_YES_CONFIDENCE
 
 
 def speech_kind(text: str) -> str:

@@ -122,6 +122,12 @@ def core_of_correction(toks: Sequence[str]) -> str:
     return " ".join(t for t in rest if t not in drop or t[0].isdigit())
 
 
+def only_digits(toks: Sequence[str]) -> bool:
+    """Nothing but digits ("4 3 2 1", "4321"): 4 to 6 of them."""
+    joined = "".join(toks)
+    return bool(toks) and joined.isdigit() and 4 <= len(joined) <= 6
+
+
 def says_digits_aloud(toks: Sequence[str]) -> bool:
     """A spoken PIN ("my pin is 4321"): 4 to 6 digits with the word pin."""
     return "pin" in toks and any(t.isdigit() and 4 <= len(t) <= 6 for t in toks)
