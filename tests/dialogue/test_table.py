@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,7 @@ from voice_server.dialogue.events import (
     ToolPropose,
     Utterance,
 )
-from voice_server.dialogue.machine import TRANSITIONS, kind_of, step
+from voice_server.dialogue.machine import TRANSITIONS, kind_of, step, table_markdown
 from voice_server.dialogue.state import (
     Cancel,
     CheckPin,
@@ -229,3 +230,8 @@ def test_an_older_version_or_another_proposal_is_refused() -> None:
         assert Note("rejected", rejected="stale_version") in result.actions
     ok = step(state, Tap("confirm", PID, 2), NOW, WORLD)
     assert Confirm(PID, 2, False) in ok.actions
+
+
+def test_the_readme_shows_the_table_as_it_is() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "voice_server" / "dialogue" / "README.md").read_text()
+    assert table_markdown() in readme

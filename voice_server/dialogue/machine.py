@@ -1156,3 +1156,15 @@ TRANSITIONS: dict[str, dict[str, Rule]] = {
         history_told=(told_history, frozenset(STORED) - {"ended"}),
     ),
 }
+
+
+def table_markdown() -> str:
+    """The table as Markdown (phase, event, handler, may lead to): voice_server/dialogue/README.md."""
+    lines = ["| phase | event | handler | may lead to |", "| --- | --- | --- | --- |"]
+    for phase, rules in TRANSITIONS.items():
+        if not rules:
+            lines.append(f"| {phase} | (anything) | ignored | {phase} |")
+        for kind, (handler, targets) in rules.items():
+            name = handler.__name__.rstrip("_")
+            lines.append(f"| {phase} | {kind} | {name} | {', '.join(sorted(targets))} |")
+    return "\n".join(lines) + "\n"
