@@ -104,6 +104,7 @@ async def test_typed_payment_confirmed_by_a_tap(
     row = await card_shows(tab, pool, user, "500.00", "Mary Wambui")
     assert row["phone"] == MAMA
     await snap(tab, "phone-proposal", full_page=True)
+    assert await tab.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert await wallet(pool, user) == Decimal("5000.00"), "nothing moves before the tap"
 
     await tab.page.get_by_role("button", name="Confirm").click()
@@ -234,9 +235,12 @@ async def test_an_ended_session_is_shown_and_the_next_message_starts_a_new_one(
     assert statuses[Decimal("100.00")] == "cancelled", "the ended session's proposal is void"
 
 
-# A stand-in for the browser's speech engine (Chromium's needs Google's servers): it "hears" a fixed
-# sentence while the button is held. What is tested is the page's press-and-hold wiring around it.
-_FAKE_RECOGNITION = """
+# Stand-ins for the browser's speech engines (Chromium's recognition needs Google's servers; headless has no
+# voices): recognition "hears" a fixed sentence while the button is held, synthesis records what it was
+# asked to say. What is tested is the page's wiring around them.
+_FAKE_SPEECH = """
+window.__spoken = [];
+window.speechSynthesis.speak = (utterance) => window.__spoken.push([utterance.lang, utterance.text]);
 window.__recognitions = [];
 window.SpeechRecognition = class {
   start() {
@@ -255,10 +259,12 @@ async def test_press_and_hold_the_microphone_sends_what_was_heard(
     pool: asyncpg.Pool,
 ) -> None:
     user = await make_user()
-    tab = await open_tab(PHONE, init_script=_FAKE_RECOGNITION)
+    tab = await open_tab(PHONE, init_script=_FAKE_SPEECH)
     page = tab.page
     await sign_in(tab, served.base, user.token)
     await page.get_by_label("Language").select_option("sw-KE")
+    await page.get_by_role("button", name="Sound off").click()
+    assert await page.locator("#sound").get_attribute("aria-pressed") == "true"
     mic = page.get_by_role("button", name="Hold to talk")
     await mic.hover()
     await page.mouse.down()
@@ -267,6 +273,13 @@ async def test_press_and_hold_the_microphone_sends_what_was_heard(
     await page.mouse.up()
     await card_shows(tab, pool, user, "250.00", "Mary Wambui")
     assert await page.evaluate("window.__recognitions") == ["sw-KE"]
+    # Every answer shown is spoken, in the chosen voice language.
+    shown, spoken = await page.evaluate(
+        "[[...document.querySelectorAll('#conversation .msg.agent')].map((m) => m.textContent),"
+        " window.__spoken]"
+    )
+    assert [text for _, text in spoken] == shown[1:], (spoken, shown)  # [0]: the page's own hint
+    assert {lang for lang, _ in spoken} == {"sw-KE"}
     # Keyboard: Space held on the button does the same.
     await page.get_by_role("button", name="Cancel").click()
     await page.locator("#proposal").wait_for(state="hidden")

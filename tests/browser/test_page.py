@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     serve_env,
     sign_in,
 )
+from voice_server import page_routes
 from voice_server.app import create_app
 from voice_server.page_routes import DEMO_ROUTE, demo_available
 from voice_server.settings import Settings
@@ -191,3 +192,29 @@ async def test_static_files_stay_inside_their_folder(served: ServeProcess) -> No
             async with http.get(served.base + path) as r:
                 assert r.status in (403, 404), path
                 assert "import" not in await r.text()
+
+
+async def test_demo_users_are_capped_per_process(pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even on a developer's machine, an unauthenticated route that writes rows has a ceiling."""
+    monkeypatch.setattr(page_routes, "DEMO_USERS_PER_PROCESS", 1)
+    settings = Settings().model_copy(
+        update={
+            "data_dir": scratch_dir(),
+            "database_url": None,
+            "daraja_consumer_key": None,
+            "daraja_consumer_secret": None,
+        }
+    )
+    runner = web.AppRunner(create_app(settings, pool))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}{DEMO_ROUTE}") as r:
+                assert r.status == 201
+            async with http.post(f"http://127.0.0.1:{port}{DEMO_ROUTE}") as r:
+                assert r.status == 429
+                assert (await r.json())["error"]["code"] == "too_many_demo_users"
+    finally:
+        await runner.cleanup()

@@ -234,6 +234,7 @@ function ensureSocket() {
 async function openSocket() {
   if (app.ws && sessionLive()) return;
   if (!sessionLive()) {
+    closeSocket(); // a socket of the old session, if any
     setStatus("connecting", "Connecting…");
     const r = await http("POST", "/v1/sessions", { body: {} });
     if (r.status === 401) {
@@ -369,7 +370,10 @@ function onServerEvent(message) {
       break;
     case "error": {
       const event = message.error_event || message.error || {};
-      addMessage("note", `The server could not use that: ${event.message || event.code || "error"}`);
+      // A session that is over is told by the close that follows.
+      if (!String(event.code).startsWith("session_")) {
+        addMessage("note", `The server could not use that: ${event.message || event.code || "error"}`);
+      }
       break;
     }
     default: // audio, interruption, corrections, ...: nothing to show in a text page
