@@ -59,6 +59,10 @@ SAYINGS = [
 ACTS = st.one_of(
     st.tuples(st.just("say"), st.sampled_from(SAYINGS)),
     st.tuples(
+        st.just("say"),
+        st.sampled_from(["pay 350 to till 123456", "no, pay bill 888880", "send 2000 to equity"]),
+    ),
+    st.tuples(
         st.just("tap"), st.sampled_from(["confirm", "cancel"]), st.sampled_from(["live", "old", "other"])
     ),
     st.tuples(st.just("tool_confirm"), st.sampled_from(["live", "old", "other"])),
@@ -114,6 +118,8 @@ def test_only_the_exact_version_read_back_is_ever_confirmed(
         if act[0] == "wait":
             now += timedelta(seconds=int(str(act[1])))
         event = _event(act, state)
+        before = state.proposal.proposal_id if state.proposal is not None else None
+        turn_actions: list[object] = []
         queue = [step(state, event, now, world)]
         consenting = isinstance(event, ToolConfirm | Tap | PinEntry) or (
             isinstance(event, Utterance) and event.text in ("yes", "ndio")
@@ -121,6 +127,7 @@ def test_only_the_exact_version_read_back_is_ever_confirmed(
         while queue:
             result = queue.pop(0)
             state = result.state
+            turn_actions += result.actions
             for action in result.actions:
                 if isinstance(action, Show) and action.tool_name == "show_proposal":
                     pid = uuid.UUID(str(action.parameters["proposal_id"]))
@@ -141,6 +148,12 @@ def test_only_the_exact_version_read_back_is_ever_confirmed(
                 answer = bank.answer(action, state)
                 if answer is not None:
                     queue.append(step(state, answer, now, world))
+        after = state.proposal.proposal_id if state.proposal is not None else None
+        if before is not None and after != before:
+            # A proposal is never forgotten while its hold is live: it was confirmed or cancelled.
+            assert any(isinstance(a, Cancel | Confirm) and a.proposal_id == before for a in turn_actions), (
+                f"proposal dropped without a cancel: {event}"
+            )
         assert state.phase in ("idle", "filling", "choosing", "read_back", "pin", "ended")
         if state.phase in ("read_back", "pin"):
             assert state.proposal is not None and shown[state.proposal.proposal_id] == state.proposal.version

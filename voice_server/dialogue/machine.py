@@ -417,7 +417,9 @@ def new_request(turn: Turn, event: Event) -> None:
     if draft is None:
         not_understood(turn, event)
         return
+    live = s.proposal  # a proposal still pending (a correction being completed) is revised, never left behind
     _reset(s)
+    s.proposal = live
     _advance(turn, draft, candidates, errors)
 
 
@@ -505,7 +507,7 @@ def _advance(turn: Turn, draft: Draft, candidates: list[Candidate], errors: tupl
 def _refuse_input(turn: Turn, code: str) -> None:
     """What was heard cannot be used (a bad number, an amount out of range)."""
     s = turn.state
-    if s.proposal is not None and s.phase in ("read_back", "pin", "choosing"):
+    if s.proposal is not None:
         # A correction that cannot be used leaves the proposal as it was read back.
         turn.say(f"rejected.{code}")
         s.phase = "read_back"
@@ -1032,6 +1034,8 @@ def _draft_from_tool(
 
 STORED = ("idle", "filling", "choosing", "read_back", "pin", "ended")
 _ASKING = frozenset({"idle", "filling", "choosing", "proposing"})
+# While a correction is completed the earlier proposal is still live: a refusal goes back to its read-back.
+_ASKING_LIVE = _ASKING | {"read_back"}
 _REVISED = frozenset({"proposing", "read_back", "filling", "choosing", "idle"})
 
 Rule = tuple[Handler, frozenset[str]]
@@ -1077,28 +1081,28 @@ TRANSITIONS: dict[str, dict[str, Rule]] = {
     "filling": _with_small_talk(
         "filling",
         _rules(
-            command=(merge_request, _ASKING),
-            tool_propose=(new_request, _ASKING),
-            other=(answer_slot, _ASKING),
-            change=(answer_slot, _ASKING),
+            command=(merge_request, _ASKING_LIVE),
+            tool_propose=(new_request, _ASKING_LIVE),
+            other=(answer_slot, _ASKING_LIVE),
+            change=(answer_slot, _ASKING_LIVE),
             yes=(unclear, frozenset({"filling", "idle"})),
             no=(cancel, frozenset({"idle"})),
-            tap_cancel=(cancel, frozenset({"idle"})),
-            tool_cancel=(cancel, frozenset({"idle"})),
+            tap_cancel=(cancel, frozenset({"idle", "filling"})),
+            tool_cancel=(cancel, frozenset({"idle", "filling"})),
         ),
     ),
     # Two contacts fit: the answer picks one by name or position.
     "choosing": _with_small_talk(
         "choosing",
         _rules(
-            command=(new_request, _ASKING),
-            tool_propose=(new_request, _ASKING),
-            other=(pick_candidate, _ASKING | {"read_back"}),
-            change=(pick_candidate, _ASKING | {"read_back"}),
+            command=(new_request, _ASKING_LIVE),
+            tool_propose=(new_request, _ASKING_LIVE),
+            other=(pick_candidate, _ASKING_LIVE),
+            change=(pick_candidate, _ASKING_LIVE),
             yes=(unclear, frozenset({"choosing", "idle"})),
             no=(cancel, frozenset({"idle"})),
-            tap_cancel=(cancel, frozenset({"idle"})),
-            tool_cancel=(cancel, frozenset({"idle"})),
+            tap_cancel=(cancel, frozenset({"idle", "choosing"})),
+            tool_cancel=(cancel, frozenset({"idle", "choosing"})),
         ),
     ),
     # A proposal was read back: only a yes/tap/confirm tool of this exact version goes on.
