@@ -115,6 +115,14 @@ async def test_typed_payment_confirmed_by_a_tap(
     await snap(tab, "phone-receipt", full_page=True)
 
 
+# The assistant has answered since the page last sent a PIN.
+_ANSWERED_AFTER_PIN = """(() => {
+  const all = [...document.querySelectorAll("#conversation .msg")];
+  const sent = all.findLastIndex((m) => m.textContent === "PIN sent.");
+  return sent >= 0 && all.slice(sent + 1).some((m) => m.classList.contains("agent"));
+})()"""
+
+
 async def test_payment_over_the_pin_threshold_through_the_keypad(
     served: ServeProcess,
     open_tab: Callable[..., Awaitable[Tab]],
@@ -132,6 +140,15 @@ async def test_payment_over_the_pin_threshold_through_the_keypad(
 
     keypad = page.locator("#pin")
     await keypad.wait_for(state="visible")
+    # A wrong PIN first: nothing moves, and the keypad comes back (one strike of five).
+    await page.keyboard.type("1111")
+    await page.get_by_role("button", name="Send PIN").click()
+    await until(page, _ANSWERED_AFTER_PIN)
+    await keypad.wait_for(state="visible")
+    assert await page.locator("#pin-dots").text_content() == "No digits entered"
+    assert await wallet(pool, user) == Decimal("5000.00")
+    assert await pool.fetchval("SELECT status FROM transactions WHERE id = $1", row["id"]) == "pending"
+
     await page.get_by_role("button", name="7", exact=True).click()
     await page.get_by_role("button", name="3", exact=True).click()
     await page.keyboard.type("9")  # the keypad takes the keyboard as well
@@ -141,7 +158,7 @@ async def test_payment_over_the_pin_threshold_through_the_keypad(
     assert pin not in await page.content(), "the PIN must never be written to the page"
     assert await wallet(pool, user) == Decimal("5000.00")
 
-    await page.get_by_role("button", name="Send PIN").click()
+    await page.keyboard.press("Enter")  # sends it (the focused key is not pressed again)
     done = await receipt_shows(tab, pool, user, row["id"])
     assert done["amount"] == Decimal("1500.00")
     assert pin not in await page.content()

@@ -173,12 +173,6 @@ async function tool(name, params = {}) {
   return http("POST", `/v1/tools/${name}`, { token: app.session.session_token, body });
 }
 
-function listOf(data) {
-  if (Array.isArray(data)) return data;
-  for (const key of ["transactions", "items", "data"]) if (data && Array.isArray(data[key])) return data[key];
-  return null;
-}
-
 async function refreshWallet() {
   const me = await http("GET", "/v1/me");
   if (me.status === 401) return signOut("That token was not accepted. Paste a fresh one.");
@@ -189,7 +183,7 @@ async function refreshWallet() {
     if (r.ok && r.data) showBalance(r.data.balance);
   }
   const list = await http("GET", "/v1/transactions?limit=5");
-  const items = list.ok ? listOf(list.data) : null;
+  const items = list.ok && list.data && Array.isArray(list.data.items) ? list.data.items : null;
   if (items) renderHistory(items);
   $("history").hidden = items === null; // no history API on this server: no list rather than an empty one
 }
@@ -595,7 +589,7 @@ function wire() {
   $("pin-back").addEventListener("click", () => pinKey("Backspace"));
   $("pin-ok").addEventListener("click", () => pinKey("Enter"));
   $("pin").addEventListener("keydown", (e) => {
-    if (/^[0-9]$/.test(e.key) || e.key === "Backspace") {
+    if (/^[0-9]$/.test(e.key) || e.key === "Backspace" || e.key === "Enter") {
       e.preventDefault();
       pinKey(e.key);
     }
