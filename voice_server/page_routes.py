@@ -63,6 +63,10 @@ async def demo_offered(request: web.Request) -> web.Response:
 
 
 async def demo_user(request: web.Request) -> web.Response:
+    # A JSON body cannot be sent cross-site without a CORS preflight (which this server never allows), so
+    # another web page open in the developer's browser cannot make users here.
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the request as application/json")
     made = request.app[_DEMO_COUNT]
     if made[0] >= DEMO_USERS_PER_PROCESS:
         raise ApiError(429, "too_many_demo_users", "this server has made enough demo users; restart it")

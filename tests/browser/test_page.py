@@ -4,8 +4,9 @@ demo-user route, which exists only on the embedded development defaults."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -117,23 +118,25 @@ def free_port() -> int:
         return port
 
 
-async def _demo_status(settings: Settings, pool: asyncpg.Pool) -> tuple[int, int]:
-    """GET and POST of the demo route on an app built with these settings, over real HTTP."""
+@contextlib.asynccontextmanager
+async def app_with(pool: asyncpg.Pool, **overrides: Any) -> AsyncIterator[str]:
+    """The application built with these settings (embedded defaults unless overridden), served over real
+    HTTP on a free port, on the test database either way; yields the demo route's URL."""
+    settings = Settings().model_copy(
+        update={
+            "data_dir": scratch_dir(),
+            "database_url": None,
+            "daraja_consumer_key": None,
+            "daraja_consumer_secret": None,
+            **overrides,
+        }
+    )
     runner = web.AppRunner(create_app(settings, pool))
     await runner.setup()
     port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}{DEMO_ROUTE}") as r:
-                got = r.status
-            async with http.post(f"http://127.0.0.1:{port}{DEMO_ROUTE}") as r:
-                posted = r.status
-                if posted == 201:
-                    made = await r.json()
-                    assert Decimal(made["balance"]) > 0 and made["pin"] and len(made["contacts"]) >= 3
-        return got, posted
+        yield f"http://127.0.0.1:{port}{DEMO_ROUTE}"
     finally:
         await runner.cleanup()
 
@@ -151,12 +154,18 @@ async def test_demo_route_exists_only_on_embedded_defaults(
     pool: asyncpg.Pool, overrides: dict[str, Any], expected: tuple[int, int]
 ) -> None:
     """The route is decided by the settings alone (the app here runs on the test database either way)."""
-    settings = Settings().model_copy(
-        update={"data_dir": scratch_dir(), "daraja_consumer_key": None, "daraja_consumer_secret": None}
-    )
-    settings = settings.model_copy(update=overrides)
+    unset = {"database_url": None, "daraja_consumer_key": None, "daraja_consumer_secret": None}
+    settings = Settings().model_copy(update={**unset, **overrides})
     assert demo_available(settings) == (expected[0] == 200)
-    assert await _demo_status(settings, pool) == expected
+    async with app_with(pool, **overrides) as url, aiohttp.ClientSession() as http:
+        async with http.get(url) as r:
+            got = r.status
+        async with http.post(url, json={}) as r:
+            posted = r.status
+            if posted == 201:
+                made = await r.json()
+                assert Decimal(made["balance"]) > 0 and made["pin"] and len(made["contacts"]) >= 3
+    assert (got, posted) == expected
 
 
 async def test_embedded_defaults_offer_a_demo_user(
@@ -197,24 +206,21 @@ async def test_static_files_stay_inside_their_folder(served: ServeProcess) -> No
 async def test_demo_users_are_capped_per_process(pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Even on a developer's machine, an unauthenticated route that writes rows has a ceiling."""
     monkeypatch.setattr(page_routes, "DEMO_USERS_PER_PROCESS", 1)
-    settings = Settings().model_copy(
-        update={
-            "data_dir": scratch_dir(),
-            "database_url": None,
-            "daraja_consumer_key": None,
-            "daraja_consumer_secret": None,
-        }
-    )
-    runner = web.AppRunner(create_app(settings, pool))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"http://127.0.0.1:{port}{DEMO_ROUTE}") as r:
-                assert r.status == 201
-            async with http.post(f"http://127.0.0.1:{port}{DEMO_ROUTE}") as r:
-                assert r.status == 429
-                assert (await r.json())["error"]["code"] == "too_many_demo_users"
-    finally:
-        await runner.cleanup()
+    async with app_with(pool) as url, aiohttp.ClientSession() as http:
+        async with http.post(url, json={}) as r:
+            assert r.status == 201
+        async with http.post(url, json={}) as r:
+            assert r.status == 429
+            assert (await r.json())["error"]["code"] == "too_many_demo_users"
+
+
+async def test_another_site_cannot_make_demo_users(pool: asyncpg.Pool) -> None:
+    """A form post or a no-preflight fetch from another page open in the developer's browser: 415, no user."""
+    before = await pool.fetchval("SELECT count(*) FROM profiles")
+    async with app_with(pool) as url, aiohttp.ClientSession() as http:
+        for body, kind in (("", "text/plain"), ("a=1", "application/x-www-form-urlencoded")):
+            headers = {"Content-Type": kind, "Origin": "http://evil.example"}
+            async with http.post(url, data=body, headers=headers) as r:
+                assert r.status == 415
+                assert "access-control-allow-origin" not in r.headers
+    assert await pool.fetchval("SELECT count(*) FROM profiles") == before

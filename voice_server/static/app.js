@@ -154,7 +154,7 @@ function signOut(message = "") {
 
 async function tryDemo() {
   $("demo-button").disabled = true;
-  const r = await http("POST", "/v1/dev/demo-user", { token: null });
+  const r = await http("POST", "/v1/dev/demo-user", { token: null, body: {} });
   $("demo-button").disabled = false;
   if (r.status !== 201) {
     $("signin-error").textContent = `No demo user: ${errorText(r)}`;
