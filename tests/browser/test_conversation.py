@@ -364,3 +364,32 @@ async def test_recent_transactions_listed_where_the_server_has_them_else_left_ou
     first = page.locator("#history-list li").first
     await first.locator(".amount", has_text="KES 400.00").wait_for()
     assert MAMA in (await first.text_content() or "")
+
+
+async def test_a_yes_after_the_session_expired_pays_nothing_and_the_next_message_starts_afresh(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    user = await make_user(balance="1000.00")
+    tab = await open_tab(PHONE)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    await say(tab, "send 100 to mama")
+    row = await card_shows(tab, pool, user, "100.00", "Mary Wambui")
+    first = await page.evaluate("app.session.session_id")
+    # Fifteen minutes pass (the session's clock, not the test's).
+    await pool.execute(
+        "UPDATE voice_sessions SET expires_at = now() - interval '1 second' WHERE session_id = $1", first
+    )
+    await say(tab, "yes")
+    await page.locator("#status[data-state='expired']").wait_for()
+    assert await page.locator("#proposal").is_hidden()
+    assert await pool.fetchval("SELECT status FROM transactions WHERE id = $1", row["id"]) == "cancelled"
+    assert await wallet(pool, user) == Decimal("1000.00")
+
+    await say(tab, "send 120 to mama")
+    await card_shows(tab, pool, user, "120.00", "Mary Wambui")
+    assert await page.evaluate("app.session.session_id") != first
+    assert await tab.page.locator("#status").get_attribute("data-state") == "live"
