@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="transcript files or folders of *.yaml")
     p.add_argument("--database-url", help="PostgreSQL URL (default DATABASE_URL, else the embedded database)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of report lines")
+    p.add_argument("--server", metavar="URL", help="drive a running server over its WebSocket instead")
     p.set_defaults(func=run)
 
 
@@ -35,7 +36,12 @@ def run(args: argparse.Namespace) -> int:
     if args.database_url:
         settings = settings.model_copy(update={"database_url": args.database_url})
     started = time.perf_counter()
-    reports = asyncio.run(replay_local(args.paths, settings))
+    if args.server:
+        from voice_server.replay_ws import replay_server
+
+        reports = asyncio.run(replay_server(args.paths, args.server, settings))
+    else:
+        reports = asyncio.run(replay_local(args.paths, settings))
     return report(reports, time.perf_counter() - started, as_json=args.json)
 
 

@@ -201,8 +201,12 @@ class Connection:
                     version=version if isinstance(version, int) else None,
                 )
             )
-        elif call.tool_name == "request_pin":
-            del self.calls[message.tool_call_id]
+        elif call.tool_name == "request_pin" or (
+            call.tool_name == "show_proposal" and answer.isdigit() and 4 <= len(answer) <= 6
+        ):
+            # The keypad's digits (an app may also offer the keypad on the card itself, before being asked).
+            if call.tool_name == "request_pin":
+                del self.calls[message.tool_call_id]
             await self._enqueue(PinEntry(digits=answer))
         # Anything else (the SDK's own "called successfully") changes nothing.
 
