@@ -364,6 +364,9 @@ async def test_recent_transactions_listed_where_the_server_has_them_else_left_ou
     first = page.locator("#history-list li").first
     await first.locator(".amount", has_text="KES 400.00").wait_for()
     assert MAMA in (await first.text_content() or "")
+    # M-Pesa (the simulator) settles it; the list and the receipt on screen follow.
+    await page.locator("#history-list li[data-status='completed']").first.wait_for()
+    await page.locator("#r-status", has_text="Completed").wait_for()
 
 
 async def test_a_yes_after_the_session_expired_pays_nothing_and_the_next_message_starts_afresh(

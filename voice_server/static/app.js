@@ -209,6 +209,10 @@ function renderHistory(items) {
     });
     li.dataset.status = t.status || "";
     li.append(what, amount, meta);
+    // The receipt on screen follows its transaction (processing -> completed or failed).
+    if (!$("receipt").hidden && $("r-id").textContent === t.id) {
+      $("r-status").textContent = STATUS_NAMES[t.status] || t.status;
+    }
     ul.append(li);
   }
 }
@@ -497,6 +501,7 @@ function showReceipt(p) {
   $("r-balance").textContent = kes(p.balance);
   $("receipt").hidden = false;
   refreshWallet();
+  if (p.status === "processing") setTimeout(refreshWallet, 4000); // M-Pesa usually answers in seconds
 }
 
 // ---------- the microphone: press and hold ----------
