@@ -78,7 +78,8 @@ async function http(method, path, { token = app.token, body } = {}) {
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   try {
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const res = await fetch(path, { method, headers, body: payload });
     const data = await res.json().catch(() => null);
     return { status: res.status, ok: res.ok, data };
   } catch (err) {
@@ -87,7 +88,8 @@ async function http(method, path, { token = app.token, body } = {}) {
 }
 
 function errorText(r) {
-  return (r.data && r.data.error && r.data.error.message) || (r.status ? `error ${r.status}` : "the server cannot be reached");
+  const message = r.data && r.data.error && r.data.error.message;
+  return message || (r.status ? `error ${r.status}` : "the server cannot be reached");
 }
 
 /** The connection state shown in the top bar (tests and screen readers read data-state). */
@@ -165,7 +167,7 @@ async function tryDemo() {
   showBalance(r.data.balance);
 }
 
-// ---------- wallet and history: the app API (GET /v1/me, /v1/transactions) where the server has it ----------
+// ---------- wallet and history: the app API (GET /v1/me, /v1/transactions) where the server has it -------
 
 async function tool(name, params = {}) {
   if (!app.session) return { ok: false, status: 0, data: null };
@@ -201,7 +203,10 @@ function renderHistory(items) {
     const what = Object.assign(document.createElement("span"), {
       textContent: `${TYPE_NAMES[t.type] || t.type} · ${recipientOf(t)}`,
     });
-    const amount = Object.assign(document.createElement("span"), { className: "amount", textContent: kes(t.amount) });
+    const amount = Object.assign(document.createElement("span"), {
+      className: "amount",
+      textContent: kes(t.amount),
+    });
     const when = t.created_at ? new Date(t.created_at).toLocaleString() : "";
     const meta = Object.assign(document.createElement("span"), {
       className: "meta",
@@ -255,7 +260,8 @@ function socketUrl() {
   if (!given.searchParams.has("conversation_signature")) {
     given.searchParams.set("conversation_signature", app.session.session_token);
   }
-  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${given.pathname}${given.search}`;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${given.pathname}${given.search}`;
 }
 
 function connect() {
@@ -324,7 +330,8 @@ function expire(reason = "") {
   hideProposal();
   hidePin();
   setStatus("expired", "Session ended. Your next message starts a new one.");
-  addMessage("note", `This voice session has ended${reason ? ` (${reason})` : ""}. Press or type to start a new one.`);
+  const why = reason ? ` (${reason})` : "";
+  addMessage("note", `This voice session has ended${why}. Press or type to start a new one.`);
 }
 
 function onServerEvent(message) {
@@ -527,7 +534,9 @@ function setupMic() {
       heard = Array.from(event.results, (result) => result[0].transcript).join(" ");
       $("say-input").value = heard;
     };
-    recognition.onerror = (event) => addMessage("note", `Voice input stopped (${event.error}). You can type instead.`);
+    recognition.onerror = (event) => {
+      addMessage("note", `Voice input stopped (${event.error}). You can type instead.`);
+    };
     recognition.onend = () => {
       recognition = null;
       mic.setAttribute("aria-pressed", "false");
