@@ -171,7 +171,7 @@ class SessionDriver:
             )
         except asyncpg.ForeignKeyViolationError:
             raise LedgerError("user_not_found", "no such user") from None
-        return SessionInfo(session_id, row_id, user_id, expires, agent_id, lang)
+        return SessionInfo(session_id, row_id, user_id, expires, agent_id[:200], lang)
 
     async def greeting(self, session_id: str, user_id: uuid.UUID) -> TurnResult:
         return await self._turn(session_id, user_id, None)
@@ -204,11 +204,8 @@ class SessionDriver:
                 state = _stored_state(row["dialogue_state"])
                 state.session_expires_at = row["expires_at"].timestamp()
                 if event is None:
-                    state, actions, ended = (
-                        machine.greet(state).state,
-                        list(machine.greet(state).actions),
-                        False,
-                    )
+                    greeting = machine.greet(state)
+                    state, actions, ended = greeting.state, list(greeting.actions), False
                 else:
                     world = await self._world(conn, user_id, event, now)
                     state, actions, ended = await self._run(conn, row, state, event, now, world)
