@@ -216,3 +216,20 @@ async def test_a_flood_of_words_is_cut_to_one_breath(driver: SessionDriver, make
     session = await driver.start_session(user)
     result = await driver.handle(session.session_id, user, Utterance("send 500 to mama " * 20000))
     assert result.outcome in ("proposed", "rejected", "asked")
+
+
+async def test_a_tap_naming_someone_elses_proposal_confirms_nothing(
+    driver: SessionDriver, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    victim, attacker = await make_user(), await make_user()
+    theirs = await driver.start_session(victim)
+    proposed = await driver.handle(theirs.session_id, victim, Utterance("send 500 to mama"))
+    assert proposed.proposal is not None
+    pid = uuid.UUID(str(proposed.proposal["proposal_id"]))
+    mine = await driver.start_session(attacker)
+    await driver.handle(mine.session_id, attacker, Utterance("send 100 to mama"))
+    for event in (Tap("confirm", pid, 1), ToolConfirm(pid, 1)):
+        result = await driver.handle(mine.session_id, attacker, event)
+        assert result.committed is None and result.rejected == "stale_version"
+    assert await _status(pool, victim) == ["pending"]
+    assert await _status(pool, attacker) == ["pending"]
