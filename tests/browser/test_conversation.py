@@ -110,6 +110,8 @@ async def test_typed_payment_confirmed_by_a_tap(
     await tab.page.get_by_role("button", name="Confirm").click()
     done = await receipt_shows(tab, pool, user, row["id"])
     assert done["voice_verified"] is False  # a tap, not a spoken yes
+    states = await tab.states()
+    assert "connecting" in states and states.index("connecting") < states.index("live"), states
     assert await wallet(pool, user) == Decimal("5000.00") - row["amount"] - row["fee"]
     assert [r["id"] for r in await transactions(pool, user) if r["status"] in PAID] == [row["id"]]
     await snap(tab, "phone-receipt", full_page=True)
