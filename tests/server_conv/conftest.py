@@ -59,6 +59,8 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         "ONGEA_SESSION_SECRET": SESSION_SECRET,
         "ELEVENLABS_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "ONGEA_PAYOUT_RECONCILE_AFTER_SECONDS": "2",
+        "ONGEA_DB_POOL_MIN": "1",
+        "ONGEA_DB_POOL_MAX": "6",  # the shared PostgreSQL serves 8 engineers
         **extra,
     }
 

@@ -57,8 +57,11 @@ class Conv:
         await self.ws.send(json.dumps(obj))
 
     async def recv(self, wait: float = 15) -> dict[str, Any]:
+        """The next event that is not a ping (pings are answered), within `wait` seconds in all."""
+        deadline = asyncio.get_running_loop().time() + wait
         while True:
-            event = json.loads(await asyncio.wait_for(self.ws.recv(), wait))
+            left = deadline - asyncio.get_running_loop().time()
+            event = json.loads(await asyncio.wait_for(self.ws.recv(), max(left, 0.001)))
             if event["type"] == "ping":
                 await self.send({"type": "pong", "event_id": event["ping_event"]["event_id"]})
                 continue
