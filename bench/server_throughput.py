@@ -81,6 +81,17 @@ async def run_payments(url: str, tokens: list[str], seconds: float) -> tuple[int
         return done, refused, latencies
 
 
+async def mean_turn_seconds(url: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("ongea_turn_seconds_sum", "ongea_turn_seconds_count")):
+            name, value = line.split()
+            values[name] = float(value)
+    return values.get("ongea_turn_seconds_sum", 0.0) / max(values.get("ongea_turn_seconds_count", 0.0), 1.0)
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,6 +108,7 @@ async def main() -> int:
     try:
         users = await make_users(dsn, args.sessions)
         done, refused, latencies = await run_payments(served.url, [t for _, t in users], args.seconds)
+        turn_mean = await mean_turn_seconds(served.url)
         rate = done / args.seconds
         subprocess.run([binary, "-i", "-q", pgbench_dsn], capture_output=True, text=True, check=True)  # noqa: ASYNC221
         tps = pgbench_rate(binary, pgbench_dsn, args.sessions, args.seconds)
@@ -106,6 +118,7 @@ async def main() -> int:
             f"  propose+confirm round trip: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
             f"p99 {percentile(latencies, 99) * 1000:.1f} ms"
         )
+        print(f"  server-side time per turn (driver + database, from /metrics): mean {turn_mean * 1000:.1f} ms")
         print(f"pgbench tpcb-like, {args.sessions} clients: {tps:.1f} tps")
         print(f"ratio: {rate / tps:.2f} (aim 0.5)")
     finally:

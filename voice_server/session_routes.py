@@ -28,7 +28,7 @@ from voice_server.session_tokens import (
 )
 from voice_server.settings import Settings
 from voice_server.ws.handler import conversation_ws
-from voice_server.ws.live import LIVE_KEY, Live
+from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, Live
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +132,16 @@ async def _mint(
         raise ApiError(503, "shutting_down", "this server is restarting; try again")
     settings = request.app[SETTINGS_KEY]
     eleven = await elevenlabs_session(settings)
-    info = await live.driver.start_session(
-        user_id,
-        agent_id=eleven.agent_id if eleven else "ongea-pesa",
-        language=language,
-        signed_url=eleven.signed_url if eleven else None,
-    )
+    try:
+        info = await live.driver.start_session(
+            user_id,
+            agent_id=eleven.agent_id if eleven else "ongea-pesa",
+            language=language,
+            signed_url=eleven.signed_url if eleven else None,
+        )
+    except UNAVAILABLE:
+        log.warning("POST /v1/sessions: database unavailable", exc_info=True)
+        raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
     claims = SessionClaims(str(info.session_id), user_id, info.expires_at)
     token = mint_session_token(settings.session_token_secret(), claims.session_id, user_id, info.expires_at)
     return claims, token, eleven

@@ -14,7 +14,7 @@ from voice_server.conversation.driver import SessionClosed, TurnResult
 from voice_server.http_errors import ApiError
 from voice_server.session_routes import closed_error, session_claims
 from voice_server.tools.models import TOOLS, ToolAnswer
-from voice_server.ws.live import LIVE_KEY
+from voice_server.ws.live import LIVE_KEY, DatabaseUnavailable
 
 _WRAPPER_KEYS = {"tool_call_id", "tool_name", "parameters", "conversation_id"}
 
@@ -69,6 +69,8 @@ async def tool_endpoint(request: web.Request) -> web.Response:
         )
     except SessionClosed as exc:
         raise closed_error(exc) from None
+    except DatabaseUnavailable:
+        raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
     return web.json_response(answer(result), dumps=lambda o: json.dumps(o, default=str))
 
 

@@ -23,7 +23,7 @@ from voice_server.conversation.driver import ClientEvent, SessionClosed, TurnRes
 from voice_server.dialogue.events import PinEntry, Tap, UserEvent, Utterance
 from voice_server.session_tokens import SessionClaims, SessionTokenError, verify_session_token
 from voice_server.ws import protocol
-from voice_server.ws.live import LIVE_KEY, Live
+from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, DatabaseUnavailable, Live
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +110,17 @@ class Connection:
         except SessionClosed as exc:
             await self.close(WSCloseCode.POLICY_VIOLATION, f"session {exc.code}")
             return
+        except DatabaseUnavailable:
+            await self.close(WSCloseCode.TRY_AGAIN_LATER, "busy; try again")
+            return
         self.live.add_socket(self.session_id, self.ws)
         pinger = asyncio.get_running_loop().create_task(self._pinger())
         worker = asyncio.get_running_loop().create_task(self._worker())
         try:
             await self.send(protocol.initiation_metadata(self.session_id))
             await self._send_turn(greeting)
-            await self._send_last_outcome()
+            with contextlib.suppress(*UNAVAILABLE):
+                await self._send_last_outcome()
             if first is not None and not await self._frame(first):
                 return
             async for msg in self.ws:
@@ -223,6 +227,9 @@ class Connection:
                 return
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailable:
+                await self.send(protocol.error("unavailable", "the service is busy; please say it again"))
+                continue
             except Exception:
                 log.exception("turn failed on session %s", self.session_id)
                 await self.send(protocol.error("internal_error", "that did not work; please say it again"))

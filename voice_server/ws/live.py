@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from aiohttp import WSCloseCode, web
 
 from voice_server.conversation.driver import SessionDriver, TurnResult
@@ -20,6 +21,20 @@ from voice_server.dialogue.events import UserEvent
 from voice_server.metrics import Metrics
 
 log = logging.getLogger("ongea_pesa.turns")
+
+# The database cannot be reached or has no connection to spare: a 503 to try again, never a 500.
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """A turn could not reach the database; nothing was decided."""
 
 
 def turn_kinds(result: TurnResult) -> list[str]:
@@ -47,6 +62,9 @@ class Live:
         task.add_done_callback(self.in_flight.discard)
         try:
             result = await asyncio.shield(task)
+        except UNAVAILABLE as exc:
+            self.metrics.turns.labels(channel, "unavailable").inc()
+            raise DatabaseUnavailable(str(exc)) from exc
         except asyncio.CancelledError:
             log.info("turn session=%s input=%s continues after its caller left", session_id, _name(event))
             raise
