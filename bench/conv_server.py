@@ -70,6 +70,7 @@ def serve(dsn: str, **env: str) -> Served:
             "ONGEA_DATA_DIR": str(data),
             "ONGEA_JWT_SECRET": JWT_SECRET,
             "ONGEA_LOG_LEVEL": "INFO",
+            "ONGEA_DB_POOL_MAX": "10",  # the PostgreSQL is shared; override with env
             **env,
         },
         stdout=log.open("wb"),

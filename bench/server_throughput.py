@@ -118,7 +118,7 @@ async def main() -> int:
             f"  propose+confirm round trip: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
             f"p99 {percentile(latencies, 99) * 1000:.1f} ms"
         )
-        print(f"  server-side time per turn (driver + database, from /metrics): mean {turn_mean * 1000:.1f} ms")
+        print(f"  server-side time per turn (driver + database, /metrics): mean {turn_mean * 1000:.1f} ms")
         print(f"pgbench tpcb-like, {args.sessions} clients: {tps:.1f} tps")
         print(f"ratio: {rate / tps:.2f} (aim 0.5)")
     finally:

@@ -281,7 +281,8 @@ class Connection:
 async def conversation_ws(request: web.Request) -> web.StreamResponse:
     live = request.app[LIVE_KEY]
     settings = request.app[SETTINGS_KEY]
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES)
+    # No permessage-deflate: frames are small JSON, and a zlib stream costs ~100 KiB per idle connection.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False)
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(reason="WebSocket Expected")
     await ws.prepare(request)
