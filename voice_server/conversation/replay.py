@@ -233,17 +233,26 @@ class LocalStack:
 
 
 class LocalReplayer:
-    """Replays transcripts through `SessionDriver` on the local stack."""
+    """Replays transcripts through `SessionDriver` on the local stack. Transcripts that want the same answer
+    from M-Pesa (`gateway:`) run `parallel` at a time: the simulator's behaviour is set once per group."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalStack, parallel: int = 4) -> None:
         self.stack = stack
+        self.parallel = parallel
+        self._gateway: str | None = None
+
+    @staticmethod
+    def group_of(transcript: Transcript) -> str:
+        return transcript.gateway.result
 
     async def run(self, transcript: Transcript, path: str) -> Report:
         started = time.perf_counter()
         pool = self.stack.pool
         clock = ReplayClock()
         driver = SessionDriver(pool, self.stack.settings, clock=clock)
-        self.stack.set_gateway(transcript.gateway.result)
+        if self._gateway != transcript.gateway.result:
+            self._gateway = transcript.gateway.result
+            self.stack.set_gateway(self._gateway)
         user_id = await prepare_user(pool, transcript)
         session = await driver.start_session(user_id, language=transcript.user.language)
         live: dict[str, object] | None = None
@@ -286,8 +295,11 @@ class LocalReplayer:
 
 
 async def replay_files(paths: list[str], replayer: Replayer) -> list[Report]:
-    """Load and replay each transcript in turn; a malformed one is reported and the others still run."""
-    reports: list[Report] = []
+    """Load and replay every transcript; a malformed one is reported and the others still run. Reports come
+    back in file order. A replayer with `parallel` > 1 and a `group_of(transcript)` runs the transcripts of
+    one group at the same time (each has its own user, session and clock), one group after the other."""
+    reports: list[Report | None] = []
+    loaded: list[tuple[int, Transcript, str]] = []
     for path in transcript_files(paths):
         try:
             transcript = load_transcript(path)
@@ -296,8 +308,22 @@ async def replay_files(paths: list[str], replayer: Replayer) -> list[Report]:
                 Report(str(path), path.name, ok=False, error=f"{exc.field}: {exc.message}", malformed=True)
             )
             continue
-        reports.append(await replayer.run(transcript, str(path)))
-    return reports
+        reports.append(None)
+        loaded.append((len(reports) - 1, transcript, str(path)))
+    parallel = max(1, int(getattr(replayer, "parallel", 1)))
+    group_of = getattr(replayer, "group_of", None)
+    groups: dict[object, list[tuple[int, Transcript, str]]] = {}
+    for item in loaded:
+        groups.setdefault(group_of(item[1]) if group_of is not None else None, []).append(item)
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(index: int, transcript: Transcript, path: str) -> None:
+        async with gate:
+            reports[index] = await replayer.run(transcript, path)
+
+    for items in groups.values():
+        await asyncio.gather(*(one(*item) for item in items))
+    return [r for r in reports if r is not None]
 
 
 @contextlib.asynccontextmanager
