@@ -233,3 +233,25 @@ async def test_a_tap_naming_someone_elses_proposal_confirms_nothing(
         assert result.committed is None and result.rejected == "stale_version"
     assert await _status(pool, victim) == ["pending"]
     assert await _status(pool, attacker) == ["pending"]
+
+
+async def test_a_limit_reached_between_read_back_and_yes_is_said_with_the_balance(
+    driver: SessionDriver, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    user = await make_user(balance="5000.00", plan="free")
+    one = await driver.start_session(user)
+    for _ in range(4):
+        await driver.handle(one.session_id, user, Utterance("send 100 to mama"))
+        done = await driver.handle(one.session_id, user, Utterance("yes"))
+        assert done.committed is not None
+    two = await driver.start_session(user)
+    await driver.handle(one.session_id, user, Utterance("send 100 to mama"))
+    await driver.handle(two.session_id, user, Utterance("send 200 to mama"))
+    fifth = await driver.handle(one.session_id, user, Utterance("yes"))
+    assert fifth.committed is not None
+    sixth = await driver.handle(two.session_id, user, Utterance("yes"))
+    assert sixth.rejected == "monthly_limit" and sixth.committed is None and sixth.cancelled
+    said = " ".join(s.text for s in sixth.say)
+    assert "this month" in said and "KES 4,490" in said
+    assert await _status(pool, user) == ["processing"] * 5 + ["cancelled"]
+    assert await check_invariants(pool, [user]) == []

@@ -374,7 +374,9 @@ class SessionDriver:
                     action.proposal_id, user_id, action.version, voice_verified=action.voice_verified
                 )
         except LedgerError as exc:
-            return ConfirmRefused(exc.code, exc.message)
+            balance = await ledger.balance(user_id)
+            code = _SPOKEN_CODES.get(exc.code, exc.code)
+            return ConfirmRefused(code, exc.message, balance.available, balance.wallet)
         data = result.model_dump()
         return Committed(
             transaction_id=result.transaction_id,

@@ -138,10 +138,12 @@ class Committed:
 
 @dataclass(frozen=True)
 class ConfirmRefused:
-    """The ledger refused the confirmation (stale_version, expired, insufficient_balance, ...)."""
+    """The ledger refused the confirmation (stale_version, expired, monthly_limit, ...)."""
 
     code: str
     message: str = ""
+    available: Decimal | None = None
+    wallet: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -806,13 +806,14 @@ def confirm_refused(turn: Turn, event: Event) -> None:
     code = event.code
     turn.actions.append(Cancel(p.proposal_id, f"confirm refused: {code}"))
     _reset(s)
+    wallet = event.wallet if event.wallet is not None else Decimal("0")
     turn.say(
         f"rejected.{code}" if _has_rejection(code) else "rejected.generic",
-        wallet="",
-        available="",
+        wallet=turn.money(wallet),
+        available=turn.money(event.available if event.available is not None else wallet),
         threshold=turn.money(turn.world.pin_threshold),
     )
-    turn.note("rejected", rejected=code, cancelled=True)
+    turn.note("rejected", rejected=code, cancelled=True, balance=event.wallet)
 
 
 def cancel(turn: Turn, event: Event) -> None:
