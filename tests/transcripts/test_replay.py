@@ -148,3 +148,14 @@ async def test_the_command_prints_a_line_each_and_exits_1_on_a_failure(
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     assert data["ok"] is True and data["passed"] == 1 and data["transcripts"][0]["ok"] is True
+
+
+async def test_a_user_the_ledger_refuses_fails_that_transcript_only(
+    replayer: LocalReplayer, tmp_path: Path
+) -> None:
+    path = tmp_path / "rich.yaml"
+    path.write_text('name: too rich\nuser: {balance: "99999999999.00"}\nturns:\n  - user: "help"\n')
+    report = await replayer.run(load_transcript(path), str(path))
+    assert (
+        not report.ok and report.error is not None and report.error.startswith("user: the ledger refused it")
+    )

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from ledger.daraja import client as daraja_api
 from ledger.daraja.simulator import Behaviour, Simulator
+from ledger.models import LedgerError
 from ledger.users import create_user
 from voice_server.app import create_app
 from voice_server.conversation.driver import SessionClosed, SessionDriver, TurnResult
@@ -246,6 +247,15 @@ class LocalReplayer:
         return transcript.gateway.result
 
     async def run(self, transcript: Transcript, path: str) -> Report:
+        """One transcript; a failure to set it up (an opening balance the ledger refuses, say) is reported
+        as that transcript's failure, and the others still run."""
+        try:
+            return await self._run(transcript, path)
+        except LedgerError as exc:
+            error = f"user: the ledger refused it: {exc.message}"
+            return Report(path, transcript.name, ok=False, error=error)
+
+    async def _run(self, transcript: Transcript, path: str) -> Report:
         started = time.perf_counter()
         pool = self.stack.pool
         clock = ReplayClock()
