@@ -86,6 +86,14 @@ async def test_ended_and_other_users_sessions_are_refused_and_nothing_changes(
     assert await _refused_ws(f"{server.ws}/v1/convai/conversation?conversation_signature={crossed}") == 1008
     status, answer = await tool(server.url, crossed, "confirm_transaction", confirm)
     assert status == 403 and answer["error"]["code"] == "session_forbidden"
+    # A user token is not a session token (other key, other audience), and one session's token does not
+    # end another session.
+    status, answer = await tool(server.url, alice.token, "confirm_transaction", confirm)
+    assert status == 401
+    async with aiohttp.ClientSession() as http:
+        bearer = {"Authorization": f"Bearer {own['session_token']}"}
+        async with http.delete(f"{server.url}/v1/sessions/{sid}", headers=bearer) as r:
+            assert r.status == 401
     # Mallory's user token cannot end Alice's session.
     async with aiohttp.ClientSession() as http:
         async with http.delete(f"{server.url}/v1/sessions/{sid}", headers=mallory.headers) as r:
