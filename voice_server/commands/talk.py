@@ -130,7 +130,7 @@ class Talk:
 
 
 async def _demo_token(http: aiohttp.ClientSession, server: str) -> str:
-    async with http.post(f"{server}{DEMO_ROUTE}") as r:
+    async with http.post(f"{server}{DEMO_ROUTE}", json={}) as r:
         if r.status != 201:
             raise SystemExit(
                 "talk: this server offers no demo user (it is not on the embedded defaults); pass --token "
