@@ -33,6 +33,11 @@ from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, Live
 log = logging.getLogger(__name__)
 
 CLOSED_STATUS = {"forbidden": 403, "not_found": 404, "expired": 401, "ended": 401}
+# A user token cannot fill the database with sessions: a phone has one voice button.
+MAX_ACTIVE_SESSIONS_PER_USER = 50
+_ACTIVE_SESSIONS = """
+    SELECT count(*) FROM voice_sessions WHERE user_id = $1 AND status = 'active' AND expires_at > now()
+"""
 
 
 class SessionCreate(BaseModel):
@@ -131,6 +136,12 @@ async def _mint(
     if not live.accepting:
         raise ApiError(503, "shutting_down", "this server is restarting; try again")
     settings = request.app[SETTINGS_KEY]
+    try:
+        active = await request.app[POOL_KEY].fetchval(_ACTIVE_SESSIONS, user_id)
+    except UNAVAILABLE:
+        raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
+    if active >= MAX_ACTIVE_SESSIONS_PER_USER:
+        raise ApiError(429, "too_many_sessions", "too many open voice sessions; end one or wait")
     eleven = await elevenlabs_session(settings)
     try:
         info = await live.driver.start_session(

@@ -163,3 +163,17 @@ async def test_sql_metacharacters_are_kept_verbatim(
     assert await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user.user_id) == Decimal(
         "3000.00"
     )
+
+
+async def test_one_user_cannot_mint_sessions_without_end(server: Server, make_user: MakeUser) -> None:
+    user = await make_user()
+    sessions = await asyncio.gather(*(mint(server.url, user.token) for _ in range(50)))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.url}/v1/sessions", headers=user.headers) as r:
+            assert r.status == 429 and (await r.json())["error"]["code"] == "too_many_sessions"
+        async with http.delete(
+            f"{server.url}/v1/sessions/{sessions[0]['session_id']}", headers=user.headers
+        ) as r:
+            assert r.status == 200
+        async with http.post(f"{server.url}/v1/sessions", headers=user.headers) as r:
+            assert r.status == 201

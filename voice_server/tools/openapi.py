@@ -48,7 +48,7 @@ def conversation_paths() -> dict[str, Any]:
                 "summary": "Mint a voice session (the app's voice button)",
                 "security": user,
                 "requestBody": {**_body("SessionCreate"), "required": False},
-                "responses": {"201": _json("SessionCreated", "the session"), **_errors(400, 401, 503)},
+                "responses": {"201": _json("SessionCreated", "the session"), **_errors(400, 401, 429, 503)},
             }
         },
         "/v1/sessions/{session_id}": {
@@ -70,7 +70,7 @@ def conversation_paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _json("SignedUrl", "a WebSocket URL carrying a session token"),
-                    **_errors(401, 503),
+                    **_errors(401, 429, 503),
                 },
             }
         },
