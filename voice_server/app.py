@@ -22,6 +22,8 @@ from voice_server.bodies import MAX_BODY_BYTES, body_limit
 from voice_server.http_errors import ApiError, json_error
 from voice_server.metrics import Metrics
 from voice_server.openapi import build_openapi
+from voice_server.page_routes import add_page_routes
+from voice_server.session_routes import setup_sessions
 from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -162,6 +164,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/openapi.json", openapi_endpoint)
     setup_app_api(app)
+    add_page_routes(app)
+    setup_sessions(app)
     return app
 
 

@@ -17,6 +17,8 @@ from voice_server.api_models import (
 )
 from voice_server.app_api.openapi import app_api_paths
 from voice_server.mpesa_routes import CALLBACK_KINDS
+from voice_server.tools.openapi import MODELS as CONVERSATION_MODELS
+from voice_server.tools.openapi import conversation_paths
 
 _REF = "#/components/schemas/{model}"
 
@@ -43,6 +45,7 @@ def build_openapi(version: str) -> dict[str, Any]:
         TopupResponse,
         *app_models,
     ]
+    models += CONVERSATION_MODELS
     _, schemas = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return {
         "openapi": "3.1.0",
@@ -52,6 +55,7 @@ def build_openapi(version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "userToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "xiApiKey": {"type": "apiKey", "in": "header", "name": "xi-api-key"},
+                "sessionToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (session token)"},
             },
         },
         "paths": {
@@ -165,5 +169,6 @@ def build_openapi(version: str) -> dict[str, Any]:
                 }
             },
             **app_paths,
+            **conversation_paths(),
         },
     }

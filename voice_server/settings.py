@@ -91,6 +91,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ELEVENLABS_WEBHOOK_SECRET", "ONGEA_ELEVENLABS_WEBHOOK_SECRET"),
         description="Secret of ElevenLabs' post-call webhook signatures; unset = generated in ONGEA_DATA_DIR",
     )
+    elevenlabs_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELEVENLABS_BASE_URL", "ONGEA_ELEVENLABS_BASE_URL"),
+        description="Override of the ElevenLabs API base URL (default: ElevenLabs' production API)",
+    )
+    ws_ping_interval_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="The conversation WebSocket pings this often and closes a connection whose last ping "
+        "went unanswered",
+    )
+    sweep_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the sweeper expires sessions and proposals"
+    )
 
     # M-Pesa (Daraja)
     daraja_environment: Literal["sandbox", "production"] = Field(

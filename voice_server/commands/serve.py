@@ -17,6 +17,7 @@ from voice_server.runtime import open_database
 from voice_server.settings import Settings
 from voice_server.startup_errors import StartupError
 from voice_server.sweeper import setup_sweeper
+from voice_server.ws.live import LIVE_KEY
 
 log = logging.getLogger("ongea_pesa")
 
@@ -78,7 +79,8 @@ async def serve(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down: no new sessions; finishing the turns in flight")
+        await app[LIVE_KEY].shut_down()
     finally:
         await runner.cleanup()
         await pool.close()
