@@ -18,6 +18,7 @@ from elevenlabs.errors import BadRequestError
 from pydantic import BaseModel, Field
 
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
+from voice_server.bodies import allow_larger_body
 from voice_server.http_errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -69,15 +70,9 @@ def verify(raw: str, header: str, secret: str, *, now: float | None = None) -> d
 
 
 async def _read_body(request: web.Request) -> str:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_WEBHOOK_BYTES:
-            raise ApiError(413, "request_entity_too_large", "request body too large")
-        chunks.append(chunk)
+    """The body as text (read by the app's middleware within MAX_WEBHOOK_BYTES); not UTF-8 is ''."""
     try:
-        return b"".join(chunks).decode("utf-8")
+        return (await request.read()).decode("utf-8")
     except UnicodeDecodeError:
         return ""
 
@@ -133,3 +128,4 @@ async def elevenlabs_webhook(request: web.Request) -> web.Response:
 
 def setup_webhooks(app: web.Application) -> None:
     app.router.add_post("/v1/webhooks/elevenlabs", elevenlabs_webhook)
+    allow_larger_body(app, "/v1/webhooks/elevenlabs", MAX_WEBHOOK_BYTES)
