@@ -27,6 +27,7 @@ from ledger.daraja.client import (
     DarajaRejected,
     DarajaTransientError,
 )
+from ledger.daraja.models import is_verdict
 from ledger.models import LedgerError
 from ledger.mpesa_callbacks import CallbackProcessor
 from ledger.payouts import backoff, fault_point
@@ -338,7 +339,7 @@ class TopupService:
             elif exc.error_code != STK_STILL_PROCESSING:
                 log.warning("STK query for %s failed (will ask again): %s", checkout, exc)
             return
-        if answer.ResultCode in STK_PENDING_CODES:
+        if answer.ResultCode in STK_PENDING_CODES or not is_verdict(answer.ResultCode):
             return
         success = answer.ResultCode == "0"
         outcome = await self.ledger.credit_topup(
