@@ -326,9 +326,15 @@ class DepositReconciler:
                  AND created_at >= now() - interval '48 hours'""",
             self.lost_push_grace,
         )
+        # Expired ones too, while Pull Transactions still sees their whole life and nothing arrived for them:
+        # a deposit paid in time whose confirmation was missed (Daraja does not resend it) must not vanish
+        # because the 24 hours ran out before the next pull; it is recorded for a person (reference_expired).
         deposits = await self.pool.fetch(
-            """SELECT transaction_id, account_reference, created_at FROM c2b_expected_deposits
-               WHERE status = 'awaiting' AND created_at <= now() - make_interval(secs => $1)""",
+            """SELECT e.transaction_id, e.account_reference, e.created_at FROM c2b_expected_deposits e
+               WHERE (e.status = 'awaiting' AND e.created_at <= now() - make_interval(secs => $1))
+                  OR (e.status = 'expired' AND e.created_at >= now() - interval '48 hours'
+                      AND NOT EXISTS (SELECT 1 FROM c2b_deposits d
+                                      WHERE d.account_reference = e.account_reference))""",
             self.missed_confirmation_after,
         )
         return list(topups), list(deposits)
