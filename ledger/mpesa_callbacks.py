@@ -184,12 +184,15 @@ class CallbackProcessor:
         return applied
 
     async def apply_pending(self, *, min_age: float = 2.0, max_age: float = 600.0, limit: int = 50) -> int:
-        """Re-apply recorded callbacks still waiting (crash between record and apply, early STK callbacks)."""
+        """Re-apply recorded callbacks still waiting (crash between record and apply, early STK callbacks).
+        `max_age` bounds the callbacks kept waiting for something (an STK push's answer, a B2B answer), which
+        queries settle anyway; a C2B confirmation never waits, and one with a reference we do not expect has
+        no other way into the books: it is applied whatever its age (a crash, then a long outage)."""
         ids = await self.pool.fetch(
             """SELECT id FROM mpesa_callbacks
                WHERE processed_at IS NULL
                  AND received_at <= now() - make_interval(secs => $1)
-                 AND received_at >= now() - make_interval(secs => $2)
+                 AND (received_at >= now() - make_interval(secs => $2) OR kind = 'c2b_confirmation')
                ORDER BY id LIMIT $3""",
             min_age,
             max_age,
