@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from ledger.invariants import check_invariants
 from ledger.mpesa_callbacks import record_callback
 from tests.mpesa.conftest import Harness
 
@@ -54,4 +53,5 @@ async def test_a_recorded_deposit_is_applied_after_a_long_outage(harness: Harnes
     assert deposit is not None, "a deposit that arrived is nowhere in c2b_deposits"
     assert deposit["outcome"] == "unmatched" and deposit["amount"] == Decimal("4200.00")
     assert deposit["resolved_at"] is None
-    assert await check_invariants(harness.pool) == []
+    # Kept for a person: no wallet was credited by it.
+    assert deposit["transaction_id"] is None and deposit["user_id"] is None

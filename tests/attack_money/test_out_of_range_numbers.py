@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.invariants import check_invariants
 from tests.mpesa.conftest import Harness
 
 RAW = (
@@ -37,4 +36,5 @@ async def test_an_out_of_range_number_is_bad_input_never_a_500(harness: Harness,
         assert after == before + 1
     async with harness.http.get(f"{harness.base_url}/healthz") as resp:
         assert resp.status == 200
-    assert await check_invariants(harness.pool) == []
+    # No deposit was invented from it.
+    assert await harness.pool.fetchval("SELECT count(*) FROM c2b_deposits WHERE trans_id = 'TATTACK01'") == 0
