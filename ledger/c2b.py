@@ -37,6 +37,9 @@ PULL_PATH = "/pulltransactions/v1/query"
 # Production registers URLs once; a repeat is refused with this code.
 ALREADY_REGISTERED = "500.003.1001"
 PULL_WINDOW = dt.timedelta(hours=48)  # what Pull Transactions can still see
+# The most one deposit can credit (a transaction's amount, and `too_large` in ledger_credit_c2b): validation
+# bounces more back to the payer rather than take money only a person could refund.
+MAX_DEPOSIT = Decimal("999999")
 
 ACCEPTED: dict[str, str] = {"ResultCode": "0", "ResultDesc": "Accepted"}
 CONFIRMED: dict[str, Any] = {"ResultCode": 0, "ResultDesc": "Success"}
@@ -119,7 +122,8 @@ async def validation_answer(
         return rejected("C2B00016")
     if cb.BusinessShortCode and cb.BusinessShortCode != paybill:
         return rejected("C2B00015")
-    if cb.amount() is None:
+    amount = cb.amount()
+    if amount is None or amount > MAX_DEPOSIT:
         return rejected("C2B00013")
     try:
         ok = await pool.fetchval("SELECT ledger_c2b_acceptable($1)", cb.BillRefNumber, timeout=db_seconds)
@@ -322,9 +326,15 @@ class DepositReconciler:
                  AND created_at >= now() - interval '48 hours'""",
             self.lost_push_grace,
         )
+        # Expired ones too, while Pull Transactions still sees their whole life and nothing arrived for them:
+        # a deposit paid in time whose confirmation was missed (Daraja does not resend it) must not vanish
+        # because the 24 hours ran out before the next pull; it is recorded for a person (reference_expired).
         deposits = await self.pool.fetch(
-            """SELECT transaction_id, account_reference, created_at FROM c2b_expected_deposits
-               WHERE status = 'awaiting' AND created_at <= now() - make_interval(secs => $1)""",
+            """SELECT e.transaction_id, e.account_reference, e.created_at FROM c2b_expected_deposits e
+               WHERE (e.status = 'awaiting' AND e.created_at <= now() - make_interval(secs => $1))
+                  OR (e.status = 'expired' AND e.created_at >= now() - interval '48 hours'
+                      AND NOT EXISTS (SELECT 1 FROM c2b_deposits d
+                                      WHERE d.account_reference = e.account_reference))""",
             self.missed_confirmation_after,
         )
         return list(topups), list(deposits)

@@ -25,6 +25,7 @@ from ledger.daraja.models import (
     ResultEnvelope,
     StkCallbackEnvelope,
     as_decimal,
+    is_verdict,
 )
 from ledger.models import LedgerError, to_amount
 from ledger.service import Ledger
@@ -183,12 +184,15 @@ class CallbackProcessor:
         return applied
 
     async def apply_pending(self, *, min_age: float = 2.0, max_age: float = 600.0, limit: int = 50) -> int:
-        """Re-apply recorded callbacks still waiting (crash between record and apply, early STK callbacks)."""
+        """Re-apply recorded callbacks still waiting (crash between record and apply, early STK callbacks).
+        `max_age` bounds the callbacks kept waiting for something (an STK push's answer, a B2B answer), which
+        queries settle anyway; a C2B confirmation never waits, and one with a reference we do not expect has
+        no other way into the books: it is applied whatever its age (a crash, then a long outage)."""
         ids = await self.pool.fetch(
             """SELECT id FROM mpesa_callbacks
                WHERE processed_at IS NULL
                  AND received_at <= now() - make_interval(secs => $1)
-                 AND received_at >= now() - make_interval(secs => $2)
+                 AND (received_at >= now() - make_interval(secs => $2) OR kind = 'c2b_confirmation')
                ORDER BY id LIMIT $3""",
             min_age,
             max_age,
@@ -358,7 +362,7 @@ class CallbackProcessor:
         tx_id: uuid.UUID = tx["id"]
         if kind == "status_result":
             return await self._status_result(tx, result)
-        if result.ResultCode in INCONCLUSIVE_CODES:
+        if result.ResultCode in INCONCLUSIVE_CODES or not is_verdict(result.ResultCode):
             await self._check_soon(tx_id)
             return Applied("inconclusive", tx_id, f"{result.ResultCode} {result.ResultDesc}")
         if result.succeeded:
@@ -458,6 +462,12 @@ class CallbackProcessor:
         except ValidationError as exc:
             log.warning("malformed STK callback: %s", exc.errors()[:1])
             return Applied("malformed", detail=str(exc)[:500])
+        if not is_verdict(cb.ResultCode):
+            # No verdict (blank, null, "0.0", a list...): the top-up stays pending for its STK query, which a
+            # failed top-up would never get.
+            log.error("STK callback %s with no verdict %r: left to the STK query", cb.CheckoutRequestID,
+                      cb.ResultCode)  # fmt: skip
+            return Applied("inconclusive", detail=f"result code {cb.ResultCode!r}"[:500])
         success = cb.ResultCode == "0"
         amount: Decimal | None = None
         if success and _has_item(cb.CallbackMetadata, "Amount"):

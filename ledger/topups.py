@@ -27,6 +27,7 @@ from ledger.daraja.client import (
     DarajaRejected,
     DarajaTransientError,
 )
+from ledger.daraja.models import is_verdict
 from ledger.models import LedgerError
 from ledger.mpesa_callbacks import CallbackProcessor
 from ledger.payouts import backoff, fault_point
@@ -327,7 +328,7 @@ class TopupService:
         try:
             answer = await self.client.stk_query(checkout)
         except DarajaError as exc:
-            if alternate_of is not None and isinstance(exc, DarajaRejected):
+            if alternate_of is not None and _unknown_checkout(exc):
                 # M-Pesa knows no such push: a forged or mistyped callback. Nothing to credit.
                 await self.pool.execute(
                     "UPDATE mpesa_stk_alternates SET status = 'unknown_checkout' "
@@ -338,7 +339,7 @@ class TopupService:
             elif exc.error_code != STK_STILL_PROCESSING:
                 log.warning("STK query for %s failed (will ask again): %s", checkout, exc)
             return
-        if answer.ResultCode in STK_PENDING_CODES:
+        if answer.ResultCode in STK_PENDING_CODES or not is_verdict(answer.ResultCode):
             return
         success = answer.ResultCode == "0"
         outcome = await self.ledger.credit_topup(
@@ -354,6 +355,13 @@ class TopupService:
             log.error("TOP-UP PAID TWICE: top-up %s was credited and push %s was paid too; needs a person",
                       alternate_of, checkout)  # fmt: skip
         log.info("top-up push %s reconciled by STK query: %s", checkout, outcome)
+
+
+def _unknown_checkout(exc: DarajaError) -> bool:
+    """Whether an STK query's refusal says M-Pesa does not know the push. Daraja answers `400.002.02` for an
+    unknown CheckoutRequestID and with the same code for a password or timestamp it refuses (a passkey being
+    rotated, a drifting clock): only the message tells them apart, and any other refusal is asked again."""
+    return isinstance(exc, DarajaRejected) and "checkoutrequestid" in str(exc).lower().replace(" ", "")
 
 
 def _maybe_sent(exc: DarajaError) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 from typing import Any
 
 import asyncpg
@@ -113,7 +114,7 @@ def _secret_ok(request: web.Request) -> bool:
 
 async def _body(request: web.Request) -> Any:
     try:
-        return await request.json(loads=_loads)
+        return await request.json(loads=callback_json)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
@@ -122,8 +123,21 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _loads(raw: str) -> Any:
-    body = json.loads(raw, parse_constant=_no_constant)
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refused when beyond a float's range (`1e400` would be `inf`, which
+    PostgreSQL cannot store as JSON: the callback could not be recorded at all)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is out of range")
+    return value
+
+
+def callback_json(raw: str | bytes) -> Any:
+    """A callback body as a JSON object PostgreSQL can store (no NaN, Infinity, out-of-range numbers or
+    NUL characters); ValueError otherwise."""
+    body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
     if not isinstance(body, dict) or "\\u0000" in raw or "\x00" in raw:
         raise ValueError("not a JSON object PostgreSQL can store")
     return body

@@ -39,7 +39,7 @@ from ledger.topups import TopupError, TopupService
 from voice_server.api_models import TopupRequest, TopupResponse
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.auth import request_user
-from voice_server.c2b_routes import C2bService, add_c2b_routes
+from voice_server.c2b_routes import C2bService, add_c2b_routes, callback_json
 from voice_server.http_errors import json_error
 from voice_server.settings import Settings
 
@@ -327,22 +327,11 @@ async def create_topup(request: web.Request) -> web.Response:
     return web.json_response(answer.model_dump(mode="json"), status=201)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _json_object(raw: bytes) -> dict[str, Any] | None:
     """The body as a JSON object PostgreSQL can store (no NaN/Infinity, no NUL characters), else None."""
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body: dict[str, Any] = callback_json(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
-        return None
-    if not isinstance(body, dict):
-        return None
-    try:
-        if "\\u0000" in json.dumps(body):
-            return None
-    except (ValueError, RecursionError):
         return None
     return body
 

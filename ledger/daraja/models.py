@@ -8,6 +8,7 @@ parameter items without a `Value`, a single item where a list is documented, and
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,16 @@ def _code(value: Any) -> str:
 
 
 Code = Annotated[str, BeforeValidator(_code)]
+
+# A result code that is a verdict: "0", a whole number without a sign or leading zero ("1", "2001"), or a
+# code word ("SFC_IC0003"). Anything else (blank, null, "0.0", "00", "-0", "[0]", a fraction) says nothing
+# about whether the money moved: it is never read as a failure (a refund of a payout that was paid) nor as a
+# success, and the payment is settled by a query instead.
+_VERDICT = re.compile(r"0|[1-9][0-9]*|[A-Za-z][A-Za-z0-9_]*")
+
+
+def is_verdict(code: str) -> bool:
+    return _VERDICT.fullmatch(code) is not None
 
 
 def _int(value: Any) -> int:
