@@ -45,7 +45,7 @@ async def test_a_deposit_whose_confirmation_was_missed_is_never_lost_to_the_expi
         " created_at = now() - interval '24 hours' WHERE transaction_id = $1",
         tx,
     )
-    assert (await sweep(harness.pool, harness.ledger)).deposits_expired >= 1
+    assert (await sweep(harness.pool)).deposits_expired >= 1
     assert harness.service.c2b is not None
     await harness.service.c2b.reconciler.run_once(now=0, force=True)
 
