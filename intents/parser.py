@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from intents import confidence as conf
+from intents.billers import billers
 from intents.contacts import AMBIGUOUS_MARGIN, CERTAIN_SCORE, ContactIndex, Match
 from intents.models import Contact, Intent, ParseResult
 from intents.numbers import Chunk, NumTok, classify, is_number_word, split_run, with_slip
@@ -46,6 +47,7 @@ class Item:
     num: NumTok | None = None
     chunk: Chunk | None = None
     size: int = 1  # tokens covered
+    whole: bool = False  # a number already joined from spoken groups: never merged with its neighbours
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Slots:
     store: list[Chunk] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
     banks: list[str] = field(default_factory=list)
+    billers: list[int] = field(default_factory=list)
 
 
 def parse(
@@ -91,12 +94,23 @@ class _Parse:
         self.tokens = tokens[:MAX_TOKENS]
         self.folded = text[:MAX_CHARS].lower()
         self.ev = conf.Evidence(tokens=len(tokens), asr=asr)
+        # The last group of an account said in groups, which may be the amount instead ("0123 456 789 1000").
+        self.account_tail: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------------------------------ items
     def items(self) -> list[Item]:
         toks, out, i, n = self.tokens, [], 0, len(self.tokens)
         account_mode = False
+        group_mode = False
         while i < n:
+            if group_mode and toks[i].isdigit():
+                group_mode = False
+                joined, j = self._business_groups(i)
+                if joined:
+                    tok = NumTok("raw", joined, value=Decimal(joined), digits=joined)
+                    out.append(Item("num", joined, num=tok, size=j - i, whole=True))
+                    i = j
+                    continue
             if account_mode:
                 j = i
                 while j < n and self._role_at(j) in ("number", "filler") and toks[j] not in ("a",):
@@ -124,13 +138,54 @@ class _Parse:
                 role = ""  # a contact really called "Boss" or "Sasa": let the name matcher have the word
             if role.startswith("bank:"):
                 out.append(Item("bank", role[5:], size=size))
+            elif role.startswith("biller:"):
+                out.append(Item("biller", role[7:], size=size))
             elif role:
                 out.append(Item("role", " ".join(toks[i : i + size]), role=role, size=size))
                 account_mode = role == "account"
+                if role in ("till", "paybill", "agent"):
+                    group_mode = True
+                elif role not in _SKIP:
+                    group_mode = False
             else:
                 out.append(Item("word", toks[i]))
             i += size
         return self._chunks(out)
+
+    def _business_groups(self, i: int) -> tuple[str, int]:
+        """A till, paybill or agent number said in groups ("55 44 33", "12-34-56") is one number.
+
+        Groups join while the number is still too short to be whole; a group that could be either the end
+        of the number or the amount ("till 12345 67 500") is a reason to ask. Returns ("", i) when the
+        groups are not a business number (the number reader then decides as before).
+        """
+        toks, n = self.tokens, len(self.tokens)
+        groups: list[str] = []
+        j = i
+        while j < n and toks[j].isdigit():
+            if j + 1 < n and self._role_at(j + 1) == "currency":
+                after = toks[j + 2] if j + 2 < n else ""
+                if not (after.isdigit() or is_number_word(_WORDS, after)):
+                    break  # "... 33 500 bob": 500 is the amount
+                groups.append(toks[j])
+                j += 1
+                break
+            groups.append(toks[j])
+            j += 1
+        if len(groups) < 2:
+            return "", i
+        choices: list[int] = []
+        for k in range(1, len(groups) + 1):
+            number, rest = "".join(groups[:k]), groups[k:]
+            if 5 <= len(number) <= 7 and (not rest or _amount_groups(rest)):
+                choices.append(k)
+        if not choices:
+            return "", i
+        if len(choices) > 1:
+            self.ev.conflicts += 1  # "till 12345 67 500": till 1234567 and 500, or 12345 and 67,500? Ask.
+        with_amount = [k for k in choices if k < len(groups)]
+        k = with_amount[0] if with_amount else choices[-1]
+        return "".join(groups[:k]), i + k
 
     def _name_not_number(self, out: list[Item], i: int) -> bool:
         """A number word that is a contact's name: said with the rest of the name ("Tatu Mwangi"), or
@@ -171,6 +226,7 @@ class _Parse:
         """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
         toks, n, j = self.tokens, len(self.tokens), i
         parts: list[str] = []
+        groups: list[str] = []  # written digit groups ("0123 456 789"), which belong together
         seen_group = last_single = spelled = False
         while j < n:
             t = toks[j]
@@ -204,25 +260,34 @@ class _Parse:
                 t = t.replace("-", "")  # "ABC-123" is ABC123
                 if t.endswith("k") and t[:-1].isdigit():
                     break  # "5k" is an amount
-                if len(t) > 1 or (t.isdigit() and seen_group):
-                    # "account 54321678 2000" / "akaunti 3 1500": a second written number is the amount.
+                digit_groups = t.isdigit() and all(x.isdigit() for x in parts)
+                if (len(t) > 1 or (t.isdigit() and seen_group)) and not (digit_groups and groups):
+                    # "account ABC123 2000": a second written number after letters is the amount.
                     if seen_group or (t.isdigit() and last_single):
                         break
                     seen_group = True
                 last_single = len(t) == 1 and t.isdigit()
+                if t.isdigit():
+                    groups.append(t)
                 parts.append(t.upper())
             else:
                 break
             j += 1
         if parts and _single_then_group(toks[j - 1], toks[j] if j < n else ""):
             self.ev.conflicts += 1  # "akaunti ... 1 500": the 1 ends the account or starts "1 500"? Ask.
-        return "".join(parts), j
+        account = "".join(parts)
+        if len(groups) >= 2 and len(groups) == len(parts):
+            self.account_tail = _account_tail(groups)
+        return account, j
 
     def _chunks(self, items: list[Item]) -> list[Item]:
         out: list[Item] = []
         run: list[Item] = []
         for it in [*items, Item("end", "")]:
-            if it.kind == "num":
+            if it.kind == "num" and not it.whole and not (run and run[-1].whole):
+                run.append(it)
+                continue
+            if it.kind == "num" and not run:
                 run.append(it)
                 continue
             if run:
@@ -236,7 +301,9 @@ class _Parse:
                         )
                     )
                 run = []
-            if it.kind != "end":
+            if it.kind == "num":
+                run.append(it)
+            elif it.kind != "end":
                 out.append(it)
         return out
 
@@ -246,6 +313,8 @@ class _Parse:
         for p, it in enumerate(items):
             if it.kind == "bank":
                 s.banks.append(it.text)
+            elif it.kind == "biller":
+                s.billers.append(int(it.text))
             elif it.kind == "account":
                 s.accounts.append(it.text)
             if it.kind != "chunk" or it.chunk is None:
@@ -303,18 +372,25 @@ class _Parse:
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> ParseResult:
-        items = self.items()
+        items = self._corrections(self.items())
+        if items is None or self._not_a_command(items):
+            return ParseResult(text=self.text, confidence=0)
         s = self.slots(items)
         roles = {it.role for it in items if it.kind == "role"}
         spans = _spans(items)
         ev = self.ev
         ev.unknown = self.overflow + sum(len(sp) for sp in spans)
+        if self.account_tail and not s.amounts and self.account_tail[0] in s.accounts:
+            # "account 54321678 2000", "account 0123 456 789 1000": the last group is probably the amount
+            # (a second number, or a round figure), but it may end the account: ask, never guess.
+            full, last = self.account_tail
+            s.accounts[s.accounts.index(full)] = full[: -len(last)]
+            s.amounts.append((Chunk(0, 0, last, Decimal(last), False), False, False))
+            ev.conflicts += 1
         for a, b in pairwise(items):
             if a.chunk and b.chunk and a.chunk.spoken and a.chunk.digits and b.chunk.toks:
                 if b.chunk.toks[0].kind in ("tens", "teen"):
                     ev.conflicts += 1  # "... nine three fifty": 3 + 50 or 350? Ask.
-            if b.text in _VOCAB.past_tense and (a.kind == "word" or a.text in _VOCAB.subjects):
-                ev.conflicts += 1  # "I sent 500 to mama", "mama sent 500": what happened, not a command
             if a.role in ("send", "pay") and b.role == "self":
                 ev.conflicts += 1  # "John sent me 500", "send me 500": money to the speaker? Ask.
             if (
@@ -366,6 +442,7 @@ class _Parse:
         if txn == "buy_goods_till":
             self._business(s.till, "till", out, missing, errors, s)
         elif txn == "paybill":
+            self._biller(s)
             self._business(s.paybill, "paybill", out, missing, errors, s)
             self._account_slot(s, out, missing, errors)
         elif txn == "withdraw":
@@ -409,11 +486,87 @@ class _Parse:
         fields: dict[str, Any] = {"text": self.text, "type": query, "intent": _intent(query, {})}
         return ParseResult(**fields, confidence=conf.score(self.ev, actionable=True))
 
+    # ------------------------------------------------------------------------------------------ not a command
+    def _not_a_command(self, items: list[Item]) -> bool:
+        """Questions, negations, stories of the past and services we do not offer are never commands."""
+        roles = {it.role for it in items if it.kind == "role"}
+        if roles & {"unsupported", "negation", "question", "past_time"}:
+            return True  # airtime, "don't send", "how much does it cost", "yesterday"
+        if "quantity" in roles and roles & {"send", "pay", "withdraw", "buy_goods"}:
+            return True  # "how much to send 5000 to mama", "tuma ngapi": asking, not telling
+        vocab = _VOCAB
+        for p, it in enumerate(items):
+            if it.kind == "word":
+                w = it.text
+                if w in vocab.always_past:
+                    return True  # "received 500 from John"
+                if w not in vocab.verb_exceptions and (
+                    vocab.swahili_past.match(w) or vocab.swahili_negative.match(w)
+                ):
+                    return True  # "nilituma", "alinitumia", "usitume", "sijatuma"
+            if p and it.text in vocab.past_tense:
+                a = items[p - 1]
+                if a.kind == "word" or a.text in vocab.subjects:
+                    return True  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
+        return False
+
+    # ------------------------------------------------------------------------------------------ corrections
+    def _corrections(self, items: list[Item]) -> list[Item] | None:
+        """Apply self-corrections ("500 no 600", "to Collins, sorry, to Wanjiru"): the later value wins.
+
+        Returns None when the utterance ends by calling itself off ("send 500 to mama... no").
+        """
+        out = list(items)
+        p = 0
+        while p < len(out):
+            it = out[p]
+            forward = it.role == "correction" or (it.text == "no" and _value_before(out, p) is not None)
+            backward = it.text == "not" and _value_before(out, p) is not None
+            if not (forward or backward):
+                p += 1
+                continue
+            q = p + 1
+            while q < len(out) and (out[q].role in ("filler", "correction") or out[q].text == "no"):
+                q += 1
+            before = _value_before(out, p)
+            if q >= len(out):
+                if it.text in _CALL_OFF or backward:
+                    return None  # "tuma 500 kwa mama... hapana": called off
+                del out[p:q]
+                self.ev.conflicts += 1  # "send 500 to mama, sorry": what was being corrected? Ask.
+                continue
+            if before is None:
+                del out[p:q]  # "sorry, send 500 to mama": nothing said yet to correct
+                if it.text in _CALL_OFF:
+                    self.ev.conflicts += 1  # "no, send 500...": a "no" to what? Confirm.
+                continue
+            if backward:
+                # "send 600 not 500 to mama": the value after "not" is the one that is NOT meant.
+                old = _replaced(out, q, p)
+                if old is None:
+                    p += 1  # "not" that corrects nothing is a negation
+                    continue
+                end = _value_end(out, q)
+                del out[p:end]
+                self.ev.amount *= conf.CORRECTION
+                continue
+            old = _replaced(out, q, p)
+            new = out[q]
+            if old is not None and out[old[0]].kind == "account" and new.chunk and new.chunk.digits:
+                out[q] = Item("account", new.chunk.digits)  # "account 12345 no 12346"
+            del out[p:q]
+            if old is not None:
+                start, end = old
+                del out[start:end]
+                p -= end - start
+            self.ev.amount *= conf.CORRECTION
+        return out
+
     # ------------------------------------------------------------------------------------------ type
     def _type(self, items: list[Item], roles: set[str], s: Slots) -> str | None:
         bankish = bool(s.banks) or "bank" in roles
-        if "paybill" in roles:
-            return "paybill"
+        if "paybill" in roles or s.billers:
+            return "paybill"  # "pay my DStv", "lipa stima": a bill named by its company
         if bankish:
             direction = self._bank_direction(items)
             if direction:
@@ -583,6 +736,20 @@ class _Parse:
         if len(matches) > 1:
             ev.contact_lead = top.score - matches[1].score
 
+    def _biller(self, s: Slots) -> None:
+        """A named biller supplies its business number when we know it; a different number said is a clash."""
+        numbers = {billers()[b].paybill_for(self.tokens) for b in dict.fromkeys(s.billers)}
+        if len(numbers) > 1:
+            self.ev.conflicts += 1  # two different companies named
+        number = next(iter(numbers)) if len(numbers) == 1 else None
+        if number is None:
+            return
+        if s.paybill:
+            if any(ch.digits != number for ch in s.paybill):
+                self.ev.conflicts += 1  # "pay DStv paybill 123456": the company and the number disagree
+            return
+        s.paybill.append(Chunk(0, 0, number, Decimal(number), False))
+
     def _guess_business(self, txn: str, s: Slots) -> None:
         """An unmarked business-sized number beside another amount is the till ("buy goods 832909 350").
 
@@ -638,6 +805,85 @@ class _Parse:
         out["account"] = acc
 
 
+# Said alone at the end, these call the command off ("send 500 to mama... no").
+_CALL_OFF = frozenset({"no", "hapana", "sio", "nope", "la hasha", "wait", "ngoja", "subiri"})
+_SLOT_ROLES = ("till", "paybill", "agent", "store", "account", "to", "pochi")
+_VALUE_KINDS = ("chunk", "word", "account", "bank", "biller")
+
+
+def _value_before(items: list[Item], p: int) -> int | None:
+    """Position of the value (number, name, account, bank) said before position p, skipping fillers."""
+    q = p - 1
+    while q >= 0 and (items[q].role in ("filler", "correction", "currency") or items[q].text == "no"):
+        q -= 1
+    return q if q >= 0 and items[q].kind in _VALUE_KINDS else None
+
+
+def _value_end(items: list[Item], q: int) -> int:
+    """End of the value starting at q: a marker with its value, a run of name words, or one item."""
+    end = q + 1
+    if items[q].kind == "role" and items[q].role in _SLOT_ROLES:
+        while end < len(items) and items[end].kind == "role" and items[end].role in _SKIP:
+            end += 1
+        if end < len(items) and items[end].kind in _VALUE_KINDS:
+            end = _value_end(items, end)
+        return end
+    if items[q].kind == "word":
+        while end < len(items) and items[end].kind == "word":
+            end += 1
+    return end
+
+
+def _is_phone(it: Item) -> bool:
+    ch = it.chunk
+    return bool(ch and ch.digits and looks_like_phone(ch.digits, ch.plus, recipient=True))
+
+
+def _marker(items: list[Item], p: int) -> str:
+    q = p - 1
+    while q >= 0 and items[q].kind == "role" and items[q].role in _SKIP:
+        q -= 1
+    return items[q].role if q >= 0 and items[q].kind == "role" else ""
+
+
+def _replaced(items: list[Item], q: int, p: int) -> tuple[int, int] | None:
+    """The span (start, end) said before p that the new value at q replaces, or None if none fits."""
+    new = items[q]
+    if new.kind == "role" and new.role in _SLOT_ROLES:
+        for r in range(p - 1, -1, -1):  # "to Collins, no, to Wanjiru": the same marker said before
+            if items[r].kind == "role" and items[r].role == new.role:
+                return r, min(_value_end(items, r), p)
+        kind = "recipient" if new.role in ("to", "pochi") else new.role
+    elif new.kind in ("bank", "biller"):
+        for r in range(p - 1, -1, -1):
+            if items[r].kind == new.kind:
+                return r, r + 1
+        return None
+    elif new.kind == "word":
+        kind = "recipient"
+    elif new.kind == "chunk":
+        kind = "phone" if _is_phone(new) else "number"
+    else:
+        return None
+    for r in range(p - 1, -1, -1):
+        it = items[r]
+        if kind in ("recipient", "phone") and (_is_phone(it) or (kind == "recipient" and it.kind == "word")):
+            start = r
+            while it.kind == "word" and start > 0 and items[start - 1].kind == "word":
+                start -= 1
+            return start, r + 1
+        if kind == "account" and it.kind == "account":
+            return r, r + 1
+        if kind == "number" and it.kind == "account" and r == _value_before(items, p):
+            return r, r + 1  # "account 12345 no 12346"
+        business = kind in ("number", "till", "paybill", "agent", "store")
+        if business and it.kind == "chunk" and not _is_phone(it):
+            slot = _marker(items, r)
+            if kind == "number" or slot == kind:
+                return r, r + 1
+    return None
+
+
 def _split_number_hyphens(tokens: list[str]) -> list[str]:
     """ "twenty-five" is two number words; "co-op" and "m-pesa" stay whole."""
     out: list[str] = []
@@ -648,6 +894,30 @@ def _split_number_hyphens(tokens: list[str]) -> list[str]:
         else:
             out.append(t)
     return out
+
+
+def _amount_groups(groups: list[str]) -> bool:
+    """Digit groups that read as one amount: "500", "7 500" (thousands said apart)."""
+    first, rest = groups[0], groups[1:]
+    if first.startswith("0") or len(first) > 6:
+        return False
+    return not rest or (len(first) <= 3 and all(len(g) == 3 for g in rest))
+
+
+def _account_tail(groups: list[str]) -> tuple[str, str] | None:
+    """(whole account, amount) when the last digit groups said after "account" may be the amount instead.
+
+    Two numbers ("54321678 2000") or a round figure at the end ("0123 456 789 1000", "1 1 000"); otherwise
+    the groups are one account ("0123 456 789").
+    """
+    for m in range(1, len(groups)):
+        tail = groups[-m:]
+        if not _amount_groups(tail):
+            continue
+        amount = "".join(tail)
+        if (len(groups) == 2 and m == 1) or int(amount) % 50 == 0:
+            return "".join(groups), amount
+    return None
 
 
 def _single_then_group(last: str, nxt: str) -> bool:

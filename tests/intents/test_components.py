@@ -100,7 +100,7 @@ def test_contacts_may_be_models_dicts_or_an_index() -> None:
 
 
 def test_odd_contact_names_never_crash() -> None:
-    contacts = [
+    contacts: list[dict[str, str | None]] = [
         {"id": "sql", "name": "x'); DROP TABLE users;--", "phone_number": "0711000111", "nickname": None},
         {"id": "emoji", "name": "💸💸", "phone_number": "0711000222", "nickname": "🙂"},
         {"id": "empty", "name": "", "phone_number": "", "nickname": ""},
