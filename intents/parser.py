@@ -30,6 +30,7 @@ MAX_CHARS = 2000
 # Roles that may sit between a marker and its number: "till number 123", "pochi ya 0722...".
 _SKIP = frozenset({"number", "filler"})
 _ACCOUNT_TOKEN = re.compile(r"^[a-z0-9]+$")
+_RAW_AMOUNT = re.compile(r"^\d[\d,]*(?:\.\d+)?k?$")
 # Currency marks the tokenizer splits off glued digits ("ksh1500"); inside an account they are letters.
 _GLUED_CURRENCY = frozenset({"kshs", "ksh", "kes", "shs", "sh"})
 
@@ -99,13 +100,15 @@ class _Parse:
 
     # ------------------------------------------------------------------------------------------ items
     def items(self) -> list[Item]:
-        toks, out, i, n = self.tokens, [], 0, len(self.tokens)
+        toks, n, i = self.tokens, len(self.tokens), 0
+        out: list[Item] = []
         account_mode = False
-        group_mode = False
+        group_mode = ""  # the business slot whose number may follow, said in groups
         while i < n:
-            if group_mode and toks[i].isdigit():
-                group_mode = False
-                joined, j = self._business_groups(i)
+            if group_mode and (toks[i].isdigit() or toks[i] in _WORDS.digits or toks[i] in _WORDS.repeaters):
+                slot, group_mode = group_mode, ""
+                amount_before = _amount_said(out)
+                joined, j = self._business_groups(i, slot, amount_before)
                 if joined:
                     tok = NumTok("raw", joined, value=Decimal(joined), digits=joined)
                     out.append(Item("num", joined, num=tok, size=j - i, whole=True))
@@ -143,49 +146,78 @@ class _Parse:
             elif role:
                 out.append(Item("role", " ".join(toks[i : i + size]), role=role, size=size))
                 account_mode = role == "account"
-                if role in ("till", "paybill", "agent"):
-                    group_mode = True
+                if role in ("till", "paybill", "agent", "store"):
+                    group_mode = role
                 elif role not in _SKIP:
-                    group_mode = False
+                    group_mode = ""
             else:
                 out.append(Item("word", toks[i]))
             i += size
         return self._chunks(out)
 
-    def _business_groups(self, i: int) -> tuple[str, int]:
-        """A till, paybill or agent number said in groups ("55 44 33", "12-34-56") is one number.
+    def _business_groups(self, i: int, slot: str, amount_before: bool) -> tuple[str, int]:
+        """A till, paybill, agent or store number said in groups ("55 44 33", "12-34-56", "94 seven four")
+        is one number.
 
-        Groups join while the number is still too short to be whole; a group that could be either the end
-        of the number or the amount ("till 12345 67 500") is a reason to ask. Returns ("", i) when the
-        groups are not a business number (the number reader then decides as before).
+        Groups join until an amount marker, a currency word, another slot or the end. When the amount may be
+        among the groups ("till 12345 67 500": till 1234567 and 500, or 12345 and 67,500?) the reading is
+        a question, never a guess. Returns ("", i) when the groups are not a business number.
         """
         toks, n = self.tokens, len(self.tokens)
         groups: list[str] = []
+        starts: list[int] = []
         j = i
-        while j < n and toks[j].isdigit():
-            if j + 1 < n and self._role_at(j + 1) == "currency":
-                after = toks[j + 2] if j + 2 < n else ""
-                if not (after.isdigit() or is_number_word(_WORDS, after)):
-                    break  # "... 33 500 bob": 500 is the amount
-                groups.append(toks[j])
-                j += 1
+        while j < n:
+            t = toks[j]
+            nxt = toks[j + 1] if j + 1 < n else ""
+            counted = nxt in _WORDS.after and not self._leads_count(j + 1)  # "0 thao mbili": thao leads
+            if counted or nxt in _WORDS.point or nxt in _WORDS.tens or nxt in _WORDS.teens:
+                break  # "... five hundred", "... 2 thousand": the amount starts here
+            if t.isdigit():
+                group, step = t, 1
+            elif t in _WORDS.digits:
+                group, step = str(_WORDS.digits[t]), 1
+            elif t in _WORDS.zero_in_digits and groups:
+                group, step = "0", 1
+            elif t in _WORDS.repeaters and nxt in _WORDS.digits:
+                group, step = str(_WORDS.digits[nxt]) * _WORDS.repeaters[t], 2
+            else:
                 break
-            groups.append(toks[j])
-            j += 1
+            if t.isdigit() and groups and self._money_follows(j):
+                break  # "... 33 500 bob": 500 is the amount
+            groups.append(group)
+            starts.append(j)
+            j += step
+            if t.isdigit() and self._money_follows(j - 1):
+                break  # "till 554433 ksh 500"
         if len(groups) < 2:
             return "", i
+        low, high = (1, 7) if slot == "store" else (5, 7)
+        nxt_role = self._phrase(j)[0] if j < n else ""
+        whole = "".join(groups)
+        amount_next = j < n and is_number_word(_WORDS, toks[j])
+        if low <= len(whole) <= high and (
+            amount_before
+            or amount_next
+            or nxt_role in ("currency", "amount", *_SLOT_ROLES)
+            or nxt_role.startswith("bank:")
+        ):
+            return whole, j  # the amount is said elsewhere: every group is the number
         choices: list[int] = []
         for k in range(1, len(groups) + 1):
             number, rest = "".join(groups[:k]), groups[k:]
-            if 5 <= len(number) <= 7 and (not rest or _amount_groups(rest)):
+            written = all(toks[x].isdigit() for x in starts[k:])  # an amount is never spelled digit by digit
+            if low <= len(number) <= high and (not rest or (written and _amount_groups(rest))):
                 choices.append(k)
         if not choices:
-            return "", i
+            return (
+                ("", i) if all(g.isdigit() and toks[s] == g for g, s in zip(groups, starts)) else (whole, j)
+            )
         if len(choices) > 1:
             self.ev.conflicts += 1  # "till 12345 67 500": till 1234567 and 500, or 12345 and 67,500? Ask.
         with_amount = [k for k in choices if k < len(groups)]
         k = with_amount[0] if with_amount else choices[-1]
-        return "".join(groups[:k]), i + k
+        return "".join(groups[:k]), starts[k] if k < len(groups) else j
 
     def _name_not_number(self, out: list[Item], i: int) -> bool:
         """A number word that is a contact's name: said with the rest of the name ("Tatu Mwangi"), or
@@ -223,11 +255,13 @@ class _Parse:
         return nxt in _WORDS.digits or nxt in _WORDS.tens or nxt in _WORDS.teens or nxt.isdigit()
 
     def _account(self, i: int) -> tuple[str, int]:
-        """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
+        """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123).
+
+        Written digit groups belong together ("0123 456 789") until an amount marker, a currency word, a
+        multiplier ("5 hundred") or another slot; whether the last group was the amount is decided later.
+        """
         toks, n, j = self.tokens, len(self.tokens), i
-        parts: list[str] = []
-        groups: list[str] = []  # written digit groups ("0123 456 789"), which belong together
-        seen_group = last_single = spelled = False
+        parts: list[tuple[str, bool]] = []  # (text, a written digit group?)
         while j < n:
             t = toks[j]
             nxt = toks[j + 1] if j + 1 < n else ""
@@ -235,50 +269,44 @@ class _Parse:
             counted = nxt in _WORDS.point or (nxt in _WORDS.after and not self._leads_count(j + 1))
             if counted and number_start:
                 break  # "... five hundred", "... a thousand": the amount starts here ("r w k": letters)
-            if (
-                parts
-                and t.isdigit()
-                and ((len(t) > 1 and spelled) or (j + 1 < n and self._role_at(j + 1) == "currency"))
-            ):
-                break  # "a b c one two three 500", "... 500 bob": a written number after the account
+            if parts and t.isdigit() and self._money_follows(j):
+                break  # "... 500 bob": a written number then a currency word is the amount
             glued = not parts and t in _GLUED_CURRENCY and nxt.isdigit()
             if glued and re.search(rf"\b{t}{nxt}\b", self.folded):
-                parts.append(t.upper() + nxt)  # "account SH83790": letters that only look like a currency
+                parts.append((t.upper() + nxt, False))  # "account SH83790": letters that look like a currency
                 j += 2
-                seen_group = True
                 continue
             if t in _WORDS.digits:
-                parts.append(str(_WORDS.digits[t]))
-                spelled = True
+                parts.append((str(_WORDS.digits[t]), False))
             elif t in _WORDS.zero_in_digits and parts:
-                parts.append("0")
+                parts.append(("0", False))
             elif t in _WORDS.repeaters and nxt in _WORDS.digits:
-                parts.append(str(_WORDS.digits[nxt]) * _WORDS.repeaters[t])
+                parts.append((str(_WORDS.digits[nxt]) * _WORDS.repeaters[t], False))
                 j += 2
                 continue
             elif _ACCOUNT_TOKEN.match(t.replace("-", "")) and (len(t) == 1 or any(c.isdigit() for c in t)):
                 t = t.replace("-", "")  # "ABC-123" is ABC123
                 if t.endswith("k") and t[:-1].isdigit():
                     break  # "5k" is an amount
-                digit_groups = t.isdigit() and all(x.isdigit() for x in parts)
-                if (len(t) > 1 or (t.isdigit() and seen_group)) and not (digit_groups and groups):
-                    # "account ABC123 2000": a second written number after letters is the amount.
-                    if seen_group or (t.isdigit() and last_single):
-                        break
-                    seen_group = True
-                last_single = len(t) == 1 and t.isdigit()
-                if t.isdigit():
-                    groups.append(t)
-                parts.append(t.upper())
+                parts.append((t.upper(), t.isdigit()))
             else:
                 break
             j += 1
         if parts and _single_then_group(toks[j - 1], toks[j] if j < n else ""):
             self.ev.conflicts += 1  # "akaunti ... 1 500": the 1 ends the account or starts "1 500"? Ask.
-        account = "".join(parts)
-        if len(groups) >= 2 and len(groups) == len(parts):
-            self.account_tail = _account_tail(groups)
+        account = "".join(p for p, _ in parts)
+        tail = _account_tail(parts)
+        if tail:
+            self.account_tail = (account, tail)
         return account, j
+
+    def _money_follows(self, j: int) -> bool:
+        """A currency word right after toks[j] that does not introduce a number of its own ("500 bob")."""
+        toks, n = self.tokens, len(self.tokens)
+        if j + 1 >= n or self._role_at(j + 1) != "currency":
+            return False
+        after = toks[j + 2] if j + 2 < n else ""
+        return not (after.isdigit() or is_number_word(_WORDS, after) or _RAW_AMOUNT.match(after))
 
     def _chunks(self, items: list[Item]) -> list[Item]:
         out: list[Item] = []
@@ -811,6 +839,19 @@ _SLOT_ROLES = ("till", "paybill", "agent", "store", "account", "to", "pochi")
 _VALUE_KINDS = ("chunk", "word", "account", "bank", "biller")
 
 
+def _amount_said(items: list[Item]) -> bool:
+    """Was a number said so far that is not another slot's number (the amount, said before a business)?"""
+    for q, it in enumerate(items):
+        if (
+            it.kind == "num"
+            and not it.whole
+            and _marker(items, q) not in _SLOT_ROLES
+            and not (q and items[q - 1].kind == "num")
+        ):
+            return True
+    return False
+
+
 def _value_before(items: list[Item], p: int) -> int | None:
     """Position of the value (number, name, account, bank) said before position p, skipping fillers."""
     q = p - 1
@@ -904,19 +945,22 @@ def _amount_groups(groups: list[str]) -> bool:
     return not rest or (len(first) <= 3 and all(len(g) == 3 for g in rest))
 
 
-def _account_tail(groups: list[str]) -> tuple[str, str] | None:
-    """(whole account, amount) when the last digit groups said after "account" may be the amount instead.
+def _account_tail(parts: list[tuple[str, bool]]) -> str | None:
+    """The amount, when the last digit groups said after "account" may be the amount instead.
 
-    Two numbers ("54321678 2000") or a round figure at the end ("0123 456 789 1000", "1 1 000"); otherwise
-    the groups are one account ("0123 456 789").
+    Two written numbers ("54321678 2000") or a round figure at the end ("0123 456 789 1000", "a b c one two
+    three 500"); otherwise the groups are all one account ("0123 456 789").
     """
-    for m in range(1, len(groups)):
-        tail = groups[-m:]
+    trailing = 0
+    while trailing < len(parts) and parts[-1 - trailing][1]:
+        trailing += 1
+    for m in range(1, min(trailing, len(parts) - 1) + 1):
+        tail = [p for p, _ in parts[-m:]]
         if not _amount_groups(tail):
             continue
         amount = "".join(tail)
-        if (len(groups) == 2 and m == 1) or int(amount) % 50 == 0:
-            return "".join(groups), amount
+        if (m == 1 and len(parts) == 2 and parts[0][1]) or int(amount) % 50 == 0:
+            return amount
     return None
 
 
