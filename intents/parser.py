@@ -210,9 +210,8 @@ class _Parse:
             if low <= len(number) <= high and (not rest or (written and _amount_groups(rest))):
                 choices.append(k)
         if not choices:
-            return (
-                ("", i) if all(g.isdigit() and toks[s] == g for g, s in zip(groups, starts)) else (whole, j)
-            )
+            written = all(toks[x] == g for g, x in zip(groups, starts, strict=True))
+            return ("", i) if written else (whole, j)  # written groups: the number reader decides
         if len(choices) > 1:
             self.ev.conflicts += 1  # "till 12345 67 500": till 1234567 and 500, or 12345 and 67,500? Ask.
         with_amount = [k for k in choices if k < len(groups)]
