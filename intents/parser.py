@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from intents import confidence as conf
 from intents.billers import billers
 from intents.contacts import AMBIGUOUS_MARGIN, CERTAIN_SCORE, ContactIndex, Match
+from intents.language import language_of
 from intents.models import Contact, Intent, ParseResult
 from intents.numbers import Chunk, NumTok, classify, is_number_word, split_run, with_slip
 from intents.phones import looks_like_phone, normalise_phone
@@ -95,6 +96,7 @@ class _Parse:
         self.tokens = tokens[:MAX_TOKENS]
         self.folded = text[:MAX_CHARS].lower()
         self.ev = conf.Evidence(tokens=len(tokens), asr=asr)
+        self.language = language_of(self.tokens)
         # The last group of an account said in groups, which may be the amount instead ("0123 456 789 1000").
         self.account_tail: tuple[str, str] | None = None
 
@@ -400,8 +402,11 @@ class _Parse:
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> ParseResult:
         items = self._corrections(self.items())
-        if items is None or self._not_a_command(items):
-            return ParseResult(text=self.text, confidence=0)
+        verdict = "null" if items is None else self._not_a_command(items)
+        if verdict == "null" or items is None:
+            return ParseResult(text=self.text, confidence=0, language=self.language)
+        if verdict:
+            return self._query(verdict)
         s = self.slots(items)
         roles = {it.role for it in items if it.kind == "role"}
         spans = _spans(items)
@@ -505,37 +510,53 @@ class _Parse:
         if not actionable and not out["missing"] and not out["errors"]:
             out["errors"] = ["invalid_number"]  # a slot failed the typed model's checks
         out["confidence"] = conf.score(ev, actionable=actionable)
-        return ParseResult(**out, intent=intent)
+        return ParseResult(**out, intent=intent, language=self.language)
 
     def _query(self, query: str | None) -> ParseResult:
         if query is None:
-            return ParseResult(text=self.text, confidence=0)
+            return ParseResult(text=self.text, confidence=0, language=self.language)
         fields: dict[str, Any] = {"text": self.text, "type": query, "intent": _intent(query, {})}
+        fields["language"] = self.language
         return ParseResult(**fields, confidence=conf.score(self.ev, actionable=True))
 
     # ------------------------------------------------------------------------------------------ not a command
-    def _not_a_command(self, items: list[Item]) -> bool:
-        """Questions, negations, stories of the past and services we do not offer are never commands."""
+    def _not_a_command(self, items: list[Item]) -> str:
+        """Questions, negations, stories of the past and services we do not offer are never commands.
+
+        Returns "null" for those, a query type for a question about past payments ("nimetuma pesa kwa
+        nani?") or the balance ("mpesa yangu iko na ngapi"), and "" for anything else.
+        """
         roles = {it.role for it in items if it.kind == "role"}
-        if roles & {"unsupported", "negation", "question", "past_time"}:
-            return True  # airtime, "don't send", "how much does it cost", "yesterday"
-        if "quantity" in roles and roles & {"send", "pay", "withdraw", "buy_goods"}:
-            return True  # "how much to send 5000 to mama", "tuma ngapi": asking, not telling
+        amount = any(it.kind == "chunk" for it in items)
+        verbs = roles & {"send", "pay", "withdraw", "buy_goods"}
+        if roles & {"history", "balance"} and not amount:
+            if "history" in roles or not (verbs or roles & {"question", "negation", "unsupported"}):
+                return ""  # "who did I pay yesterday?", "what payments have i made?": a query, asked as one
+        asks_who = not amount and any(it.text in _VOCAB.interrogatives for it in items)
+        story = "transaction_history" if asks_who else "null"
+        if roles & {"unsupported", "negation", "question"}:
+            return "null"  # airtime, "don't send", "how much does it cost"
+        if "past_time" in roles:
+            return story  # "I paid my bill yesterday"
+        if "quantity" in roles and verbs:
+            return "null"  # "how much to send 5000 to mama", "tuma ngapi": asking, not telling
         vocab = _VOCAB
         for p, it in enumerate(items):
             if it.kind == "word":
                 w = it.text
                 if w in vocab.always_past:
-                    return True  # "received 500 from John"
-                if w not in vocab.verb_exceptions and (
-                    vocab.swahili_past.match(w) or vocab.swahili_negative.match(w)
-                ):
-                    return True  # "nilituma", "alinitumia", "usitume", "sijatuma"
+                    return story  # "received 500 from John"
+                if w not in vocab.verb_exceptions and vocab.swahili_negative.match(w):
+                    return "null"  # "usitume", "sijatuma"
+                if w not in vocab.verb_exceptions and vocab.swahili_past.match(w):
+                    return story  # "nilituma" (or "nimetuma pesa kwa nani?": my history)
             if p and it.text in vocab.past_tense:
                 a = items[p - 1]
-                if a.kind == "word" or a.text in vocab.subjects:
-                    return True  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
-        return False
+                if a.kind == "word" or a.text in vocab.subjects or _is_phone(a):
+                    return story  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
+        if "quantity" in roles and not amount and not roles & {"till", "paybill", "agent", "account", "to"}:
+            return "check_balance"  # "how much cash do I have on mpesa", "pesa zangu ni ngapi"
+        return ""
 
     # ------------------------------------------------------------------------------------------ corrections
     def _corrections(self, items: list[Item]) -> list[Item] | None:

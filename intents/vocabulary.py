@@ -84,6 +84,9 @@ class Vocabulary:
     swahili_past: re.Pattern[str] = re.compile(r"(?!)")
     swahili_negative: re.Pattern[str] = re.compile(r"(?!)")
     verb_exceptions: frozenset[str] = frozenset()
+    swahili_words: frozenset[str] = frozenset()
+    interrogatives: frozenset[str] = frozenset()
+    english_words: frozenset[str] = frozenset()
 
 
 def _words(items: list[Any]) -> list[str]:
@@ -144,6 +147,7 @@ def vocabulary() -> Vocabulary:
         entries.sort(key=lambda e: -len(e[0]))
     single = {k[0]: r for k, r in table.items() if len(k) == 1}
     past, negative = _swahili_verbs(raw["swahili_verbs"])
+    lang = load_yaml("language.yaml")
     return Vocabulary(
         phrases=phrases,
         numbers=_build_numbers(raw["numbers"]),
@@ -154,4 +158,7 @@ def vocabulary() -> Vocabulary:
         swahili_past=past,
         swahili_negative=negative,
         verb_exceptions=frozenset(_words(raw["swahili_verbs"]["exceptions"])),
+        swahili_words=frozenset(_words(lang["sw"])) | frozenset(_words(raw["numbers"]["swahili_words"])),
+        english_words=frozenset(_words(lang["en"])),
+        interrogatives=frozenset(_words(raw["interrogatives"])),
     )
