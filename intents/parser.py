@@ -272,6 +272,8 @@ class _Parse:
                 break  # "... five hundred", "... a thousand": the amount starts here ("r w k": letters)
             if parts and t.isdigit() and self._money_follows(j):
                 break  # "... 500 bob": a written number then a currency word is the amount
+            if len(t) == 1 and (self._phrase(j)[1] > 1 or self._role_at(j) == "correction"):
+                break  # "..., i mean, account 8463": a phrase, not the letter I
             glued = not parts and t in _GLUED_CURRENCY and nxt.isdigit()
             if glued and re.search(rf"\b{t}{nxt}\b", self.folded):
                 parts.append((t.upper() + nxt, False))  # "account SH83790": letters that look like a currency
@@ -574,8 +576,8 @@ class _Parse:
                 p += 1
                 continue
             q = p + 1
-            while q < len(out) and (out[q].role in ("filler", "correction") or out[q].text == "no"):
-                q += 1
+            while q < len(out) and (out[q].role in _BEFORE_NEW_VALUE or out[q].text == "no"):
+                q += 1  # "no sorry, make it ksh 800": the new value itself comes after these
             before = _value_before(out, p)
             if q >= len(out):
                 if it.text in _CALL_OFF or backward:
@@ -855,6 +857,7 @@ class _Parse:
 
 # Said alone at the end, these call the command off ("send 500 to mama... no").
 _CALL_OFF = frozenset({"no", "hapana", "sio", "nope", "la hasha", "wait", "ngoja", "subiri"})
+_BEFORE_NEW_VALUE = ("filler", "correction", "currency", "amount")
 _SLOT_ROLES = ("till", "paybill", "agent", "store", "account", "to", "pochi")
 _VALUE_KINDS = ("chunk", "word", "account", "bank", "biller")
 
