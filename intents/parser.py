@@ -201,8 +201,7 @@ class _Parse:
         if low <= len(whole) <= high and (
             amount_before
             or amount_next
-            or nxt_role in ("currency", "amount", *_SLOT_ROLES)
-            or nxt_role.startswith("bank:")
+            or nxt_role not in ("", "filler", "self")  # "till 34 396 46, pay ksh 600": more follows
         ):
             return whole, j  # the amount is said elsewhere: every group is the number
         choices: list[int] = []
@@ -443,6 +442,8 @@ class _Parse:
             and (((s.amounts or roles & {"to"}) and best[1]) or (s.amounts and "to" in roles))
         ):
             txn = "send_phone"  # "500 to John": no verb, but an amount and a known person
+        if txn is None and s.amounts and _to_someone(items):
+            txn = "send_phone"  # "300 to Gabu": money to a person we do not know, so ask who
         if best is not None and txn in ("send_phone", "buy_goods_pochi"):
             ev.unknown -= best[2]
         recipientish = s.phones or s.bad_recipients or s.till or s.paybill or s.agent or s.store or s.accounts
@@ -554,7 +555,9 @@ class _Parse:
                     return story  # "nilituma" (or "nimetuma pesa kwa nani?": my history)
             if p and it.text in vocab.past_tense:
                 a = items[p - 1]
-                if a.kind == "word" or a.text in vocab.subjects or _is_phone(a):
+                to_me = p + 1 < len(items) and items[p + 1].role == "self"
+                named = a.kind == "word" and (a.text in self.index.known_words or to_me)
+                if named or a.text in vocab.subjects or _is_phone(a):
                     return story  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
         if "quantity" in roles and not amount and not roles & {"till", "paybill", "agent", "account", "to"}:
             return "check_balance"  # "how much cash do I have on mpesa", "pesa zangu ni ngapi"
@@ -860,6 +863,11 @@ _CALL_OFF = frozenset({"no", "hapana", "sio", "nope", "la hasha", "wait", "ngoja
 _BEFORE_NEW_VALUE = ("filler", "correction", "currency", "amount")
 _SLOT_ROLES = ("till", "paybill", "agent", "store", "account", "to", "pochi")
 _VALUE_KINDS = ("chunk", "word", "account", "bank", "biller")
+
+
+def _to_someone(items: list[Item]) -> bool:
+    """ "... to <a name>": "to"/"kwa" followed by words the vocabulary does not know."""
+    return any(a.role == "to" and b.kind == "word" for a, b in pairwise(items))
 
 
 def _amount_said(items: list[Item]) -> bool:
