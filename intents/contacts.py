@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -15,6 +16,7 @@ from rapidfuzz import fuzz, process
 from intents.models import Contact
 from intents.phones import normalise_phone
 from intents.tokens import tokenize_words
+from intents.vocabulary import load_yaml
 
 # Below this similarity (0..100) a name is not considered at all.
 CANDIDATE_SCORE = 80.0
@@ -26,12 +28,28 @@ AMBIGUOUS_MARGIN = 6.0
 MIN_FUZZY_LEN = 4
 
 
+# A short form ("Kevo" for Kevin) scores this: a candidate worth reading back, never a certain match.
+SHORT_SCORE = 85.0
+# Sheng endings added to a shortened name ("Kev" + "o", "Coll" + "o"); stripped to find the stem.
+_SHORT_ENDINGS = ("osh", "oh", "ie", "sh", "o", "y", "i", "e", "s")
+# A stem must be at least this long to stand for a name ("Kev" for Kevin, never "Ke").
+_MIN_STEM = 3
+
+
 @dataclass(frozen=True)
 class Match:
     """A contact's best score for one spoken name."""
 
     index: int
     score: float
+    short: bool = False  # found through a short form of the name, not the name itself
+
+
+@cache
+def short_forms() -> dict[str, tuple[str, ...]]:
+    """Full name -> its common short forms (data/short_names.yaml), loaded once."""
+    raw = load_yaml("short_names.yaml")["short_names"]
+    return {str(k).lower(): tuple(str(v).lower() for v in forms or ()) for k, forms in raw.items()}
 
 
 class ContactIndex:
@@ -56,6 +74,20 @@ class ContactIndex:
             normalise_phone(c.phone_number) if c.phone_number else None for c in self.contacts
         ]
         self.known_words: frozenset[str] = frozenset(w for k in self.keys for w in k.split())
+        self.short: dict[str, set[int]] = {}  # short form said -> contacts whose name it shortens
+        self.prefixes: dict[str, set[int]] = {}  # first letters of a name word -> contacts
+        table = short_forms()
+        reverse: dict[str, set[str]] = {}
+        for full, forms in table.items():
+            for f in forms:
+                reverse.setdefault(f, set()).add(full)
+        for i, c in enumerate(self.contacts):
+            for w in set(tokenize_words(c.name)):
+                for f in (*table.get(w, ()), *reverse.get(w, ())):
+                    self.short.setdefault(f, set()).add(i)  # "Kevo" for Kevin, "Kevin" for a saved "Kevo"
+                for k in range(_MIN_STEM, len(w)):
+                    self.prefixes.setdefault(w[:k], set()).add(i)
+        self.short_keys: list[str] = list(self.short)
 
     def __len__(self) -> int:
         return len(self.contacts)
@@ -75,6 +107,24 @@ class ContactIndex:
                     if score > best.get(i, 0.0):
                         best[i] = float(score)
         return sorted((Match(i, s) for i, s in best.items()), key=lambda m: (-m.score, m.index))
+
+    def match_short(self, spoken: str) -> list[Match]:
+        """Contacts whose name `spoken` may shorten: a known short form ("Kevo", "Shiku"), a near one
+        ("Kevoh"), or the start of the name with a Sheng ending ("Coll-o", "Kipr-o"). Never certain."""
+        if " " in spoken or len(spoken) < 2:
+            return []
+        found: set[int] = set(self.short.get(spoken, ()))
+        if not found and len(spoken) >= MIN_FUZZY_LEN and self.short_keys:
+            for key, _, _ in process.extract(
+                spoken, self.short_keys, scorer=fuzz.ratio, score_cutoff=86, limit=3
+            ):
+                found |= self.short[key]
+        if not found:
+            stems = {spoken} | {spoken[: -len(e)] for e in _SHORT_ENDINGS if spoken.endswith(e)}
+            for stem in stems:
+                if len(stem) >= _MIN_STEM:
+                    found |= self.prefixes.get(stem, set())
+        return [Match(i, SHORT_SCORE, short=True) for i in sorted(found)]
 
 
 def _keys(c: Contact) -> set[str]:

@@ -726,7 +726,7 @@ class _Parse:
             if best is not None:
                 found.append(best)
         if not found:
-            return None
+            return self._short_contact(spans)
         found.sort(key=lambda f: f[0], reverse=True)
         key, matches, size = found[0]
         others = {m.index for f in found[1:] for m in f[1][:1] if f[0][0]}
@@ -736,6 +736,16 @@ class _Parse:
         rivals = [m for m in matches[1:] if m.score >= top - AMBIGUOUS_MARGIN]
         certain = key[0] and not rivals
         return matches, certain, size
+
+    def _short_contact(self, spans: list[list[str]]) -> tuple[list[Match], bool, int] | None:
+        """No name fits: a short form of one ("Kevo", "Collo") may. One contact: use it, to be read back;
+        several (two Brians for "Brayo"): ask which."""
+        for words in spans[:8]:
+            for w in words:
+                matches = self.index.match_short(w)
+                if matches:
+                    return matches, len(matches) == 1, 1
+        return None
 
     def _recipient(
         self,
@@ -782,7 +792,9 @@ class _Parse:
             errors.append("invalid_phone")
             return
         out["phone"] = phone
-        if top.score < 100:
+        if top.short:
+            ev.recipient *= conf.SHORT_NAME  # "Kevo" for Kevin Otieno: likely, but the read-back decides
+        elif top.score < 100:
             # Heard close to, not exactly, a saved name: probably a recogniser slip, but it could be
             # someone not in the contacts. Use it, and confirm before acting.
             ev.recipient *= max(0.0, min(0.8, 1 - (100 - top.score) * 0.02))
