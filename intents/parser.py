@@ -213,10 +213,12 @@ class _Parse:
         if not choices:
             written = all(toks[x] == g for g, x in zip(groups, starts, strict=True))
             return ("", i) if written else (whole, j)  # written groups: the number reader decides
-        if len(choices) > 1:
-            self.ev.conflicts += 1  # "till 12345 67 500": till 1234567 and 500, or 12345 and 67,500? Ask.
         with_amount = [k for k in choices if k < len(groups)]
         k = with_amount[0] if with_amount else choices[-1]
+        if len(choices) > 1:
+            self.ev.conflicts += 1  # "till 12345 67 500": till 1234567 and 500, or 12345 and 67,500? Ask.
+        elif 2 <= k < len(groups) and len(groups[k]) == len(groups[k - 1]) == len(groups[k - 2]):
+            self.ev.conflicts += 1  # "till 12 34 56 78": the pattern goes on, so 78 may be a misheard digit
         return "".join(groups[:k]), starts[k] if k < len(groups) else j
 
     def _name_not_number(self, out: list[Item], i: int) -> bool:
