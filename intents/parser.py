@@ -951,8 +951,20 @@ def _replaced(items: list[Item], q: int, p: int) -> tuple[int, int] | None:
         kind = "phone" if _is_phone(new) else "number"
     else:
         return None
+    if kind == "number" and new.chunk is not None:
+        # "store 2, sorry, 3" corrects the store; "store 2, actually 4000" the amount said before it.
+        near = _value_before(items, p)
+        slot = _marker(items, near) if near is not None else ""
+        if near is not None and slot in ("till", "paybill", "agent", "store") and items[near].chunk:
+            if abs(len(items[near].text.replace(" ", "")) - len(new.text.replace(" ", ""))) <= 1:
+                return near, near + 1
+            kind = "amount"
     for r in range(p - 1, -1, -1):
         it = items[r]
+        if kind == "amount" and it.kind == "chunk" and not _is_phone(it):
+            if _marker(items, r) not in _SLOT_ROLES:
+                return r, r + 1
+            continue
         if kind in ("recipient", "phone") and (_is_phone(it) or (kind == "recipient" and it.kind == "word")):
             start = r
             while it.kind == "word" and start > 0 and items[start - 1].kind == "word":

@@ -143,6 +143,19 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("pay kra 500, account 97455183", {"paybill": "222222", "account": "97455183"}, True),
     ("pay nhif 6k", {"type": "paybill", "missing": ["paybill", "account"]}, False),
     ("pay DStv paybill 123456 account 1234567 amount 500", {"paybill": "123456"}, False),
+    # --- Found attacking the fixes with fresh phrasings (not the red team's).
+    # "oh wait" glued "oh" to the name ("grace oh"): no contact.
+    ("transfer 2000 to mama, oh wait, make that 2500", {"amount": "2500.00", "contact_id": "c03"}, False),
+    # A bare number after a store corrected the store, not the amount.
+    (
+        "withdraw 3000 from agent 123456 store 2, actually 4000",
+        {"amount": "4000.00", "store": "2", "agent": "123456"},
+        False,
+    ),
+    ("withdraw 3000 from agent 123456 store 2, sorry, 3", {"amount": "3000.00", "store": "3"}, False),
+    ("show me where my money went", {"type": "transaction_history"}, True),
+    ("pay sha 500 id 12345678", {"type": "paybill", "account": "12345678", "missing": ["paybill"]}, False),
+    ("mama was sent 500", NULL, False),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
