@@ -17,6 +17,8 @@ from pydantic import TypeAdapter, ValidationError
 from intents import confidence as conf
 from intents.billers import billers
 from intents.contacts import AMBIGUOUS_MARGIN, CERTAIN_SCORE, ContactIndex, Match
+from intents.corrections import apply_corrections
+from intents.items import SKIP_ROLES, SLOT_ROLES, Item, is_phone, marker
 from intents.language import language_of
 from intents.models import Contact, Intent, ParseResult
 from intents.numbers import Chunk, NumTok, classify, is_number_word, split_run, with_slip
@@ -28,8 +30,6 @@ LIMIT = Decimal(250_000)
 # Longer input is not one spoken command; only this many tokens are read, the rest count as not understood.
 MAX_TOKENS = 60
 MAX_CHARS = 2000
-# Roles that may sit between a marker and its number: "till number 123", "pochi ya 0722...".
-_SKIP = frozenset({"number", "filler"})
 _ACCOUNT_TOKEN = re.compile(r"^[a-z0-9]+$")
 _RAW_AMOUNT = re.compile(r"^\d[\d,]*(?:\.\d+)?k?$")
 # Currency marks the tokenizer splits off glued digits ("ksh1500"); inside an account they are letters.
@@ -37,19 +37,6 @@ _GLUED_CURRENCY = frozenset({"kshs", "ksh", "kes", "shs", "sh"})
 
 _VOCAB = vocabulary()
 _WORDS = _VOCAB.numbers
-
-
-@dataclass
-class Item:
-    """One meaningful piece of the utterance: a role word, a number chunk, a bank, an account, a word."""
-
-    kind: str  # role | num | chunk | bank | account | word
-    text: str
-    role: str = ""
-    num: NumTok | None = None
-    chunk: Chunk | None = None
-    size: int = 1  # tokens covered
-    whole: bool = False  # a number already joined from spoken groups: never merged with its neighbours
 
 
 @dataclass
@@ -150,7 +137,7 @@ class _Parse:
                 account_mode = role == "account"
                 if role in ("till", "paybill", "agent", "store"):
                     group_mode = role
-                elif role not in _SKIP:
+                elif role not in SKIP_ROLES:
                     group_mode = ""
             else:
                 out.append(Item("word", toks[i]))
@@ -357,7 +344,7 @@ class _Parse:
             if before is not None and before.kind in ("role", "word") and before.text in _WORDS.homophones:
                 ch = with_slip(ch, _WORDS.homophones[before.text])
             q = p - 1
-            while q >= 0 and items[q].kind == "role" and items[q].role in _SKIP:
+            while q >= 0 and items[q].kind == "role" and items[q].role in SKIP_ROLES:
                 q -= 1
             marker = (
                 items[q].role
@@ -404,7 +391,7 @@ class _Parse:
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> ParseResult:
-        items = self._corrections(self.items())
+        items = apply_corrections(self.items(), self.ev)
         verdict = "null" if items is None else self._not_a_command(items)
         if verdict == "null" or items is None:
             return ParseResult(text=self.text, confidence=0, language=self.language)
@@ -559,63 +546,11 @@ class _Parse:
                 a = items[p - 1]
                 to_me = p + 1 < len(items) and items[p + 1].role == "self"
                 named = a.kind == "word" and (a.text in self.index.known_words or to_me)
-                if named or a.text in vocab.subjects or _is_phone(a):
+                if named or a.text in vocab.subjects or is_phone(a):
                     return story  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
         if "quantity" in roles and not amount and not roles & {"till", "paybill", "agent", "account", "to"}:
             return "check_balance"  # "how much cash do I have on mpesa", "pesa zangu ni ngapi"
         return ""
-
-    # ------------------------------------------------------------------------------------------ corrections
-    def _corrections(self, items: list[Item]) -> list[Item] | None:
-        """Apply self-corrections ("500 no 600", "to Collins, sorry, to Wanjiru"): the later value wins.
-
-        Returns None when the utterance ends by calling itself off ("send 500 to mama... no").
-        """
-        out = list(items)
-        p = 0
-        while p < len(out):
-            it = out[p]
-            forward = it.role == "correction" or (it.text == "no" and _value_before(out, p) is not None)
-            backward = it.text == "not" and _value_before(out, p) is not None
-            if not (forward or backward):
-                p += 1
-                continue
-            q = p + 1
-            while q < len(out) and (out[q].role in _BEFORE_NEW_VALUE or out[q].text == "no"):
-                q += 1  # "no sorry, make it ksh 800": the new value itself comes after these
-            before = _value_before(out, p)
-            if q >= len(out):
-                if it.text in _CALL_OFF or backward:
-                    return None  # "tuma 500 kwa mama... hapana": called off
-                del out[p:q]
-                self.ev.conflicts += 1  # "send 500 to mama, sorry": what was being corrected? Ask.
-                continue
-            if before is None:
-                del out[p:q]  # "sorry, send 500 to mama": nothing said yet to correct
-                if it.text in _CALL_OFF:
-                    self.ev.conflicts += 1  # "no, send 500...": a "no" to what? Confirm.
-                continue
-            if backward:
-                # "send 600 not 500 to mama": the value after "not" is the one that is NOT meant.
-                old = _replaced(out, q, p)
-                if old is None:
-                    p += 1  # "not" that corrects nothing is a negation
-                    continue
-                end = _value_end(out, q)
-                del out[p:end]
-                self.ev.amount *= conf.CORRECTION
-                continue
-            old = _replaced(out, q, p)
-            new = out[q]
-            if old is not None and out[old[0]].kind == "account" and new.chunk and new.chunk.digits:
-                out[q] = Item("account", new.chunk.digits)  # "account 12345 no 12346"
-            del out[p:q]
-            if old is not None:
-                start, end = old
-                del out[start:end]
-                p -= end - start
-            self.ev.amount *= conf.CORRECTION
-        return out
 
     # ------------------------------------------------------------------------------------------ type
     def _type(self, items: list[Item], roles: set[str], s: Slots) -> str | None:
@@ -872,13 +807,6 @@ class _Parse:
         out["account"] = acc
 
 
-# Said alone at the end, these call the command off ("send 500 to mama... no").
-_CALL_OFF = frozenset({"no", "hapana", "sio", "nope", "la hasha", "wait", "ngoja", "subiri"})
-_BEFORE_NEW_VALUE = ("filler", "correction", "currency", "amount")
-_SLOT_ROLES = ("till", "paybill", "agent", "store", "account", "to", "pochi")
-_VALUE_KINDS = ("chunk", "word", "account", "bank", "biller")
-
-
 def _to_someone(items: list[Item]) -> bool:
     """ "... to <a name>": "to"/"kwa" followed by words the vocabulary does not know."""
     return any(a.role == "to" and b.kind == "word" for a, b in pairwise(items))
@@ -890,96 +818,11 @@ def _amount_said(items: list[Item]) -> bool:
         if (
             it.kind == "num"
             and not it.whole
-            and _marker(items, q) not in _SLOT_ROLES
+            and marker(items, q) not in SLOT_ROLES
             and not (q and items[q - 1].kind == "num")
         ):
             return True
     return False
-
-
-def _value_before(items: list[Item], p: int) -> int | None:
-    """Position of the value (number, name, account, bank) said before position p, skipping fillers."""
-    q = p - 1
-    while q >= 0 and (items[q].role in ("filler", "correction", "currency") or items[q].text == "no"):
-        q -= 1
-    return q if q >= 0 and items[q].kind in _VALUE_KINDS else None
-
-
-def _value_end(items: list[Item], q: int) -> int:
-    """End of the value starting at q: a marker with its value, a run of name words, or one item."""
-    end = q + 1
-    if items[q].kind == "role" and items[q].role in _SLOT_ROLES:
-        while end < len(items) and items[end].kind == "role" and items[end].role in _SKIP:
-            end += 1
-        if end < len(items) and items[end].kind in _VALUE_KINDS:
-            end = _value_end(items, end)
-        return end
-    if items[q].kind == "word":
-        while end < len(items) and items[end].kind == "word":
-            end += 1
-    return end
-
-
-def _is_phone(it: Item) -> bool:
-    ch = it.chunk
-    return bool(ch and ch.digits and looks_like_phone(ch.digits, ch.plus, recipient=True))
-
-
-def _marker(items: list[Item], p: int) -> str:
-    q = p - 1
-    while q >= 0 and items[q].kind == "role" and items[q].role in _SKIP:
-        q -= 1
-    return items[q].role if q >= 0 and items[q].kind == "role" else ""
-
-
-def _replaced(items: list[Item], q: int, p: int) -> tuple[int, int] | None:
-    """The span (start, end) said before p that the new value at q replaces, or None if none fits."""
-    new = items[q]
-    if new.kind == "role" and new.role in _SLOT_ROLES:
-        for r in range(p - 1, -1, -1):  # "to Collins, no, to Wanjiru": the same marker said before
-            if items[r].kind == "role" and items[r].role == new.role:
-                return r, min(_value_end(items, r), p)
-        kind = "recipient" if new.role in ("to", "pochi") else new.role
-    elif new.kind in ("bank", "biller"):
-        for r in range(p - 1, -1, -1):
-            if items[r].kind == new.kind:
-                return r, r + 1
-        return None
-    elif new.kind == "word":
-        kind = "recipient"
-    elif new.kind == "chunk":
-        kind = "phone" if _is_phone(new) else "number"
-    else:
-        return None
-    if kind == "number" and new.chunk is not None:
-        # "store 2, sorry, 3" corrects the store; "store 2, actually 4000" the amount said before it.
-        near = _value_before(items, p)
-        slot = _marker(items, near) if near is not None else ""
-        if near is not None and slot in ("till", "paybill", "agent", "store") and items[near].chunk:
-            if abs(len(items[near].text.replace(" ", "")) - len(new.text.replace(" ", ""))) <= 1:
-                return near, near + 1
-            kind = "amount"
-    for r in range(p - 1, -1, -1):
-        it = items[r]
-        if kind == "amount" and it.kind == "chunk" and not _is_phone(it):
-            if _marker(items, r) not in _SLOT_ROLES:
-                return r, r + 1
-            continue
-        if kind in ("recipient", "phone") and (_is_phone(it) or (kind == "recipient" and it.kind == "word")):
-            start = r
-            while it.kind == "word" and start > 0 and items[start - 1].kind == "word":
-                start -= 1
-            return start, r + 1
-        if kind == "account" and it.kind == "account":
-            return r, r + 1
-        if kind == "number" and it.kind == "account" and r == _value_before(items, p):
-            return r, r + 1  # "account 12345 no 12346"
-        business = kind in ("number", "till", "paybill", "agent", "store")
-        if business and it.kind == "chunk" and not _is_phone(it):
-            slot = _marker(items, r)
-            if kind == "number" or slot == kind:
-                return r, r + 1
-    return None
 
 
 def _split_number_hyphens(tokens: list[str]) -> list[str]:
