@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from intents.confidence import CORRECTION, Evidence
 from intents.items import SKIP_ROLES, SLOT_ROLES, Item, is_phone, marker
+from intents.vocabulary import vocabulary
 
-# Said alone at the end, these call the command off ("send 500 to mama... no").
-_CALL_OFF = frozenset({"no", "hapana", "sio", "nope", "la hasha", "wait", "ngoja", "subiri"})
+_CALL_OFF = vocabulary().call_off  # said alone at the end, these call the command off
 _BEFORE_NEW_VALUE = ("filler", "correction", "currency", "amount")
 _VALUE_KINDS = ("chunk", "word", "account", "bank", "biller")
 

@@ -86,6 +86,7 @@ class Vocabulary:
     verb_exceptions: frozenset[str] = frozenset()
     swahili_words: frozenset[str] = frozenset()
     interrogatives: frozenset[str] = frozenset()
+    call_off: frozenset[str] = frozenset()
     english_words: frozenset[str] = frozenset()
 
 
@@ -161,4 +162,5 @@ def vocabulary() -> Vocabulary:
         swahili_words=frozenset(_words(lang["sw"])) | frozenset(_words(raw["numbers"]["swahili_words"])),
         english_words=frozenset(_words(lang["en"])),
         interrogatives=frozenset(_words(raw["interrogatives"])),
+        call_off=frozenset(_words(raw["call_off"])),
     )
