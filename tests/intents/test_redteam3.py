@@ -156,6 +156,12 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("show me where my money went", {"type": "transaction_history"}, True),
     ("pay sha 500 id 12345678", {"type": "paybill", "account": "12345678", "missing": ["paybill"]}, False),
     ("mama was sent 500", NULL, False),
+    # "wacha"/"acha" ("leave it") before a new value corrects it; alone it calls the command off.
+    ("nitumie mama two thao, wacha, three thao", {"amount": "3000.00", "contact_id": "c03"}, False),
+    ("tuma 500 kwa mama... wacha", NULL, False),
+    ("what did pete send me", NULL, False),  # a question about a payment
+    ("show me what I spent this week", {"type": "transaction_history"}, True),
+    ("my last five mpesa messages", {"type": "transaction_history"}, True),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
