@@ -30,7 +30,10 @@ def apply_corrections(items: list[Item], ev: Evidence) -> list[Item] | None:
             p += 1
             continue
         q = p + 1
-        while q < len(out) and (out[q].role in _BEFORE_NEW_VALUE or out[q].text == "no"):
+        while q < len(out) and (out[q].role in _BEFORE_NEW_VALUE or out[q].text in ("no", "not")):
+            if forward and out[q].text == "not" and q + 1 < len(out):
+                q = _restated_end(out, p, q + 1)  # "no sorry, not mama, grace": the wrong value said again
+                continue
             q += 1  # "no sorry, make it ksh 800": the new value itself comes after these
         before = _value_before(out, p)
         if q >= len(out):
@@ -73,6 +76,19 @@ def _value_before(items: list[Item], p: int) -> int | None:
     while q >= 0 and (items[q].role in ("filler", "correction", "currency") or items[q].text == "no"):
         q -= 1
     return q if q >= 0 and items[q].kind in _VALUE_KINDS else None
+
+
+def _restated_end(items: list[Item], p: int, q: int) -> int:
+    """End of the wrong value said again at q ("..., no, not mama, grace"): as many words as before p."""
+    b = _value_before(items, p)
+    if b is None or items[b].kind != "word" or items[q].kind != "word":
+        return _value_end(items, q)
+    start = b
+    while start > 0 and items[start - 1].kind == "word":
+        start -= 1
+    said = [it.text for it in items[start : b + 1]]
+    again = [it.text for it in items[q : q + len(said)]]
+    return q + len(said) if again == said else _value_end(items, q)
 
 
 def _value_end(items: list[Item], q: int) -> int:

@@ -521,6 +521,14 @@ class _Parse:
         roles = {it.role for it in items if it.kind == "role"}
         amount = any(it.kind == "chunk" for it in items)
         verbs = roles & {"send", "pay", "withdraw", "buy_goods"}
+        vocab = _VOCAB
+        past = any(
+            it.text in vocab.past_tense
+            or (it.kind == "word" and it.text not in vocab.verb_exceptions and vocab.swahili_past.match(it.text))
+            for it in items
+        )
+        if past and not amount and roles & {"balance", "quantity"}:
+            return "transaction_history"  # "nimetumia pesa ngapi wiki hii": how much I have spent
         if roles & {"history", "balance"} and not amount:
             if "history" in roles or not (verbs or roles & {"question", "negation", "unsupported"}):
                 return ""  # "who did I pay yesterday?", "what payments have i made?": a query, asked as one
@@ -532,7 +540,6 @@ class _Parse:
             return story  # "I paid my bill yesterday"
         if "quantity" in roles and verbs:
             return "null"  # "how much to send 5000 to mama", "tuma ngapi": asking, not telling
-        vocab = _VOCAB
         for p, it in enumerate(items):
             if it.kind == "word":
                 w = it.text
@@ -548,8 +555,9 @@ class _Parse:
                 named = a.kind == "word" and (a.text in self.index.known_words or to_me)
                 if named or a.text in vocab.subjects or is_phone(a):
                     return story  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
-        if "quantity" in roles and not amount and not roles & {"till", "paybill", "agent", "account", "to"}:
-            return "check_balance"  # "how much cash do I have on mpesa", "pesa zangu ni ngapi"
+        slots = roles & {"till", "paybill", "agent", "account"}
+        if "quantity" in roles and not amount and not slots and not _to_someone(items):
+            return "check_balance"  # "how much cash do I have on mpesa", "pesa kwa mpesa ni ngapi"
         return ""
 
     # ------------------------------------------------------------------------------------------ type

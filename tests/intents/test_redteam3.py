@@ -162,6 +162,10 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("what did pete send me", NULL, False),  # a question about a payment
     ("show me what I spent this week", {"type": "transaction_history"}, True),
     ("my last five mpesa messages", {"type": "transaction_history"}, True),
+    ("send 2000 to mama, no sorry, not mama, pete", {"amount": "2000.00", "contact_id": "c06"}, False),
+    ("pesa kwa mpesa ni ngapi", {"type": "check_balance"}, True),
+    ("nimetumia pesa ngapi wiki hii", {"type": "transaction_history"}, True),
+    ("when will mama receive the 500", {**NULL, "language": "en"}, False),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
