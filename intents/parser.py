@@ -522,11 +522,7 @@ class _Parse:
         amount = any(it.kind == "chunk" for it in items)
         verbs = roles & {"send", "pay", "withdraw", "buy_goods"}
         vocab = _VOCAB
-        past = any(
-            it.text in vocab.past_tense
-            or (it.kind == "word" and it.text not in vocab.verb_exceptions and vocab.swahili_past.match(it.text))
-            for it in items
-        )
+        past = any(it.text in vocab.past_tense or (it.kind == "word" and _told(it.text)) for it in items)
         if past and not amount and roles & {"balance", "quantity"}:
             return "transaction_history"  # "nimetumia pesa ngapi wiki hii": how much I have spent
         if roles & {"history", "balance"} and not amount:
@@ -547,7 +543,7 @@ class _Parse:
                     return story  # "received 500 from John"
                 if w not in vocab.verb_exceptions and vocab.swahili_negative.match(w):
                     return "null"  # "usitume", "sijatuma"
-                if w not in vocab.verb_exceptions and vocab.swahili_past.match(w):
+                if _told(w):
                     return story  # "nilituma" (or "nimetuma pesa kwa nani?": my history)
             if p and it.text in vocab.past_tense:
                 a = items[p - 1]
@@ -813,6 +809,11 @@ class _Parse:
             errors.append("invalid_number")
             return
         out["account"] = acc
+
+
+def _told(word: str) -> bool:
+    """A Swahili payment verb in the past or conditional ("nilituma", "alinitumia", "nikituma")."""
+    return word not in _VOCAB.verb_exceptions and bool(_VOCAB.swahili_past.match(word))
 
 
 def _to_someone(items: list[Item]) -> bool:
