@@ -37,6 +37,8 @@ _GLUED_CURRENCY = frozenset({"kshs", "ksh", "kes", "shs", "sh"})
 
 _VOCAB = vocabulary()
 _WORDS = _VOCAB.numbers
+# Words that spell a digit string ("double oh seven ..."), as a business number said in groups may be.
+_SPELLED_DIGIT = frozenset(_WORDS.digits) | frozenset(_WORDS.repeaters) | _WORDS.zero_in_digits
 
 
 @dataclass
@@ -94,7 +96,7 @@ class _Parse:
         account_mode = False
         group_mode = ""  # the business slot whose number may follow, said in groups
         while i < n:
-            if group_mode and (toks[i].isdigit() or toks[i] in _WORDS.digits or toks[i] in _WORDS.repeaters):
+            if group_mode and (toks[i].isdigit() or toks[i] in _SPELLED_DIGIT):
                 slot, group_mode = group_mode, ""
                 amount_before = _amount_said(out)
                 joined, j = self._business_groups(i, slot, amount_before)
@@ -105,7 +107,12 @@ class _Parse:
                     continue
             if account_mode:
                 j = i
-                while j < n and self._role_at(j) in ("number", "filler") and toks[j] not in ("a",):
+                while (
+                    j < n
+                    and self._role_at(j) in ("number", "filler")
+                    and toks[j] not in ("a",)
+                    and not (toks[j] in _WORDS.zero_in_digits and classify(_WORDS, toks, j, False))
+                ):
                     out.append(Item("role", toks[j], role=self._role_at(j) or ""))
                     j += 1
                 account_mode = False
@@ -166,10 +173,10 @@ class _Parse:
                 group, step = t, 1
             elif t in _WORDS.digits:
                 group, step = str(_WORDS.digits[t]), 1
-            elif t in _WORDS.zero_in_digits and groups:
+            elif t in _WORDS.zero_in_digits and (groups or nxt in _WORDS.digits):
                 group, step = "0", 1
-            elif t in _WORDS.repeaters and nxt in _WORDS.digits:
-                group, step = str(_WORDS.digits[nxt]) * _WORDS.repeaters[t], 2
+            elif t in _WORDS.repeaters and (nxt in _WORDS.digits or nxt in _WORDS.zero_in_digits):
+                group, step = str(_WORDS.digits.get(nxt, 0)) * _WORDS.repeaters[t], 2
             else:
                 break
             if t.isdigit() and groups and self._money_follows(j):
@@ -269,10 +276,11 @@ class _Parse:
                 continue
             if t in _WORDS.digits:
                 parts.append((str(_WORDS.digits[t]), False))
-            elif t in _WORDS.zero_in_digits and parts:
-                parts.append(("0", False))
-            elif t in _WORDS.repeaters and nxt in _WORDS.digits:
-                parts.append((str(_WORDS.digits[nxt]) * _WORDS.repeaters[t], False))
+            elif t in _WORDS.zero_in_digits and (parts or nxt in _WORDS.digits or nxt in _WORDS.repeaters):
+                parts.append(("0", False))  # "account oh nine eight ...": the leading zero counts
+            elif t in _WORDS.repeaters and (nxt in _WORDS.digits or nxt in _WORDS.zero_in_digits):
+                digit = str(_WORDS.digits.get(nxt, 0))  # "double oh" is 00
+                parts.append((digit * _WORDS.repeaters[t], False))
                 j += 2
                 continue
             elif _ACCOUNT_TOKEN.match(t.replace("-", "")) and (len(t) == 1 or any(c.isdigit() for c in t)):
@@ -548,8 +556,8 @@ class _Parse:
             if p and it.text in vocab.past_tense:
                 a = items[p - 1]
                 to_me = p + 1 < len(items) and items[p + 1].role == "self"
-                named = a.kind == "word" and (a.text in self.index.known_words or to_me)
-                if named or a.text in vocab.subjects or is_phone(a):
+                named = a.kind == "word" and a.text in self.index.known_words
+                if to_me or named or a.text in vocab.subjects or is_phone(a):
                     return story  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
         slots = roles & {"till", "paybill", "agent", "account"}
         if "quantity" in roles and not amount and not slots and not _to_someone(items):
@@ -676,6 +684,11 @@ class _Parse:
         top = matches[0].score
         rivals = [m for m in matches[1:] if m.score >= top - AMBIGUOUS_MARGIN]
         certain = key[0] and not rivals
+        if not certain and len(spans) == 1 and len(spans[0]) == 1:
+            # "njoro" is close to "Njoroge" and also its short form: the short form says who, to be read back.
+            short = self.index.match_short(spans[0][0])
+            if len(short) == 1 and short[0].index == matches[0].index:
+                return short, True, 1
         return matches, certain, size
 
     def _short_contact(self, spans: list[list[str]]) -> tuple[list[Match], bool, int] | None:

@@ -120,7 +120,10 @@ def _swahili_verbs(raw: dict[str, Any]) -> tuple[re.Pattern[str], re.Pattern[str
     stems, objects = _alt(raw["stems"]), _alt(raw["objects"])
     subject, tense = _alt(raw["past_subjects"]), _alt(raw["past_tenses"])
     past = re.compile(rf"^(?:{subject})(?:{tense})(?:{objects})?(?:{stems})[a-z]*$")
-    negative = re.compile(rf"^(?:{_alt(raw['negative_prefixes'])})(?:{objects})?(?:{stems})[a-z]*$")
+    negative = re.compile(
+        rf"^(?:(?:{_alt(raw['negative_prefixes'])})(?:{objects})?(?:{stems})[a-z]*"
+        rf"|(?:{_alt(raw['negative_any'])})[a-z]{{3,}})$"
+    )
     return past, negative
 
 

@@ -166,6 +166,31 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("pesa kwa mpesa ni ngapi", {"type": "check_balance"}, True),
     ("nimetumia pesa ngapi wiki hii", {"type": "transaction_history"}, True),
     ("when will mama receive the 500", {**NULL, "language": "en"}, False),
+    # --- The red team's second set (v2, new phrasings).
+    # A leading "oh" (or "double oh") of a spelled account was dropped: a wrong account, confidently.
+    (
+        "account oh nine eight four two eight seven six seven seven paybill 69 71 53 amount forty nine "
+        "thousand",
+        {"account": "0984287677", "paybill": "697153", "amount": "49000.00"},
+        True,
+    ),
+    (
+        "akaunti double oh eight two three nine six three double five paybill 84 7122 ksh 1,050",
+        {"account": "0082396355", "paybill": "847122", "amount": "1050.00"},
+        True,
+    ),
+    ("pay till oh seven eight nine one two 300 bob", {"till": "078912", "amount": "300.00"}, True),
+    ("pay till double oh seven eight nine one amount 300", {"till": "007891"}, True),
+    ("nataka kumtumia mama pesa", {"type": "send_phone", "contact_id": "c03", "missing": ["amount"]}, False),
+    ("usijaribu kutuma 5000 bob kwa mama", NULL, False),
+    ("my brother sent me ksh 300", NULL, False),
+    ("what do I have on mpesa right now", {"type": "check_balance"}, True),
+    ("how much is on my account now", {"type": "check_balance"}, True),
+    ("show me what i sent last week", {"type": "transaction_history"}, True),
+    ("list the people i've paid", {"type": "transaction_history"}, True),
+    ("what have I been paying for lately", {"type": "transaction_history"}, False),
+    # "njoro" is near "Njoroge" and its short form: the contact, to be read back.
+    ("send 100 to njoro", {"contact_id": "c06", "amount": "100.00"}, False),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
