@@ -191,6 +191,11 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("what have I been paying for lately", {"type": "transaction_history"}, False),
     # "njoro" is near "Njoroge" and its short form: the contact, to be read back.
     ("send 100 to njoro", {"contact_id": "c06", "amount": "100.00"}, False),
+    # Found attacking our own work: a yes/no question about a payment was a confident payment.
+    ("is it okay to send 500 to mama", NULL, False),
+    ("should I send 500 to mama", NULL, False),
+    ("ni sawa nikituma 500 kwa mama", NULL, False),
+    ("sawa, tuma 500 kwa mama", {"type": "send_phone", "amount": "500.00", "contact_id": "c03"}, True),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
