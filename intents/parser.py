@@ -1,6 +1,8 @@
-"""From one transcribed utterance to a typed intent: tokens -> items -> slots -> type -> result.
+"""From one transcribed utterance to a typed intent:
+tokens -> items -> self-corrections -> not-a-command check -> slots -> type -> result.
 
-Pure: no I/O here. Vocabulary and banks are data (`intents/data/*.yaml`) read once at import.
+Pure: no I/O here. Vocabulary, banks, billers, short names and language words are data
+(`intents/data/*.yaml`) read once at import.
 """
 
 from __future__ import annotations
