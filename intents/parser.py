@@ -229,7 +229,10 @@ class _Parse:
             if out and out[-1].kind == "num":
                 self.ev.conflicts += 1  # "elfu tatu mwangi": 1,000 to Tatu Mwangi or 3,000 to Mwangi? Ask.
             return True
-        if not out or out[-1].role != "to":
+        q = len(out) - 1
+        while q >= 0 and out[q].role == "filler":
+            q -= 1  # "kwa simu ya Tatu": Tatu's phone
+        if q < 0 or out[q].role != "to":
             return False
         return not is_number_word(_WORDS, nxt) and nxt not in _WORDS.joiners
 
@@ -535,13 +538,15 @@ class _Parse:
         past = any(it.text in vocab.past_tense or (it.kind == "word" and _told(it.text)) for it in items)
         if past and not amount and roles & {"balance", "quantity"}:
             return "transaction_history"  # "nimetumia pesa ngapi wiki hii": how much I have spent
+        if "unsupported" in roles:
+            return "null"  # airtime, loans, M-Shwari and Fuliza (their statements too), reminders
         if roles & {"history", "balance"} and not amount:
             if "history" in roles or not (verbs or roles & {"question", "negation", "unsupported"}):
                 return ""  # "who did I pay yesterday?", "what payments have i made?": a query, asked as one
         asks_who = not amount and any(it.text in _VOCAB.interrogatives for it in items)
         story = "transaction_history" if asks_who else "null"
-        if roles & {"unsupported", "negation", "question"}:
-            return "null"  # airtime, "don't send", "how much does it cost"
+        if roles & {"negation", "question", "hearsay"}:
+            return "null"  # "don't send", "how much does it cost", "Mama wants me to send 500"
         if "past_time" in roles:
             return story  # "I paid my bill yesterday"
         if "quantity" in roles and verbs:

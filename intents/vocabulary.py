@@ -43,6 +43,7 @@ ROLES = frozenset(
         "question",
         "unsupported",
         "past_time",
+        "hearsay",
     }
 )
 

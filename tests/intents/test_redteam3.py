@@ -25,6 +25,7 @@ CONTACTS: list[dict[str, Any]] = [
     {"id": "s11", "name": "Brian Omondi", "phone_number": "254711000011", "nickname": None},
     {"id": "s12", "name": "Brian Wekesa", "phone_number": "254711000012", "nickname": None},
     {"id": "s15", "name": "Dennis Ouma", "phone_number": "254711000015", "nickname": "Denno"},
+    {"id": "v01", "name": "Tatu Mwinyi", "phone_number": "254701008643", "nickname": None},
 ]
 INDEX = ContactIndex(CONTACTS)
 NULL: dict[str, Any] = {"type": None, "amount": None, "phone": "", "contact_id": None}
@@ -196,6 +197,18 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("should I send 500 to mama", NULL, False),
     ("ni sawa nikituma 500 kwa mama", NULL, False),
     ("sawa, tuma 500 kwa mama", {"type": "send_phone", "amount": "500.00", "contact_id": "c03"}, True),
+    # --- The red team's third set (v3, near misses).
+    ("tuma shilingi 600 kwa simu ya tatu", {"contact_id": "v01", "amount": "600.00"}, True),
+    ("remind me to send 500 to mama tomorrow", NULL, False),
+    ("nikumbushe kutuma shilingi 500 kwa mama kesho", NULL, False),
+    ("tuma 500 kwa mama kila mwezi", NULL, False),
+    ("Mama wants me to send 500", NULL, False),
+    ("I was going to send 4,868 to pete", NULL, False),
+    ("nilikuwa nataka kutuma elfu tisa kwa mama", NULL, False),
+    ("show my m-shwari statement", NULL, False),
+    ("what's my fuliza balance", NULL, False),
+    # ... and "usi-" verbs that are not a negative command ("usijali": don't worry).
+    ("usijali, tuma 500 kwa mama", {"type": "send_phone", "amount": "500.00", "contact_id": "c03"}, False),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
