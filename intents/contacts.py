@@ -28,6 +28,25 @@ AMBIGUOUS_MARGIN = 6.0
 MIN_FUZZY_LEN = 4
 
 
+# Spelled differently but sounding the same ("Josef" / "Joseph", "Lucie" / "Lucy"): a slip of the recogniser,
+# taken as meant but below 100, so the read-back confirms it.
+SOUND_SCORE = 92.0
+# Spellings that sound alike, folded to one form (order matters: "ph" before "h" rules).
+_SOUNDS = (
+    ("ph", "f"),
+    ("ck", "k"),
+    ("dh", "d"),
+    ("th", "t"),
+    ("kh", "k"),
+    ("oo", "u"),
+    ("ee", "i"),
+    ("ie", "i"),
+    ("y", "i"),
+    ("c", "k"),
+    ("q", "k"),
+    ("x", "ks"),
+    ("z", "s"),
+)
 # A short form ("Kevo" for Kevin) scores this: a candidate worth reading back, never a certain match.
 SHORT_SCORE = 85.0
 # Sheng endings added to a shortened name ("Kev" + "o", "Coll" + "o"); stripped to find the stem.
@@ -88,6 +107,10 @@ class ContactIndex:
                 for k in range(_MIN_STEM, len(w)):
                     self.prefixes.setdefault(w[:k], set()).add(i)
         self.short_keys: list[str] = list(self.short)
+        self.sounds: dict[str, set[int]] = {}
+        for key, owners_of in zip(self.keys, self.owners, strict=True):
+            if len(key) >= MIN_FUZZY_LEN:
+                self.sounds.setdefault(sound(key), set()).update(owners_of)
 
     def __len__(self) -> int:
         return len(self.contacts)
@@ -97,6 +120,9 @@ class ContactIndex:
         best: dict[int, float] = {}
         for i in self.exact.get(spoken, ()):
             best[i] = 100.0
+        if len(spoken) >= MIN_FUZZY_LEN:
+            for i in self.sounds.get(sound(spoken), ()):
+                best[i] = max(best.get(i, 0.0), SOUND_SCORE)
         if len(spoken) >= MIN_FUZZY_LEN and self.keys:
             for key, score, pos in process.extract(
                 spoken, self.keys, scorer=fuzz.ratio, score_cutoff=CANDIDATE_SCORE, limit=12
@@ -125,6 +151,13 @@ class ContactIndex:
                 if len(stem) >= _MIN_STEM:
                     found |= self.prefixes.get(stem, set())
         return [Match(i, SHORT_SCORE, short=True) for i in sorted(found)]
+
+
+def sound(text: str) -> str:
+    """A rough key of how a name sounds: "Josef" and "Joseph", "Moosa" and "Musa" get the same one."""
+    for a, b in _SOUNDS:
+        text = text.replace(a, b)
+    return "".join(ch for k, ch in enumerate(text) if k == 0 or text[k - 1] != ch)  # "ll" sounds like "l"
 
 
 def _keys(c: Contact) -> set[str]:

@@ -209,6 +209,14 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("what's my fuliza balance", NULL, False),
     # ... and "usi-" verbs that are not a negative command ("usijali": don't worry).
     ("usijali, tuma 500 kwa mama", {"type": "send_phone", "amount": "500.00", "contact_id": "c03"}, False),
+    # --- The red team's fourth set (v4).
+    # A name spelled as it sounds ("Josef" for Joseph, "Lucie" for Lucy) found no contact.
+    ("send 800 to Petar Njoroge", {"contact_id": "c06", "phone": "254798765432"}, False),
+    ("tuma shilingi mia nne kwa Jon Doe", {"contact_id": "c01", "amount": "400.00"}, False),
+    ("send 150 to Juma Hasan", {"contact_id": "c05"}, False),
+    # A negated story ("I didn't send", "I haven't paid ... yet") was a payment.
+    ("I didn't send 700 to mama", NULL, False),
+    ("you know I haven't paid till 123456 yet", NULL, False),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
