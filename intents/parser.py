@@ -188,9 +188,10 @@ class _Parse:
             j += step
             if t.isdigit() and self._money_follows(j - 1):
                 break  # "till 554433 ksh 500"
-        if len(groups) < 2:
-            return "", i
         low, high = (1, 7) if slot == "store" else (5, 7)
+        if len(groups) < 2:
+            # One whole number ("till 254700 100 bob"): kept apart so it never joins the amount as a phone.
+            return (groups[0], j) if groups and low <= len(groups[0]) <= high and toks[i].isdigit() else ("", i)
         nxt_role = self._phrase(j)[0] if j < n else ""
         whole = "".join(groups)
         amount_next = j < n and is_number_word(_WORDS, toks[j])
@@ -535,7 +536,11 @@ class _Parse:
         amount = any(it.kind == "chunk" for it in items)
         verbs = roles & {"send", "pay", "withdraw", "buy_goods"}
         vocab = _VOCAB
-        past = any(it.text in vocab.past_tense or (it.kind == "word" and _told(it.text)) for it in items)
+        past = any(
+            (it.text in vocab.past_tense and it.text not in vocab.have_words)
+            or (it.kind == "word" and _told(it.text))
+            for it in items
+        )
         if past and not amount and roles & {"balance", "quantity"}:
             return "transaction_history"  # "nimetumia pesa ngapi wiki hii": how much I have spent
         if "unsupported" in roles:
@@ -561,6 +566,8 @@ class _Parse:
                 if _told(w):
                     return story  # "nilituma" (or "nimetuma pesa kwa nani?": my history)
             if p and it.text in vocab.past_tense:
+                if it.text in vocab.have_words and "quantity" in roles and not amount:
+                    continue  # "how much cash I got": what I have, not a story
                 a = items[p - 1]
                 to_me = p + 1 < len(items) and items[p + 1].role == "self"
                 named = a.kind == "word" and a.text in self.index.known_words

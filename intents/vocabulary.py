@@ -88,6 +88,7 @@ class Vocabulary:
     swahili_words: frozenset[str] = frozenset()
     interrogatives: frozenset[str] = frozenset()
     call_off: frozenset[str] = frozenset()
+    have_words: frozenset[str] = frozenset()
     english_words: frozenset[str] = frozenset()
 
 
@@ -167,4 +168,5 @@ def vocabulary() -> Vocabulary:
         english_words=frozenset(_words(lang["en"])),
         interrogatives=frozenset(_words(raw["interrogatives"])),
         call_off=frozenset(_words(raw["call_off"])),
+        have_words=frozenset(_words(raw["have_words"])),
     )
