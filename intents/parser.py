@@ -191,7 +191,8 @@ class _Parse:
         low, high = (1, 7) if slot == "store" else (5, 7)
         if len(groups) < 2:
             # One whole number ("till 254700 100 bob"): kept apart so it never joins the amount as a phone.
-            return (groups[0], j) if groups and low <= len(groups[0]) <= high and toks[i].isdigit() else ("", i)
+            alone = groups and low <= len(groups[0]) <= high and toks[i].isdigit()
+            return (groups[0], j) if alone else ("", i)
         nxt_role = self._phrase(j)[0] if j < n else ""
         whole = "".join(groups)
         amount_next = j < n and is_number_word(_WORDS, toks[j])
