@@ -223,6 +223,8 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("how much cash I got", {"type": "check_balance"}, True),
     ("i got 500 from john doe", NULL, False),
     ("recent mpesa activity", {"type": "transaction_history"}, True),
+    ("nimeshindwa kutuma pesa kwa mama", NULL, False),  # "I failed to send": a problem, not a command
+    ("I couldn't send 500 to mama", NULL, False),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
