@@ -226,7 +226,7 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("nimeshindwa kutuma pesa kwa mama", NULL, False),  # "I failed to send": a problem, not a command
     ("I couldn't send 500 to mama", NULL, False),
     # Red team v5: Sheng "fiti" (properly) after the name glued to it.
-    ("niaje, ebu tuma mbao nane kwa mama fiti", {"amount": "160.00", "contact_id": "c03", "language": "sw"}, True),
+    ("niaje, ebu tuma mbao nane kwa mama fiti", {"amount": "160.00", "contact_id": "c03"}, True),
     # --- The language field.
     ("ok so, give pete three thousand, pls", {"language": "en"}, True),
     ("Sema nataka kutuma 7,790 bob kwa mama!", {"language": "sw", "amount": "7790.00"}, True),
