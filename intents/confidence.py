@@ -14,6 +14,10 @@ BASE = 0.97
 PER_UNKNOWN_WORD = 0.78
 # Each contradiction (two amounts, two recipients, a slot for another transaction type): ask.
 PER_CONFLICT = 0.7
+# A self-correction inside the utterance ("500 no 600"): the later value is used; the read-back confirms it.
+CORRECTION = 0.8
+# A contact found only through a short form of its name ("Kevo" for Kevin): the read-back decides.
+SHORT_NAME = 0.78
 # A contact's score lead over the next-best contact at which the margin stops mattering.
 CLEAR_LEAD = 30.0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -15,6 +16,7 @@ from rapidfuzz import fuzz, process
 from intents.models import Contact
 from intents.phones import normalise_phone
 from intents.tokens import tokenize_words
+from intents.vocabulary import load_yaml
 
 # Below this similarity (0..100) a name is not considered at all.
 CANDIDATE_SCORE = 80.0
@@ -26,12 +28,47 @@ AMBIGUOUS_MARGIN = 6.0
 MIN_FUZZY_LEN = 4
 
 
+# Spelled differently but sounding the same ("Josef" / "Joseph", "Lucie" / "Lucy"): a slip of the recogniser,
+# taken as meant but below 100, so the read-back confirms it.
+SOUND_SCORE = 92.0
+# Spellings that sound alike, folded to one form (order matters: "ph" before "h" rules).
+_SOUNDS = (
+    ("ph", "f"),
+    ("ck", "k"),
+    ("dh", "d"),
+    ("th", "t"),
+    ("kh", "k"),
+    ("oo", "u"),
+    ("ee", "i"),
+    ("ie", "i"),
+    ("y", "i"),
+    ("c", "k"),
+    ("q", "k"),
+    ("x", "ks"),
+    ("z", "s"),
+)
+# A short form ("Kevo" for Kevin) scores this: a candidate worth reading back, never a certain match.
+SHORT_SCORE = 85.0
+# Sheng endings added to a shortened name ("Kev" + "o", "Coll" + "o"); stripped to find the stem.
+_SHORT_ENDINGS = ("osh", "oh", "ie", "sh", "o", "y", "i", "e", "s")
+# A stem must be at least this long to stand for a name ("Kev" for Kevin, never "Ke").
+_MIN_STEM = 3
+
+
 @dataclass(frozen=True)
 class Match:
     """A contact's best score for one spoken name."""
 
     index: int
     score: float
+    short: bool = False  # found through a short form of the name, not the name itself
+
+
+@cache
+def short_forms() -> dict[str, tuple[str, ...]]:
+    """Full name -> its common short forms (data/short_names.yaml), loaded once."""
+    raw = load_yaml("short_names.yaml")["short_names"]
+    return {str(k).lower(): tuple(str(v).lower() for v in forms or ()) for k, forms in raw.items()}
 
 
 class ContactIndex:
@@ -56,6 +93,24 @@ class ContactIndex:
             normalise_phone(c.phone_number) if c.phone_number else None for c in self.contacts
         ]
         self.known_words: frozenset[str] = frozenset(w for k in self.keys for w in k.split())
+        self.short: dict[str, set[int]] = {}  # short form said -> contacts whose name it shortens
+        self.prefixes: dict[str, set[int]] = {}  # first letters of a name word -> contacts
+        table = short_forms()
+        reverse: dict[str, set[str]] = {}
+        for full, forms in table.items():
+            for f in forms:
+                reverse.setdefault(f, set()).add(full)
+        for i, c in enumerate(self.contacts):
+            for w in set(tokenize_words(c.name)):
+                for f in (*table.get(w, ()), *reverse.get(w, ())):
+                    self.short.setdefault(f, set()).add(i)  # "Kevo" for Kevin, "Kevin" for a saved "Kevo"
+                for k in range(_MIN_STEM, len(w)):
+                    self.prefixes.setdefault(w[:k], set()).add(i)
+        self.short_keys: list[str] = list(self.short)
+        self.sounds: dict[str, set[int]] = {}
+        for key, owners_of in zip(self.keys, self.owners, strict=True):
+            if len(key) >= MIN_FUZZY_LEN:
+                self.sounds.setdefault(sound(key), set()).update(owners_of)
 
     def __len__(self) -> int:
         return len(self.contacts)
@@ -65,6 +120,9 @@ class ContactIndex:
         best: dict[int, float] = {}
         for i in self.exact.get(spoken, ()):
             best[i] = 100.0
+        if len(spoken) >= MIN_FUZZY_LEN:
+            for i in self.sounds.get(sound(spoken), ()):
+                best[i] = max(best.get(i, 0.0), SOUND_SCORE)
         if len(spoken) >= MIN_FUZZY_LEN and self.keys:
             for key, score, pos in process.extract(
                 spoken, self.keys, scorer=fuzz.ratio, score_cutoff=CANDIDATE_SCORE, limit=12
@@ -75,6 +133,31 @@ class ContactIndex:
                     if score > best.get(i, 0.0):
                         best[i] = float(score)
         return sorted((Match(i, s) for i, s in best.items()), key=lambda m: (-m.score, m.index))
+
+    def match_short(self, spoken: str) -> list[Match]:
+        """Contacts whose name `spoken` may shorten: a known short form ("Kevo", "Shiku"), a near one
+        ("Kevoh"), or the start of the name with a Sheng ending ("Coll-o", "Kipr-o"). Never certain."""
+        if " " in spoken or len(spoken) < 2:
+            return []
+        found: set[int] = set(self.short.get(spoken, ()))
+        if not found and len(spoken) >= MIN_FUZZY_LEN and self.short_keys:
+            for key, _, _ in process.extract(
+                spoken, self.short_keys, scorer=fuzz.ratio, score_cutoff=86, limit=3
+            ):
+                found |= self.short[key]
+        if not found:
+            stems = {spoken} | {spoken[: -len(e)] for e in _SHORT_ENDINGS if spoken.endswith(e)}
+            for stem in stems:
+                if len(stem) >= _MIN_STEM:
+                    found |= self.prefixes.get(stem, set())
+        return [Match(i, SHORT_SCORE, short=True) for i in sorted(found)]
+
+
+def sound(text: str) -> str:
+    """A rough key of how a name sounds: "Josef" and "Joseph", "Moosa" and "Musa" get the same one."""
+    for a, b in _SOUNDS:
+        text = text.replace(a, b)
+    return "".join(ch for k, ch in enumerate(text) if k == 0 or text[k - 1] != ch)  # "ll" sounds like "l"
 
 
 def _keys(c: Contact) -> set[str]:

@@ -129,6 +129,8 @@ class ParseResult(BaseModel):
     missing: list[Slot] = Field(default_factory=list)
     errors: list[ErrorCode] = Field(default_factory=list)
     confidence: int = Field(default=0, ge=0, le=100)
+    # The language the utterance is mostly in, so the dialogue answers in it (Sheng with Swahili grammar: sw).
+    language: Literal["en", "sw"] = "en"
     intent: Intent | None = Field(default=None, exclude=True)
 
     @field_serializer("amount")

@@ -1,6 +1,8 @@
-"""From one transcribed utterance to a typed intent: tokens -> items -> slots -> type -> result.
+"""From one transcribed utterance to a typed intent:
+tokens -> items -> self-corrections -> not-a-command check -> slots -> type -> result.
 
-Pure: no I/O here. Vocabulary and banks are data (`intents/data/*.yaml`) read once at import.
+Pure: no I/O here. Vocabulary, banks, billers, short names and language words are data
+(`intents/data/*.yaml`) read once at import.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from intents import confidence as conf
+from intents.billers import billers
 from intents.contacts import AMBIGUOUS_MARGIN, CERTAIN_SCORE, ContactIndex, Match
+from intents.corrections import apply_corrections
+from intents.items import SKIP_ROLES, SLOT_ROLES, Item, is_phone, marker
+from intents.language import language_of
 from intents.models import Contact, Intent, ParseResult
 from intents.numbers import Chunk, NumTok, classify, is_number_word, split_run, with_slip
 from intents.phones import looks_like_phone, normalise_phone
@@ -26,26 +32,15 @@ LIMIT = Decimal(250_000)
 # Longer input is not one spoken command; only this many tokens are read, the rest count as not understood.
 MAX_TOKENS = 60
 MAX_CHARS = 2000
-# Roles that may sit between a marker and its number: "till number 123", "pochi ya 0722...".
-_SKIP = frozenset({"number", "filler"})
 _ACCOUNT_TOKEN = re.compile(r"^[a-z0-9]+$")
+_RAW_AMOUNT = re.compile(r"^\d[\d,]*(?:\.\d+)?k?$")
 # Currency marks the tokenizer splits off glued digits ("ksh1500"); inside an account they are letters.
 _GLUED_CURRENCY = frozenset({"kshs", "ksh", "kes", "shs", "sh"})
 
 _VOCAB = vocabulary()
 _WORDS = _VOCAB.numbers
-
-
-@dataclass
-class Item:
-    """One meaningful piece of the utterance: a role word, a number chunk, a bank, an account, a word."""
-
-    kind: str  # role | num | chunk | bank | account | word
-    text: str
-    role: str = ""
-    num: NumTok | None = None
-    chunk: Chunk | None = None
-    size: int = 1  # tokens covered
+# Words that spell a digit string ("double oh seven ..."), as a business number said in groups may be.
+_SPELLED_DIGIT = frozenset(_WORDS.digits) | frozenset(_WORDS.repeaters) | _WORDS.zero_in_digits
 
 
 @dataclass
@@ -59,6 +54,7 @@ class Slots:
     store: list[Chunk] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
     banks: list[str] = field(default_factory=list)
+    billers: list[int] = field(default_factory=list)
 
 
 def parse(
@@ -91,15 +87,34 @@ class _Parse:
         self.tokens = tokens[:MAX_TOKENS]
         self.folded = text[:MAX_CHARS].lower()
         self.ev = conf.Evidence(tokens=len(tokens), asr=asr)
+        self.language = language_of(self.tokens)
+        # The last group of an account said in groups, which may be the amount instead ("0123 456 789 1000").
+        self.account_tail: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------------------------------ items
     def items(self) -> list[Item]:
-        toks, out, i, n = self.tokens, [], 0, len(self.tokens)
+        toks, n, i = self.tokens, len(self.tokens), 0
+        out: list[Item] = []
         account_mode = False
+        group_mode = ""  # the business slot whose number may follow, said in groups
         while i < n:
+            if group_mode and (toks[i].isdigit() or toks[i] in _SPELLED_DIGIT):
+                slot, group_mode = group_mode, ""
+                amount_before = _amount_said(out)
+                joined, j = self._business_groups(i, slot, amount_before)
+                if joined:
+                    tok = NumTok("raw", joined, value=Decimal(joined), digits=joined)
+                    out.append(Item("num", joined, num=tok, size=j - i, whole=True))
+                    i = j
+                    continue
             if account_mode:
                 j = i
-                while j < n and self._role_at(j) in ("number", "filler") and toks[j] not in ("a",):
+                while (
+                    j < n
+                    and self._role_at(j) in ("number", "filler")
+                    and toks[j] not in ("a",)
+                    and not (toks[j] in _WORDS.zero_in_digits and classify(_WORDS, toks, j, False))
+                ):
                     out.append(Item("role", toks[j], role=self._role_at(j) or ""))
                     j += 1
                 account_mode = False
@@ -124,13 +139,85 @@ class _Parse:
                 role = ""  # a contact really called "Boss" or "Sasa": let the name matcher have the word
             if role.startswith("bank:"):
                 out.append(Item("bank", role[5:], size=size))
+            elif role.startswith("biller:"):
+                out.append(Item("biller", role[7:], size=size))
             elif role:
                 out.append(Item("role", " ".join(toks[i : i + size]), role=role, size=size))
                 account_mode = role == "account"
+                if role in ("till", "paybill", "agent", "store"):
+                    group_mode = role
+                elif role not in SKIP_ROLES:
+                    group_mode = ""
             else:
                 out.append(Item("word", toks[i]))
             i += size
         return self._chunks(out)
+
+    def _business_groups(self, i: int, slot: str, amount_before: bool) -> tuple[str, int]:
+        """A till, paybill, agent or store number said in groups ("55 44 33", "12-34-56", "94 seven four")
+        is one number.
+
+        Groups join until an amount marker, a currency word, another slot or the end. When the amount may be
+        among the groups ("till 12345 67 500": till 1234567 and 500, or 12345 and 67,500?) the reading is
+        a question, never a guess. Returns ("", i) when the groups are not a business number.
+        """
+        toks, n = self.tokens, len(self.tokens)
+        groups: list[str] = []
+        starts: list[int] = []
+        j = i
+        while j < n:
+            t = toks[j]
+            nxt = toks[j + 1] if j + 1 < n else ""
+            counted = nxt in _WORDS.after and not self._leads_count(j + 1)  # "0 thao mbili": thao leads
+            if counted or nxt in _WORDS.point or nxt in _WORDS.tens or nxt in _WORDS.teens:
+                break  # "... five hundred", "... 2 thousand": the amount starts here
+            if t.isdigit():
+                group, step = t, 1
+            elif t in _WORDS.digits:
+                group, step = str(_WORDS.digits[t]), 1
+            elif t in _WORDS.zero_in_digits and (groups or nxt in _WORDS.digits):
+                group, step = "0", 1
+            elif t in _WORDS.repeaters and (nxt in _WORDS.digits or nxt in _WORDS.zero_in_digits):
+                group, step = str(_WORDS.digits.get(nxt, 0)) * _WORDS.repeaters[t], 2
+            else:
+                break
+            if t.isdigit() and groups and self._money_follows(j):
+                break  # "... 33 500 bob": 500 is the amount
+            groups.append(group)
+            starts.append(j)
+            j += step
+            if t.isdigit() and self._money_follows(j - 1):
+                break  # "till 554433 ksh 500"
+        low, high = (1, 7) if slot == "store" else (5, 7)
+        if len(groups) < 2:
+            # One whole number ("till 254700 100 bob"): kept apart so it never joins the amount as a phone.
+            alone = groups and low <= len(groups[0]) <= high and toks[i].isdigit()
+            return (groups[0], j) if alone else ("", i)
+        nxt_role = self._phrase(j)[0] if j < n else ""
+        whole = "".join(groups)
+        amount_next = j < n and is_number_word(_WORDS, toks[j])
+        if low <= len(whole) <= high and (
+            amount_before
+            or amount_next
+            or nxt_role not in ("", "filler", "self")  # "till 34 396 46, pay ksh 600": more follows
+        ):
+            return whole, j  # the amount is said elsewhere: every group is the number
+        choices: list[int] = []
+        for k in range(1, len(groups) + 1):
+            number, rest = "".join(groups[:k]), groups[k:]
+            written = all(toks[x].isdigit() for x in starts[k:])  # an amount is never spelled digit by digit
+            if low <= len(number) <= high and (not rest or (written and _amount_groups(rest))):
+                choices.append(k)
+        if not choices:
+            written = all(toks[x] == g for g, x in zip(groups, starts, strict=True))
+            return ("", i) if written else (whole, j)  # written groups: the number reader decides
+        with_amount = [k for k in choices if k < len(groups)]
+        k = with_amount[0] if with_amount else choices[-1]
+        if len(choices) > 1:
+            self.ev.conflicts += 1  # "till 12345 67 500": till 1234567 and 500, or 12345 and 67,500? Ask.
+        elif 2 <= k < len(groups) and len(groups[k]) == len(groups[k - 1]) == len(groups[k - 2]):
+            self.ev.conflicts += 1  # "till 12 34 56 78": the pattern goes on, so 78 may be a misheard digit
+        return "".join(groups[:k]), starts[k] if k < len(groups) else j
 
     def _name_not_number(self, out: list[Item], i: int) -> bool:
         """A number word that is a contact's name: said with the rest of the name ("Tatu Mwangi"), or
@@ -144,7 +231,10 @@ class _Parse:
             if out and out[-1].kind == "num":
                 self.ev.conflicts += 1  # "elfu tatu mwangi": 1,000 to Tatu Mwangi or 3,000 to Mwangi? Ask.
             return True
-        if not out or out[-1].role != "to":
+        q = len(out) - 1
+        while q >= 0 and out[q].role == "filler":
+            q -= 1  # "kwa simu ya Tatu": Tatu's phone
+        if q < 0 or out[q].role != "to":
             return False
         return not is_number_word(_WORDS, nxt) and nxt not in _WORDS.joiners
 
@@ -168,10 +258,13 @@ class _Parse:
         return nxt in _WORDS.digits or nxt in _WORDS.tens or nxt in _WORDS.teens or nxt.isdigit()
 
     def _account(self, i: int) -> tuple[str, int]:
-        """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123)."""
+        """Account numbers: digits, spelled digits and single letters ("a b c one two three" -> ABC123).
+
+        Written digit groups belong together ("0123 456 789") until an amount marker, a currency word, a
+        multiplier ("5 hundred") or another slot; whether the last group was the amount is decided later.
+        """
         toks, n, j = self.tokens, len(self.tokens), i
-        parts: list[str] = []
-        seen_group = last_single = spelled = False
+        parts: list[tuple[str, bool]] = []  # (text, a written digit group?)
         while j < n:
             t = toks[j]
             nxt = toks[j + 1] if j + 1 < n else ""
@@ -179,50 +272,56 @@ class _Parse:
             counted = nxt in _WORDS.point or (nxt in _WORDS.after and not self._leads_count(j + 1))
             if counted and number_start:
                 break  # "... five hundred", "... a thousand": the amount starts here ("r w k": letters)
-            if (
-                parts
-                and t.isdigit()
-                and ((len(t) > 1 and spelled) or (j + 1 < n and self._role_at(j + 1) == "currency"))
-            ):
-                break  # "a b c one two three 500", "... 500 bob": a written number after the account
+            if parts and t.isdigit() and self._money_follows(j):
+                break  # "... 500 bob": a written number then a currency word is the amount
+            if len(t) == 1 and (self._phrase(j)[1] > 1 or self._role_at(j) == "correction"):
+                break  # "..., i mean, account 8463": a phrase, not the letter I
             glued = not parts and t in _GLUED_CURRENCY and nxt.isdigit()
             if glued and re.search(rf"\b{t}{nxt}\b", self.folded):
-                parts.append(t.upper() + nxt)  # "account SH83790": letters that only look like a currency
+                parts.append((t.upper() + nxt, False))  # "account SH83790": letters that look like a currency
                 j += 2
-                seen_group = True
                 continue
             if t in _WORDS.digits:
-                parts.append(str(_WORDS.digits[t]))
-                spelled = True
-            elif t in _WORDS.zero_in_digits and parts:
-                parts.append("0")
-            elif t in _WORDS.repeaters and nxt in _WORDS.digits:
-                parts.append(str(_WORDS.digits[nxt]) * _WORDS.repeaters[t])
+                parts.append((str(_WORDS.digits[t]), False))
+            elif t in _WORDS.zero_in_digits and (parts or nxt in _WORDS.digits or nxt in _WORDS.repeaters):
+                parts.append(("0", False))  # "account oh nine eight ...": the leading zero counts
+            elif t in _WORDS.repeaters and (nxt in _WORDS.digits or nxt in _WORDS.zero_in_digits):
+                digit = str(_WORDS.digits.get(nxt, 0))  # "double oh" is 00
+                parts.append((digit * _WORDS.repeaters[t], False))
                 j += 2
                 continue
             elif _ACCOUNT_TOKEN.match(t.replace("-", "")) and (len(t) == 1 or any(c.isdigit() for c in t)):
                 t = t.replace("-", "")  # "ABC-123" is ABC123
                 if t.endswith("k") and t[:-1].isdigit():
                     break  # "5k" is an amount
-                if len(t) > 1 or (t.isdigit() and seen_group):
-                    # "account 54321678 2000" / "akaunti 3 1500": a second written number is the amount.
-                    if seen_group or (t.isdigit() and last_single):
-                        break
-                    seen_group = True
-                last_single = len(t) == 1 and t.isdigit()
-                parts.append(t.upper())
+                parts.append((t.upper(), t.isdigit()))
             else:
                 break
             j += 1
         if parts and _single_then_group(toks[j - 1], toks[j] if j < n else ""):
             self.ev.conflicts += 1  # "akaunti ... 1 500": the 1 ends the account or starts "1 500"? Ask.
-        return "".join(parts), j
+        account = "".join(p for p, _ in parts)
+        tail = _account_tail(parts)
+        if tail:
+            self.account_tail = (account, tail)
+        return account, j
+
+    def _money_follows(self, j: int) -> bool:
+        """A currency word right after toks[j] that does not introduce a number of its own ("500 bob")."""
+        toks, n = self.tokens, len(self.tokens)
+        if j + 1 >= n or self._role_at(j + 1) != "currency":
+            return False
+        after = toks[j + 2] if j + 2 < n else ""
+        return not (after.isdigit() or is_number_word(_WORDS, after) or _RAW_AMOUNT.match(after))
 
     def _chunks(self, items: list[Item]) -> list[Item]:
         out: list[Item] = []
         run: list[Item] = []
         for it in [*items, Item("end", "")]:
-            if it.kind == "num":
+            if it.kind == "num" and not it.whole and not (run and run[-1].whole):
+                run.append(it)
+                continue
+            if it.kind == "num" and not run:
                 run.append(it)
                 continue
             if run:
@@ -236,7 +335,9 @@ class _Parse:
                         )
                     )
                 run = []
-            if it.kind != "end":
+            if it.kind == "num":
+                run.append(it)
+            elif it.kind != "end":
                 out.append(it)
         return out
 
@@ -246,6 +347,8 @@ class _Parse:
         for p, it in enumerate(items):
             if it.kind == "bank":
                 s.banks.append(it.text)
+            elif it.kind == "biller":
+                s.billers.append(int(it.text))
             elif it.kind == "account":
                 s.accounts.append(it.text)
             if it.kind != "chunk" or it.chunk is None:
@@ -256,7 +359,7 @@ class _Parse:
             if before is not None and before.kind in ("role", "word") and before.text in _WORDS.homophones:
                 ch = with_slip(ch, _WORDS.homophones[before.text])
             q = p - 1
-            while q >= 0 and items[q].kind == "role" and items[q].role in _SKIP:
+            while q >= 0 and items[q].kind == "role" and items[q].role in SKIP_ROLES:
                 q -= 1
             marker = (
                 items[q].role
@@ -303,18 +406,28 @@ class _Parse:
 
     # ------------------------------------------------------------------------------------------ run
     def run(self) -> ParseResult:
-        items = self.items()
+        items = apply_corrections(self.items(), self.ev)
+        verdict = "null" if items is None else self._not_a_command(items)
+        if verdict == "null" or items is None:
+            return ParseResult(text=self.text, confidence=0, language=self.language)
+        if verdict:
+            return self._query(verdict)
         s = self.slots(items)
         roles = {it.role for it in items if it.kind == "role"}
         spans = _spans(items)
         ev = self.ev
         ev.unknown = self.overflow + sum(len(sp) for sp in spans)
+        if self.account_tail and not s.amounts and self.account_tail[0] in s.accounts:
+            # "account 54321678 2000", "account 0123 456 789 1000": the last group is probably the amount
+            # (a second number, or a round figure), but it may end the account: ask, never guess.
+            full, last = self.account_tail
+            s.accounts[s.accounts.index(full)] = full[: -len(last)]
+            s.amounts.append((Chunk(0, 0, last, Decimal(last), False), False, False))
+            ev.conflicts += 1
         for a, b in pairwise(items):
             if a.chunk and b.chunk and a.chunk.spoken and a.chunk.digits and b.chunk.toks:
                 if b.chunk.toks[0].kind in ("tens", "teen"):
                     ev.conflicts += 1  # "... nine three fifty": 3 + 50 or 350? Ask.
-            if b.text in _VOCAB.past_tense and (a.kind == "word" or a.text in _VOCAB.subjects):
-                ev.conflicts += 1  # "I sent 500 to mama", "mama sent 500": what happened, not a command
             if a.role in ("send", "pay") and b.role == "self":
                 ev.conflicts += 1  # "John sent me 500", "send me 500": money to the speaker? Ask.
             if (
@@ -333,6 +446,8 @@ class _Parse:
             and (((s.amounts or roles & {"to"}) and best[1]) or (s.amounts and "to" in roles))
         ):
             txn = "send_phone"  # "500 to John": no verb, but an amount and a known person
+        if txn is None and s.amounts and _to_someone(items):
+            txn = "send_phone"  # "300 to Gabu": money to a person we do not know, so ask who
         if best is not None and txn in ("send_phone", "buy_goods_pochi"):
             ev.unknown -= best[2]
         recipientish = s.phones or s.bad_recipients or s.till or s.paybill or s.agent or s.store or s.accounts
@@ -366,6 +481,7 @@ class _Parse:
         if txn == "buy_goods_till":
             self._business(s.till, "till", out, missing, errors, s)
         elif txn == "paybill":
+            self._biller(s)
             self._business(s.paybill, "paybill", out, missing, errors, s)
             self._account_slot(s, out, missing, errors)
         elif txn == "withdraw":
@@ -401,19 +517,73 @@ class _Parse:
         if not actionable and not out["missing"] and not out["errors"]:
             out["errors"] = ["invalid_number"]  # a slot failed the typed model's checks
         out["confidence"] = conf.score(ev, actionable=actionable)
-        return ParseResult(**out, intent=intent)
+        return ParseResult(**out, intent=intent, language=self.language)
 
     def _query(self, query: str | None) -> ParseResult:
         if query is None:
-            return ParseResult(text=self.text, confidence=0)
+            return ParseResult(text=self.text, confidence=0, language=self.language)
         fields: dict[str, Any] = {"text": self.text, "type": query, "intent": _intent(query, {})}
+        fields["language"] = self.language
         return ParseResult(**fields, confidence=conf.score(self.ev, actionable=True))
+
+    # ------------------------------------------------------------------------------------------ not a command
+    def _not_a_command(self, items: list[Item]) -> str:
+        """Questions, negations, stories of the past and services we do not offer are never commands.
+
+        Returns "null" for those, a query type for a question about past payments ("nimetuma pesa kwa
+        nani?") or the balance ("mpesa yangu iko na ngapi"), and "" for anything else.
+        """
+        roles = {it.role for it in items if it.kind == "role"}
+        amount = any(it.kind == "chunk" for it in items)
+        verbs = roles & {"send", "pay", "withdraw", "buy_goods"}
+        vocab = _VOCAB
+        past = any(
+            (it.text in vocab.past_tense and it.text not in vocab.have_words)
+            or (it.kind == "word" and _told(it.text))
+            for it in items
+        )
+        if past and not amount and roles & {"balance", "quantity"}:
+            return "transaction_history"  # "nimetumia pesa ngapi wiki hii": how much I have spent
+        if "unsupported" in roles:
+            return "null"  # airtime, loans, M-Shwari and Fuliza (their statements too), reminders
+        if roles & {"history", "balance"} and not amount:
+            if "history" in roles or not (verbs or roles & {"question", "negation", "unsupported"}):
+                return ""  # "who did I pay yesterday?", "what payments have i made?": a query, asked as one
+        asks_who = not amount and any(it.text in _VOCAB.interrogatives for it in items)
+        story = "transaction_history" if asks_who else "null"
+        if roles & {"negation", "question", "hearsay"}:
+            return "null"  # "don't send", "how much does it cost", "Mama wants me to send 500"
+        if "past_time" in roles:
+            return story  # "I paid my bill yesterday"
+        if "quantity" in roles and verbs:
+            return "null"  # "how much to send 5000 to mama", "tuma ngapi": asking, not telling
+        for p, it in enumerate(items):
+            if it.kind == "word":
+                w = it.text
+                if w in vocab.always_past:
+                    return story  # "received 500 from John"
+                if w not in vocab.verb_exceptions and vocab.swahili_negative.match(w):
+                    return "null"  # "usitume", "sijatuma"
+                if _told(w):
+                    return story  # "nilituma" (or "nimetuma pesa kwa nani?": my history)
+            if p and it.text in vocab.past_tense:
+                if it.text in vocab.have_words and "quantity" in roles and not amount:
+                    continue  # "how much cash I got": what I have, not a story
+                a = items[p - 1]
+                to_me = p + 1 < len(items) and items[p + 1].role == "self"
+                named = a.kind == "word" and a.text in self.index.known_words
+                if to_me or named or a.text in vocab.subjects or is_phone(a):
+                    return story  # "I sent 500 to mama", "Juma sent me 500": what happened, not a command
+        slots = roles & {"till", "paybill", "agent", "account"}
+        if "quantity" in roles and not amount and not slots and not _to_someone(items):
+            return "check_balance"  # "how much cash do I have on mpesa", "pesa kwa mpesa ni ngapi"
+        return ""
 
     # ------------------------------------------------------------------------------------------ type
     def _type(self, items: list[Item], roles: set[str], s: Slots) -> str | None:
         bankish = bool(s.banks) or "bank" in roles
-        if "paybill" in roles:
-            return "paybill"
+        if "paybill" in roles or s.billers:
+            return "paybill"  # "pay my DStv", "lipa stima": a bill named by its company
         if bankish:
             direction = self._bank_direction(items)
             if direction:
@@ -520,7 +690,7 @@ class _Parse:
             if best is not None:
                 found.append(best)
         if not found:
-            return None
+            return self._short_contact(spans)
         found.sort(key=lambda f: f[0], reverse=True)
         key, matches, size = found[0]
         others = {m.index for f in found[1:] for m in f[1][:1] if f[0][0]}
@@ -529,7 +699,22 @@ class _Parse:
         top = matches[0].score
         rivals = [m for m in matches[1:] if m.score >= top - AMBIGUOUS_MARGIN]
         certain = key[0] and not rivals
+        if not certain and len(spans) == 1 and len(spans[0]) == 1:
+            # "njoro" is close to "Njoroge" and also its short form: the short form says who, to be read back.
+            short = self.index.match_short(spans[0][0])
+            if len(short) == 1 and short[0].index == matches[0].index:
+                return short, True, 1
         return matches, certain, size
+
+    def _short_contact(self, spans: list[list[str]]) -> tuple[list[Match], bool, int] | None:
+        """No name fits: a short form of one ("Kevo", "Collo") may. One contact: use it, to be read back;
+        several (two Brians for "Brayo"): ask which."""
+        for words in spans[:8]:
+            for w in words:
+                matches = self.index.match_short(w)
+                if matches:
+                    return matches, len(matches) == 1, 1
+        return None
 
     def _recipient(
         self,
@@ -576,12 +761,28 @@ class _Parse:
             errors.append("invalid_phone")
             return
         out["phone"] = phone
-        if top.score < 100:
+        if top.short:
+            ev.recipient *= conf.SHORT_NAME  # "Kevo" for Kevin Otieno: likely, but the read-back decides
+        elif top.score < 100:
             # Heard close to, not exactly, a saved name: probably a recogniser slip, but it could be
             # someone not in the contacts. Use it, and confirm before acting.
             ev.recipient *= max(0.0, min(0.8, 1 - (100 - top.score) * 0.02))
         if len(matches) > 1:
             ev.contact_lead = top.score - matches[1].score
+
+    def _biller(self, s: Slots) -> None:
+        """A named biller supplies its business number when we know it; a different number said is a clash."""
+        numbers = {billers()[b].paybill_for(self.tokens) for b in dict.fromkeys(s.billers)}
+        if len(numbers) > 1:
+            self.ev.conflicts += 1  # two different companies named
+        number = next(iter(numbers)) if len(numbers) == 1 else None
+        if number is None:
+            return
+        if s.paybill:
+            if any(ch.digits != number for ch in s.paybill):
+                self.ev.conflicts += 1  # "pay DStv paybill 123456": the company and the number disagree
+            return
+        s.paybill.append(Chunk(0, 0, number, Decimal(number), False))
 
     def _guess_business(self, txn: str, s: Slots) -> None:
         """An unmarked business-sized number beside another amount is the till ("buy goods 832909 350").
@@ -638,6 +839,29 @@ class _Parse:
         out["account"] = acc
 
 
+def _told(word: str) -> bool:
+    """A Swahili payment verb in the past or conditional ("nilituma", "alinitumia", "nikituma")."""
+    return word not in _VOCAB.verb_exceptions and bool(_VOCAB.swahili_past.match(word))
+
+
+def _to_someone(items: list[Item]) -> bool:
+    """ "... to <a name>": "to"/"kwa" followed by words the vocabulary does not know."""
+    return any(a.role == "to" and b.kind == "word" for a, b in pairwise(items))
+
+
+def _amount_said(items: list[Item]) -> bool:
+    """Was a number said so far that is not another slot's number (the amount, said before a business)?"""
+    for q, it in enumerate(items):
+        if (
+            it.kind == "num"
+            and not it.whole
+            and marker(items, q) not in SLOT_ROLES
+            and not (q and items[q - 1].kind == "num")
+        ):
+            return True
+    return False
+
+
 def _split_number_hyphens(tokens: list[str]) -> list[str]:
     """ "twenty-five" is two number words; "co-op" and "m-pesa" stay whole."""
     out: list[str] = []
@@ -648,6 +872,33 @@ def _split_number_hyphens(tokens: list[str]) -> list[str]:
         else:
             out.append(t)
     return out
+
+
+def _amount_groups(groups: list[str]) -> bool:
+    """Digit groups that read as one amount: "500", "7 500" (thousands said apart)."""
+    first, rest = groups[0], groups[1:]
+    if first.startswith("0") or len(first) > 6:
+        return False
+    return not rest or (len(first) <= 3 and all(len(g) == 3 for g in rest))
+
+
+def _account_tail(parts: list[tuple[str, bool]]) -> str | None:
+    """The amount, when the last digit groups said after "account" may be the amount instead.
+
+    Two written numbers ("54321678 2000") or a round figure at the end ("0123 456 789 1000", "a b c one two
+    three 500"); otherwise the groups are all one account ("0123 456 789").
+    """
+    trailing = 0
+    while trailing < len(parts) and parts[-1 - trailing][1]:
+        trailing += 1
+    for m in range(1, min(trailing, len(parts) - 1) + 1):
+        tail = [p for p, _ in parts[-m:]]
+        if not _amount_groups(tail):
+            continue
+        amount = "".join(tail)
+        if (m == 1 and len(parts) == 2 and parts[0][1]) or int(amount) % 50 == 0:
+            return amount
+    return None
 
 
 def _single_then_group(last: str, nxt: str) -> bool:

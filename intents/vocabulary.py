@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -37,6 +38,12 @@ ROLES = frozenset(
         "negation",
         "self",
         "filler",
+        "quantity",
+        "correction",
+        "question",
+        "unsupported",
+        "past_time",
+        "hearsay",
     }
 )
 
@@ -74,6 +81,15 @@ class Vocabulary:
     roles_of_word: dict[str, str] = field(default_factory=dict)
     past_tense: frozenset[str] = frozenset()
     subjects: frozenset[str] = frozenset()
+    always_past: frozenset[str] = frozenset()
+    swahili_past: re.Pattern[str] = re.compile(r"(?!)")
+    swahili_negative: re.Pattern[str] = re.compile(r"(?!)")
+    verb_exceptions: frozenset[str] = frozenset()
+    swahili_words: frozenset[str] = frozenset()
+    interrogatives: frozenset[str] = frozenset()
+    call_off: frozenset[str] = frozenset()
+    have_words: frozenset[str] = frozenset()
+    english_words: frozenset[str] = frozenset()
 
 
 def _words(items: list[Any]) -> list[str]:
@@ -97,10 +113,27 @@ def _build_numbers(raw: dict[str, Any]) -> NumberWords:
     )
 
 
+def _alt(items: list[Any]) -> str:
+    return "|".join(sorted((re.escape(w) for w in _words(items)), key=len, reverse=True))
+
+
+def _swahili_verbs(raw: dict[str, Any]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Past ("nilituma", "alinitumia") and negative ("usitume", "sijatuma") forms of the payment verbs."""
+    stems, objects = _alt(raw["stems"]), _alt(raw["objects"])
+    subject, tense = _alt(raw["past_subjects"]), _alt(raw["past_tenses"])
+    past = re.compile(rf"^(?:{subject})(?:{tense})(?:{objects})?(?:{stems})[a-z]*$")
+    negative = re.compile(
+        rf"^(?:(?:{_alt(raw['negative_prefixes'])})(?:{objects})?(?:{stems})[a-z]*"
+        rf"|(?:{_alt(raw['negative_any'])})[a-z]{{3,}})$"
+    )
+    return past, negative
+
+
 @cache
 def vocabulary() -> Vocabulary:
     """Build the phrase table from the vocabulary and the bank directory (banks are phrases too)."""
     from intents.banks import bank_phrases  # local import: banks.py also reads data at import
+    from intents.billers import biller_phrases
 
     raw = load_yaml("vocabulary.yaml")
     table: dict[tuple[str, ...], str] = {}
@@ -111,16 +144,29 @@ def vocabulary() -> Vocabulary:
             table.setdefault(tuple(phrase.split()), role)
     for phrase, code in bank_phrases().items():
         table[tuple(phrase.split())] = f"bank:{code}"
+    for phrase, biller in biller_phrases().items():
+        table.setdefault(tuple(phrase.split()), f"biller:{biller}")
     phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
     for key, role in table.items():
         phrases.setdefault(key[0], []).append((key, role))
     for entries in phrases.values():
         entries.sort(key=lambda e: -len(e[0]))
     single = {k[0]: r for k, r in table.items() if len(k) == 1}
+    past, negative = _swahili_verbs(raw["swahili_verbs"])
+    lang = load_yaml("language.yaml")
     return Vocabulary(
         phrases=phrases,
         numbers=_build_numbers(raw["numbers"]),
         roles_of_word=single,
         past_tense=frozenset(_words(raw["past_tense"])),
         subjects=frozenset(_words(raw["subjects"])),
+        always_past=frozenset(_words(raw["always_past"])),
+        swahili_past=past,
+        swahili_negative=negative,
+        verb_exceptions=frozenset(_words(raw["swahili_verbs"]["exceptions"])),
+        swahili_words=frozenset(_words(lang["sw"])) | frozenset(_words(raw["numbers"]["swahili_words"])),
+        english_words=frozenset(_words(lang["en"])),
+        interrogatives=frozenset(_words(raw["interrogatives"])),
+        call_off=frozenset(_words(raw["call_off"])),
+        have_words=frozenset(_words(raw["have_words"])),
     )

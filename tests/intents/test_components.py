@@ -100,7 +100,7 @@ def test_contacts_may_be_models_dicts_or_an_index() -> None:
 
 
 def test_odd_contact_names_never_crash() -> None:
-    contacts = [
+    contacts: list[dict[str, str | None]] = [
         {"id": "sql", "name": "x'); DROP TABLE users;--", "phone_number": "0711000111", "nickname": None},
         {"id": "emoji", "name": "💸💸", "phone_number": "0711000222", "nickname": "🙂"},
         {"id": "empty", "name": "", "phone_number": "", "nickname": ""},
@@ -129,3 +129,50 @@ def test_a_contact_called_like_a_number() -> None:
     r = parse("tuma 500 kwa Tatu", contacts)
     assert r.contact_id == "t" and r.amount == Decimal(500)
     assert parse("tuma tatu kwa Tatu Wanjiru", contacts).amount == Decimal(3)
+
+
+def test_biller_numbers_are_business_numbers_or_unknown() -> None:
+    """A biller's number, when the data file gives one, is a valid Pay Bill number; unknown ones ask."""
+    from intents.billers import billers
+
+    for b in billers():
+        for number in (b.paybill, *(v.paybill for v in b.variants)):
+            assert number is None or (number.isdigit() and 5 <= len(number) <= 7), b
+    kplc = next(b for b in billers() if b.name == "Kenya Power")
+    assert kplc.paybill_for(["buy", "kplc", "tokens"]) == "888880"
+    assert kplc.paybill_for(["pay", "kplc", "postpaid"]) == "888888"
+    assert kplc.paybill_for(["pay", "my", "kplc", "bill"]) is None  # prepaid or postpaid? ask
+
+
+def test_short_forms_are_never_vocabulary_words() -> None:
+    """A short form that is also a vocabulary word ("bob" = shillings) would never be heard as a name."""
+    from intents.contacts import short_forms
+    from intents.vocabulary import vocabulary
+
+    known = set(vocabulary().roles_of_word)
+    clashes = {f for forms in short_forms().values() for f in forms if f in known}
+    assert not clashes
+
+
+def test_short_form_matches_are_never_certain() -> None:
+    index = ContactIndex(
+        [
+            {"id": "k", "name": "Kevin Otieno", "phone_number": "0711000001", "nickname": None},
+            {"id": "b1", "name": "Brian Omondi", "phone_number": "0711000002", "nickname": None},
+            {"id": "b2", "name": "Brian Wekesa", "phone_number": "0711000003", "nickname": None},
+        ]
+    )
+    assert [m.index for m in index.match_short("kevo")] == [0]
+    assert all(m.short and m.score < 90 for m in index.match_short("kevo"))
+    assert [m.index for m in index.match_short("brayo")] == [1, 2]
+    assert index.match_short("gabu") == []
+    assert index.match("kevo") == []  # the exact matcher never guesses from a short form
+
+
+def test_language_of_counts_words_of_each_language() -> None:
+    from intents.language import language_of
+
+    assert language_of(["tuma", "500", "kwa", "mama"]) == "sw"
+    assert language_of(["send", "500", "to", "mama"]) == "en"
+    assert language_of(["usitume", "500"]) == "sw"  # a Swahili verb form, not in any list
+    assert language_of(["500"]) == "en"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from decimal import Decimal
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -343,6 +344,7 @@ PHONE_OF = {
     "c04": "254701234567",
     "c05": "254110987654",
 }
+GROUPED = re.compile(r"[0-9]+( [0-9]+)+")
 BANKS = [
     ("equity", "68"),
     ("kcb", "01"),
@@ -411,7 +413,9 @@ def command(rng: random.Random) -> tuple[str, dict[str, str | None]]:
         text = rng.choice(
             [
                 f"pay bill {pb} account {acc} amount {a}",
-                f"lipa bili namba {pb} akaunti {acc} {a}",
+                # An amount said in digit groups right after the account's digits is ambiguous by the spec
+                # ("akaunti 1 1 001": which groups are the account?), so it is marked here.
+                f"lipa bili namba {pb} akaunti {acc} {'kiasi ' + a if GROUPED.fullmatch(a) else a}",
                 f"pay {a} to paybill {pb} account {acc}",
             ]
         )

@@ -56,7 +56,8 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
         True,
     ),
     ("send 300 to +254 712345678", {"amount": "300.00", "phone": "254712345678", "contact_id": "c01"}, True),
-    ("pay till 25410 1", {"type": "buy_goods_till", "till": "25410", "amount": "1.00"}, True),
+    # "25410 1" may also be till 254101 (numbers spoken in groups join): ask.
+    ("pay till 25410 1", {"type": "buy_goods_till", "till": "25410", "amount": "1.00"}, False),
     # A phone followed by a Sheng amount ("0715487856 thao arobaini") was read as phone x 1000.
     ("give 0715487856 thao arobaini na tisa", {"amount": "49000.00", "phone": "254715487856"}, True),
     (
@@ -103,9 +104,10 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("send too hundred to Kev", {"amount": "200.00", "contact_id": "c21"}, False),
     # "send me my statement" is a query, not a payment with everything missing.
     ("nitumie statement", {"type": "transaction_history"}, False),
-    # A command being called off is never acted on.
-    ("don't send 500 to mama", {"type": "send_phone", "amount": "500.00"}, False),
-    ("usitume 500 kwa mama", {"amount": "500.00"}, False),
+    # A command being called off is never acted on (and, since the spec's "What people really say", it is
+    # not a command at all: type null).
+    ("don't send 500 to mama", {"type": None, "amount": None}, False),
+    ("usitume 500 kwa mama", {"type": None}, False),
     # An account before "a thousand" swallowed the article: account "KFU4637A" (confidently wrong).
     (
         "pay bill 626888 Account No. KFU4637 a thousand three hundred",

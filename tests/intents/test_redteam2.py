@@ -54,10 +54,12 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
         {"type": "paybill", "amount": "1500.00", "paybill": "888880", "account": "ABC123"},
         True,
     ),
+    # Without a currency word the 500 may also end the account (groups join, spec "What people really
+    # say"): the likely reading, but asked.
     (
         "paybill 888880 a/c a b c one two three 500",
         {"type": "paybill", "amount": "500.00", "paybill": "888880", "account": "ABC123"},
-        True,
+        False,
     ),
     (
         "paybill 888880 account ABC123 500 bob",
@@ -82,13 +84,14 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ),
     ("till num 832909 pay 300", {"type": "buy_goods_till", "amount": "300.00", "till": "832909"}, True),
     # Money to the speaker ("sent me", "send me") is not a payment to make.
-    ("John Doe sent me 500", {"type": "send_phone"}, False),
+    # (Since the spec's "What people really say", a story of the past is not a command at all: type null.)
+    ("John Doe sent me 500", {"type": None}, False),
     ("Brayo send me 500", {"type": "send_phone"}, False),
     ("show me my balance", {"type": "check_balance"}, True),
     # A past-tense verb after whoever did it tells a story; "sent" alone is still a slip for "send".
-    ("I sent 500 to mama", {"type": "send_phone"}, False),
-    ("mama sent 500", {"type": "send_phone"}, False),
-    ("Brayo paid 300 to till 832909", {"type": "buy_goods_till"}, False),
+    ("I sent 500 to mama", {"type": None}, False),
+    ("mama sent 500", {"type": None}, False),
+    ("Brayo paid 300 to till 832909", {"type": None}, False),
     ("sent 400 to brayo", {"type": "send_phone", "amount": "400.00", "contact_id": "c04"}, True),
     ("please sent 400 to brayo", {"type": "send_phone", "amount": "400.00", "contact_id": "c04"}, True),
     ("send 50% to mama", {"type": "send_phone"}, False),

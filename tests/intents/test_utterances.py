@@ -146,7 +146,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "lipa bili 888880 akaunti moja mbili tatu nne mia tano",
         {"type": PB, "amount": "500.00", "account": "1234"},
     ),
-    ("pay bill 888880 account 54321678 2000", {"type": PB, "amount": "2000.00", "account": "54321678"}),
+    # Two digit groups after "account": the second is probably the amount, but may end the account. Ask.
+    (
+        "pay bill 888880 account 54321678 2000",
+        {"type": PB, "amount": "2000.00", "account": "54321678", "confident": False},
+    ),
     ("paybill 522522 a/c KCB123 amount 3000", {"type": PB, "amount": "3000.00", "account": "KCB123"}),
     (
         "lipa bili namba 200222 akaunti x y z nine nine elfu mbili",
@@ -247,8 +251,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("send money to pete", {"type": T, "contact_id": "c06", "missing": ["amount"]}),
     ("send five hundred", {"type": T, "missing": ["recipient"]}),
     ("send", {"type": T, "missing": ["amount", "recipient"]}),
-    ("don't send 500 to mama", {"type": T, "confident": False}),
-    ("usitume 500 kwa mama", {"type": T, "confident": False}),
+    ("don't send 500 to mama", {"type": None, "confident": False}),
+    ("usitume 500 kwa mama", {"type": None, "confident": False}),
     ("send 500 to mama and 300 to pete", {"type": T, "confident": False}),
     ("send 500 to pete for lunch", {"type": T, "confident": False}),
     ("send 100 to 0712345678 Grace", {"type": T, "confident": False}),
@@ -258,8 +262,15 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "send 100 to plus two five four seven one two three four five six seven eight",
         {"phone": "254712345678"},
     ),
-    ("pay bill 888880 account ABC-123 200", {"type": PB, "account": "ABC123", "amount": "200.00"}),
-    ("pay bill 888880 account a b c 123 200", {"type": PB, "account": "ABC123", "amount": "200.00"}),
+    # The 200 may end the account (groups join): the likely reading, asked.
+    (
+        "pay bill 888880 account ABC-123 200",
+        {"type": PB, "account": "ABC123", "amount": "200.00", "confident": False},
+    ),
+    (
+        "pay bill 888880 account a b c 123 200",
+        {"type": PB, "account": "ABC123", "amount": "200.00", "confident": False},
+    ),
     ("what's my balance send 500 to mama", {"type": T, "confident": False}),
     ("send 100 to 0712345678 0722111222", {"type": T, "confident": False}),
     ("send 100 to 712 345 678", {"type": T, "phone": "254712345678"}),
