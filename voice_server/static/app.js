@@ -17,6 +17,7 @@
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "ongea.userToken";
 const NOTE_KEY = "ongea.demoNote";
+const SESSION_KEY = "ongea.session"; // per tab: a reload goes on with the same session (sessions are capped)
 const PREFS_KEY = "ongea.prefs";
 const TYPE_NAMES = {
   send_phone: "Send money",
@@ -37,7 +38,8 @@ const STATUS_NAMES = {
 
 const app = {
   token: localStorage.getItem(TOKEN_KEY),
-  session: null, // {session_id, session_token, ws_url, expires_at} from POST /v1/sessions
+  // {session_id, session_token, ws_url, expires_at} from POST /v1/sessions
+  session: JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null"),
   ws: null,
   ready: false, // conversation_initiation_metadata received on the current socket
   opening: null, // the one session/socket being set up, shared by concurrent callers
@@ -142,12 +144,13 @@ function showApp() {
   $("demo-note").hidden = !note;
   setStatus("idle", "Ready");
   refreshWallet();
+  if (sessionLive()) ensureSocket().catch(() => {}); // back after a reload: see what happened meanwhile
 }
 
 function signOut(message = "") {
   closeSocket();
   if (app.session) http("DELETE", `/v1/sessions/${encodeURIComponent(app.session.session_id)}`);
-  app.session = null;
+  keepSession(null);
   app.token = null;
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(NOTE_KEY);
@@ -224,6 +227,12 @@ function renderHistory(items) {
 
 // ---------- the session and its WebSocket ----------
 
+function keepSession(session) {
+  app.session = session;
+  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(SESSION_KEY);
+}
+
 function sessionLive() {
   return Boolean(app.session) && Date.parse(app.session.expires_at) > Date.now() + 5000;
 }
@@ -248,7 +257,7 @@ async function openSocket() {
       setStatus("error", `Cannot start a session: ${errorText(r)}`);
       throw new Error("no session");
     }
-    app.session = r.data;
+    keepSession(r.data);
     app.retries = 0;
   }
   connect();
@@ -324,7 +333,7 @@ function onClosed(event) {
 }
 
 function expire(reason = "") {
-  app.session = null;
+  keepSession(null);
   app.reconnecting = false;
   app.outbox = [];
   hideProposal();
