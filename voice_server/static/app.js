@@ -371,6 +371,9 @@ function onServerEvent(message) {
       // This server adds what the turn did; a card whose proposal is gone (cancelled, expired) goes too.
       app.reconnecting = false;
       if (event.turn && event.turn.proposal === null) hideProposal();
+      else if (event.turn && event.turn.proposal && !sameCard(event.turn.proposal)) {
+        showProposal(null, event.turn.proposal); // after a reload: the open proposal, answered by voice
+      }
       if (event.turn && event.turn.balance) showBalance(event.turn.balance);
       break;
     }
@@ -442,7 +445,14 @@ function showProposal(toolCallId, p) {
   $("proposal").dataset.version = p.version ?? "";
   for (const id of ["confirm", "cancel"]) $(id).disabled = false;
   $("proposal").hidden = false;
+  if (!toolCallId) staleCard();
   $("proposal").scrollIntoView({ block: "nearest" });
+}
+
+function sameCard(p) {
+  const card = $("proposal");
+  const shown = card.dataset.proposalId === p.proposal_id && card.dataset.version === String(p.version);
+  return shown && !card.hidden;
 }
 
 /** Tool calls belong to the connection that sent them: after a reconnect the card can no longer be tapped,
@@ -452,7 +462,7 @@ function staleCard() {
   if ($("proposal").hidden) return;
   app.proposalCall = null;
   for (const id of ["confirm", "cancel"]) $(id).disabled = true;
-  $("p-note").textContent = "The connection dropped: say “yes” to confirm or “no” to cancel.";
+  $("p-note").textContent = "The connection was renewed: say “yes” to confirm or “no” to cancel.";
 }
 
 function hideProposal() {
