@@ -418,3 +418,53 @@ async def test_server_pings_are_answered_so_an_idle_page_stays_connected(
     assert await page.locator("#status").get_attribute("data-state") == "live"
     assert not {"reconnecting", "expired"} & set(await tab.states())
     assert sum('"pong"' in str(frame) for frame in pongs) >= 2
+
+
+async def test_a_reload_goes_on_with_the_same_session_and_shows_a_payment_made_meanwhile(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    """Sessions are capped per user, so a reload must not mint a new one; and a payment confirmed elsewhere
+    (here: by the agent's confirm tool, as an ElevenLabs agent would) shows as a receipt after the reload."""
+    user = await make_user()
+    tab = await open_tab(PHONE)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    await say(tab, "send 350 to mama")
+    row = await card_shows(tab, pool, user, "350.00", "Mary Wambui")
+    session = await page.evaluate("app.session")
+    body = {"session_id": session["session_id"], "proposal_id": str(row["id"]), "version": row["version"]}
+    headers = {"Authorization": f"Bearer {session['session_token']}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{served.base}/v1/tools/confirm_transaction", json=body, headers=headers) as r,
+    ):
+        assert r.status == 200, await r.text()
+
+    await page.reload()
+    await receipt_shows(tab, pool, user, row["id"])
+    assert await page.evaluate("app.session.session_id") == session["session_id"]
+    assert await pool.fetchval("SELECT count(*) FROM voice_sessions WHERE user_id = $1", user.user_id) == 1
+
+
+async def test_a_reload_with_a_proposal_open_shows_its_card_to_answer_by_voice(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    user = await make_user()
+    tab = await open_tab(PHONE)
+    page = tab.page
+    await sign_in(tab, served.base, user.token)
+    await say(tab, "send 450 to mama")
+    row = await card_shows(tab, pool, user, "450.00", "Mary Wambui")
+    await page.reload()
+    await card_shows(tab, pool, user, "450.00", "Mary Wambui")
+    # Its tool call belonged to the old page: the buttons are off, the voice works.
+    assert await page.get_by_role("button", name="Confirm").is_disabled()
+    await say(tab, "yes")
+    done = await receipt_shows(tab, pool, user, row["id"])
+    assert done["voice_verified"] is True

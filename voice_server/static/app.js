@@ -17,6 +17,7 @@
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "ongea.userToken";
 const NOTE_KEY = "ongea.demoNote";
+const SESSION_KEY = "ongea.session"; // per tab: a reload goes on with the same session (sessions are capped)
 const PREFS_KEY = "ongea.prefs";
 const TYPE_NAMES = {
   send_phone: "Send money",
@@ -37,7 +38,8 @@ const STATUS_NAMES = {
 
 const app = {
   token: localStorage.getItem(TOKEN_KEY),
-  session: null, // {session_id, session_token, ws_url, expires_at} from POST /v1/sessions
+  // {session_id, session_token, ws_url, expires_at} from POST /v1/sessions
+  session: JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null"),
   ws: null,
   ready: false, // conversation_initiation_metadata received on the current socket
   opening: null, // the one session/socket being set up, shared by concurrent callers
@@ -142,12 +144,13 @@ function showApp() {
   $("demo-note").hidden = !note;
   setStatus("idle", "Ready");
   refreshWallet();
+  if (sessionLive()) ensureSocket().catch(() => {}); // back after a reload: see what happened meanwhile
 }
 
 function signOut(message = "") {
   closeSocket();
   if (app.session) http("DELETE", `/v1/sessions/${encodeURIComponent(app.session.session_id)}`);
-  app.session = null;
+  keepSession(null);
   app.token = null;
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(NOTE_KEY);
@@ -224,6 +227,12 @@ function renderHistory(items) {
 
 // ---------- the session and its WebSocket ----------
 
+function keepSession(session) {
+  app.session = session;
+  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(SESSION_KEY);
+}
+
 function sessionLive() {
   return Boolean(app.session) && Date.parse(app.session.expires_at) > Date.now() + 5000;
 }
@@ -248,7 +257,7 @@ async function openSocket() {
       setStatus("error", `Cannot start a session: ${errorText(r)}`);
       throw new Error("no session");
     }
-    app.session = r.data;
+    keepSession(r.data);
     app.retries = 0;
   }
   connect();
@@ -324,7 +333,7 @@ function onClosed(event) {
 }
 
 function expire(reason = "") {
-  app.session = null;
+  keepSession(null);
   app.reconnecting = false;
   app.outbox = [];
   hideProposal();
@@ -362,6 +371,9 @@ function onServerEvent(message) {
       // This server adds what the turn did; a card whose proposal is gone (cancelled, expired) goes too.
       app.reconnecting = false;
       if (event.turn && event.turn.proposal === null) hideProposal();
+      else if (event.turn && event.turn.proposal && !sameCard(event.turn.proposal)) {
+        showProposal(null, event.turn.proposal); // after a reload: the open proposal, answered by voice
+      }
       if (event.turn && event.turn.balance) showBalance(event.turn.balance);
       break;
     }
@@ -433,7 +445,14 @@ function showProposal(toolCallId, p) {
   $("proposal").dataset.version = p.version ?? "";
   for (const id of ["confirm", "cancel"]) $(id).disabled = false;
   $("proposal").hidden = false;
+  if (!toolCallId) staleCard();
   $("proposal").scrollIntoView({ block: "nearest" });
+}
+
+function sameCard(p) {
+  const card = $("proposal");
+  const shown = card.dataset.proposalId === p.proposal_id && card.dataset.version === String(p.version);
+  return shown && !card.hidden;
 }
 
 /** Tool calls belong to the connection that sent them: after a reconnect the card can no longer be tapped,
@@ -443,7 +462,7 @@ function staleCard() {
   if ($("proposal").hidden) return;
   app.proposalCall = null;
   for (const id of ["confirm", "cancel"]) $(id).disabled = true;
-  $("p-note").textContent = "The connection dropped: say “yes” to confirm or “no” to cancel.";
+  $("p-note").textContent = "The connection was renewed: say “yes” to confirm or “no” to cancel.";
 }
 
 function hideProposal() {
