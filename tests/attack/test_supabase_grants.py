@@ -60,7 +60,8 @@ USER_REFUSED = [
     "SELECT update_user_balance($1, NULL, 1000, 'gift')",
     "SELECT * FROM ledger_pin_attempt($1, true)",
     "INSERT INTO subscriptions (user_id, plan_type, monthly_fee, transaction_fee_percentage,"
-    " current_period_start, current_period_end) VALUES ($1, 'business', 0, 0, now(), now() + interval '1 year')",
+    " current_period_start, current_period_end)"
+    " VALUES ($1, 'business', 0, 0, now(), now() + interval '1 year')",
 ]
 
 
