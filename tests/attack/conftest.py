@@ -134,6 +134,8 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "ONGEA_JWT_SECRET": JWT_SECRET,
         "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
         "ONGEA_LOG_LEVEL": "INFO",
+        "ONGEA_DB_POOL_MIN": "1",
+        "ONGEA_DB_POOL_MAX": "4",  # the PostgreSQL server is shared
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
