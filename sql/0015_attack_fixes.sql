@@ -32,3 +32,19 @@ BEGIN
 END
 $$;
 GRANT SELECT ON public.subscription_plans TO authenticated;
+
+-- 2. Card numbers: the API refuses a request carrying one, but a user writing payment_methods through
+--    PostgREST passes no API check, and card_token, card_brand and bank_name took any text (a card number
+--    as the "token", in the brand, or in the bank name of an M-Pesa method). A token is a provider's token
+--    (the API's own pattern), a brand is one of the API's, the fields of other method types stay empty, and
+--    no free-text field holds a run of 12 or more digits.
+ALTER TABLE public.payment_methods
+    ADD CONSTRAINT payment_methods_no_card_number_check CHECK (
+        (card_token IS NULL OR (card_token ~ '^[A-Za-z][A-Za-z0-9_-]{5,254}$'
+                                AND card_token !~ '[0-9]([^0-9A-Za-z]?[0-9]){11,}'))
+        AND (card_brand IS NULL OR card_brand IN ('visa', 'mastercard', 'amex', 'discover', 'diners', 'jcb',
+                                                  'unionpay', 'unknown'))
+        AND (bank_name IS NULL OR bank_name !~ '[0-9]([^0-9A-Za-z]?[0-9]){11,}')
+        AND (method_type = 'card' OR (card_token IS NULL AND card_last4 IS NULL AND card_brand IS NULL))
+        AND (method_type = 'bank' OR bank_name IS NULL)
+    ) NOT VALID;

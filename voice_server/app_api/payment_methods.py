@@ -28,8 +28,9 @@ from voice_server.app_api.models import (
 from voice_server.auth import request_user
 from voice_server.http_errors import ApiError
 
-# Digits, possibly grouped by spaces or dashes as a card is printed ("4111 1111 1111 1111").
-_DIGIT_RUN = re.compile(r"\d(?:[ \-]?\d)+")
+# Digits, possibly grouped as a card is printed ("4111 1111 1111 1111") or by any other single mark that
+# is not a letter or digit ("tok_4111_1111_1111_1111" hid a card number in a token).
+_DIGIT_RUN = re.compile(r"\d(?:[^0-9A-Za-z]?\d)+")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9]{1,20}$")
 MAX_METHODS = 20
 
