@@ -164,9 +164,12 @@ _PIN_PATTERN = r"^[0-9]{4,6}$"
 
 
 def weak_pin_reason(pin: str) -> str | None:
-    """Why a PIN is too easy to guess: all one digit, or a run up or down (1234, 9876, 34567)."""
+    """Why a PIN is too easy to guess: all one digit, a run up or down (1234, 9876, 34567), or a short
+    block repeated (1212, 123123), among the first an attacker tries."""
     if len(set(pin)) == 1:
         return "a PIN cannot be one digit repeated"
+    if any(len(pin) % n == 0 and pin == pin[:n] * (len(pin) // n) for n in (2, 3)):
+        return "a PIN cannot be a few digits repeated like 1212 or 123123"
     steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
     if steps in ({1}, {-1}):
         return "a PIN cannot be a run of digits like 1234 or 9876"
@@ -176,7 +179,9 @@ def weak_pin_reason(pin: str) -> str | None:
 class PinChange(BaseModel):
     model_config = _FORBID
 
-    pin: StrictStr = Field(description="the new PIN: 4 to 6 digits, not one digit repeated, not a run")
+    pin: StrictStr = Field(
+        description="the new PIN: 4 to 6 digits, not one digit repeated, not a run, not a block repeated"
+    )
     current_pin: StrictStr | SkipJsonSchema[None] = Field(
         default=None, description="needed when a PIN is already set; wrong ones count towards the lockout"
     )
