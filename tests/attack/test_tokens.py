@@ -29,7 +29,9 @@ def _claims(sub: uuid.UUID | str, **extra: Any) -> dict[str, Any]:
 
 
 FORGERIES: dict[str, Any] = {
-    "alg none": lambda sub: jwt.encode(_claims(sub), None, algorithm="none"),
+    "alg none": lambda sub: (
+        _b64(b'{"alg":"none","typ":"JWT"}') + "." + _b64(json.dumps(_claims(sub)).encode()) + "."
+    ),
     "empty key": lambda sub: _hs256(_claims(sub), b""),
     "short key": lambda sub: jwt.encode(_claims(sub), "a", algorithm="HS256"),
     "other project's key": lambda sub: jwt.encode(_claims(sub), "x" * 48, algorithm="HS256"),
