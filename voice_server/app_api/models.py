@@ -47,8 +47,10 @@ def parse_amount(value: Any, *, whole: bool = False, allow_zero: bool = False) -
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise api_error("invalid_amount", "the amount is not a number") from None
+    if not amount.is_finite():  # before any comparison: comparing a Decimal NaN raises, it is no answer
+        raise api_error("invalid_amount", "an amount is from 1 to 250,000 shillings")
     low_ok = amount >= 0 if allow_zero else amount > 0
-    if not amount.is_finite() or not low_ok or amount > MAX_PAYMENT:
+    if not low_ok or amount > MAX_PAYMENT:
         raise api_error("invalid_amount", "an amount is from 1 to 250,000 shillings")
     if amount != amount.quantize(Decimal("0.01")):
         raise api_error("invalid_amount", "an amount has at most two decimal places")
