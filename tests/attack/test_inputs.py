@@ -134,3 +134,28 @@ async def test_tampered_cursors_and_filters(client: Client, make_user: Any, curs
             assert r.status in (200, 400) and r.content_type == "application/json", (path, query, r.body)
             if r.status == 200:
                 assert all(i.get("id") for i in r.body["items"])
+
+
+ODD_REQUESTS = [
+    ("PUT", "/v1/me"),
+    ("DELETE", "/v1/me"),
+    ("GET", "/v1/me/pin"),
+    ("GET", "/v1/contacts/"),
+    ("GET", "/v1/contacts/..%2f..%2fme"),
+    ("GET", "/v1/contacts/%00"),
+    ("GET", "/v1/contacts/" + "a" * 5000),
+    ("PATCH", "/v1/contacts:import"),
+    ("GET", "/v1/transactions/00000000-0000-0000-0000-000000000000%27%20OR%201=1--"),
+    ("GET", "/v1/topups/{00000000-0000-0000-0000-000000000000}"),
+    ("OPTIONS", "/v1/me"),
+    ("POST", "/v1/payment-methods/00000000-0000-0000-0000-000000000000"),
+]
+
+
+@pytest.mark.parametrize(("verb", "path"), ODD_REQUESTS)
+async def test_odd_methods_and_paths_are_json_4xx(
+    client: Client, make_user: Any, verb: str, path: str
+) -> None:
+    user = await make_user()
+    r = await client.call(verb, path, user)
+    assert 400 <= r.status < 500 and r.content_type == "application/json", (verb, path, r.status, r.body)
