@@ -59,11 +59,16 @@ def parse_amount(value: Any, *, whole: bool = False, allow_zero: bool = False) -
     return amount.quantize(Decimal("0.01"))
 
 
+_JOINERS = "\u200c\u200d"
+
+
 def clean_text(value: str | None, field: str, max_len: int, *, required: bool = False) -> str | None:
     if value is None:
         return None
-    # No control characters (NUL would not even fit in PostgreSQL text), tabs or runs of spaces.
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+    # No control characters (NUL would not even fit in PostgreSQL text), direction overrides, tabs or runs of
+    # spaces; but the zero-width (non-)joiners that emoji and Indic and Arabic scripts are written with stay.
+    text = " ".join("".join(ch if ch.isprintable() or ch in _JOINERS else " " for ch in value).split())
+    text = text.strip(_JOINERS + " ")
     if not text:
         if required:
             raise api_error("invalid_text", f"{field} is empty")
