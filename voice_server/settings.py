@@ -153,6 +153,22 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("jwt_secret", "session_secret")
+    @classmethod
+    def _long_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # HS256 over a short key is forged offline by guessing the key (Supabase's secrets are 32+).
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("a signing secret is at least 32 characters (unset, one is generated)")
+        return value
+
+    @field_validator("mpesa_callback_secret")
+    @classmethod
+    def _long_callback_path(cls, value: SecretStr | None) -> SecretStr | None:
+        # The secret is the callbacks' path: a short one is guessed and a forged callback credits a wallet.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the callback secret is at least 16 characters (unset, one is generated)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
