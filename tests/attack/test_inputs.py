@@ -159,3 +159,12 @@ async def test_odd_methods_and_paths_are_json_4xx(
     user = await make_user()
     r = await client.call(verb, path, user)
     assert 400 <= r.status < 500 and r.content_type == "application/json", (verb, path, r.status, r.body)
+
+
+async def test_a_deeply_nested_body_is_400_on_every_route(client: Client, make_user: Any) -> None:
+    """Nesting that JSON parses (600 levels) but a recursive walk of the body would not survive."""
+    user = await make_user()
+    raw = '{"type": "mpesa", "phone": "0712345678", "x": ' + "[" * 600 + "]" * 600 + "}"
+    for method, path in ROUTES:
+        r = await client.call(method, path, user, data=raw)
+        assert r.status == 400 and r.content_type == "application/json", (path, r.status, r.body)

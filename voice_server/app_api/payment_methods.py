@@ -59,12 +59,19 @@ def looks_like_card_number(text: str) -> bool:
 
 
 def carries_card_number(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(carries_card_number(k) or carries_card_number(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(carries_card_number(v) for v in value)
-    if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
-        return looks_like_card_number(str(value))
+    """Any key or value, at any depth, that looks like a card number (a loop, not recursion: a body nested
+    hundreds deep is still JSON, and must be a 400, not a RecursionError)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str | int | Decimal) and not isinstance(item, bool):
+            if looks_like_card_number(str(item)):
+                return True
     return False
 
 
