@@ -168,3 +168,24 @@ async def test_a_deeply_nested_body_is_400_on_every_route(client: Client, make_u
     for method, path in ROUTES:
         r = await client.call(method, path, user, data=raw)
         assert r.status == 400 and r.content_type == "application/json", (path, r.status, r.body)
+
+
+@pytest.mark.parametrize("limit", ["00000199999", "000001" + "0" * 5000, "0" * 7 + "5"])
+async def test_a_padded_limit_is_read_whole(
+    client: Client, make_user: Any, pool: asyncpg.Pool, limit: str
+) -> None:
+    """Leading zeros once hid a page size past the maximum (only the first six digits were checked)."""
+    user = await make_user()
+    await pool.execute(
+        """INSERT INTO transactions (user_id, type, amount, phone, status)
+           SELECT $1, 'send_phone', 10, '254711000001', 'cancelled' FROM generate_series(1, 120)""",
+        user.id,
+    )
+    for path, most in (("/v1/transactions", 100), ("/v1/balance-history", 200)):
+        r = await client.call("GET", f"{path}?limit={limit}", user)
+        assert r.content_type == "application/json", r.status
+        digits = limit.lstrip("0")
+        if len(digits) <= 3 and int(digits) <= most:
+            assert r.status == 200
+        else:
+            assert (r.status, r.body["error"]["code"]) == (400, "invalid_limit"), (path, r.status)
