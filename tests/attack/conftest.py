@@ -71,6 +71,30 @@ def supabase_url(server_dsn: str) -> Iterator[str]:
     asyncio.run(drop_database(server_dsn, name))
 
 
+@pytest.fixture(scope="session")
+def attack_url(server_dsn: str) -> Iterator[str]:
+    """The served process's own database: its payout worker and sweeper must never act on the rows other
+    tests of the same run write (they share the run's database)."""
+    name = f"ongea_attack_srv_{uuid.uuid4().hex[:12]}"
+
+    async def make() -> str:
+        url = await create_database(server_dsn, name)
+        await migrate(url)
+        return url
+
+    yield asyncio.run(make())
+    asyncio.run(drop_database(server_dsn, name))
+
+
+@pytest.fixture(scope="session")
+async def db(attack_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The served process's database, as the server's own role (to set up and check rows)."""
+    pool = await asyncpg.create_pool(attack_url, min_size=1, max_size=6)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
 @pytest.fixture
 async def supabase_pool(supabase_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(supabase_url, min_size=1, max_size=4)
@@ -125,8 +149,8 @@ class Client:
 
 
 @pytest.fixture(scope="session")
-def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`ongea-pesa serve` as an operator runs it, on this run's database."""
+def served(attack_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ongea-pesa serve` as an operator runs it, on its own database."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_", "STRIPE_"))}
     env = {
         **clean,
@@ -138,7 +162,7 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "ONGEA_DB_POOL_MAX": "4",  # the PostgreSQL server is shared
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
+        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", attack_url],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -174,9 +198,9 @@ async def client(served: str) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-def make_user(pool: asyncpg.Pool) -> Any:
+def make_user(db: asyncpg.Pool) -> Any:
     async def make(balance: str = "5000.00", plan: str = "free", pin: str | None = None) -> User:
-        made = await create_user(pool, fresh_phone(), balance=Decimal(balance), plan=plan, pin=pin)
+        made = await create_user(db, fresh_phone(), balance=Decimal(balance), plan=plan, pin=pin)
         return User(made.user_id, made.phone, mint_user_token(JWT_SECRET, made.user_id, ttl_seconds=3600))
 
     return make

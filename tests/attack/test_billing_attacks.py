@@ -10,7 +10,7 @@ from .conftest import Client
 
 
 async def test_a_paid_plan_is_not_free_for_the_asking(
-    client: Client, make_user: Any, pool: asyncpg.Pool
+    client: Client, make_user: Any, db: asyncpg.Pool
 ) -> None:
     user = await make_user("5000", plan="free")
     for plan in ("basic", "pro", "business"):
@@ -19,7 +19,7 @@ async def test_a_paid_plan_is_not_free_for_the_asking(
     me = (await client.call("GET", "/v1/me", user)).body
     assert (me["plan"]["plan"], me["plan"]["transaction_fee_percentage"]) == ("free", "0.0200")
     assert me["wallet_balance"] == "5000.00"
-    rows = await pool.fetch("SELECT plan_type, status FROM subscriptions WHERE user_id = $1", user.id)
+    rows = await db.fetch("SELECT plan_type, status FROM subscriptions WHERE user_id = $1", user.id)
     assert [(r["plan_type"], r["status"]) for r in rows] == [("free", "active")]
 
 

@@ -20,13 +20,13 @@ VISA = "4242424242424242"  # Stripe's test Visa: passes the Luhn check
     ["tok_4242_4242_4242_4242", "tok_4242-4242-4242-4242", "pm_4242.4242.4242.4242", "A" + VISA],
 )
 async def test_a_card_number_hidden_in_the_token_is_refused(
-    client: Client, make_user: Any, pool: asyncpg.Pool, token: str
+    client: Client, make_user: Any, db: asyncpg.Pool, token: str
 ) -> None:
     user = await make_user()
     body = {"type": "card", "token": token, "last4": "4242", "brand": "visa"}
     r = await client.call("POST", "/v1/payment-methods", user, json_body=body)
     assert r.status == 400, r.body
-    assert await pool.fetchval("SELECT count(*) FROM payment_methods WHERE user_id = $1", user.id) == 0
+    assert await db.fetchval("SELECT count(*) FROM payment_methods WHERE user_id = $1", user.id) == 0
 
 
 async def test_a_real_provider_token_is_still_saved(client: Client, make_user: Any) -> None:
@@ -50,13 +50,13 @@ async def test_a_real_provider_token_is_still_saved(client: Client, make_user: A
     ],
 )
 async def test_a_user_writing_sql_cannot_store_a_card_number(
-    pool: asyncpg.Pool, make_user: Any, columns: str, values: list[str]
+    db: asyncpg.Pool, make_user: Any, columns: str, values: list[str]
 ) -> None:
     user = await make_user()
     slots = ", ".join(f"${i}" for i in range(2, len(values) + 2))
-    async with as_user(pool, user.id, readonly=False) as conn:
+    async with as_user(db, user.id, readonly=False) as conn:
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute(
                 f"INSERT INTO payment_methods (user_id, {columns}) VALUES ($1, {slots})", user.id, *values
             )
-    assert await pool.fetchval("SELECT count(*) FROM payment_methods WHERE user_id = $1", user.id) == 0
+    assert await db.fetchval("SELECT count(*) FROM payment_methods WHERE user_id = $1", user.id) == 0

@@ -23,8 +23,8 @@ SECRET = "s3cretPassw0rd"
         "host={hostname} user={user} password={secret} dbname={db}",
     ],
 )
-def test_no_password_is_printed(database_url: str, tmp_path: Path, shape: str) -> None:
-    parts = urlsplit(database_url)  # this run's own database, never the shared server's
+def test_no_password_is_printed(attack_url: str, tmp_path: Path, shape: str) -> None:
+    parts = urlsplit(attack_url)  # this run's own database, never the shared server's
     url = shape.format(
         scheme=parts.scheme,
         user=parts.username or "postgres",

@@ -16,21 +16,21 @@ def _book(first: int, n: int) -> list[dict[str, str]]:
 
 
 async def test_ten_thousand_and_one_entries_at_once_are_refused(
-    client: Client, make_user: Any, pool: asyncpg.Pool
+    client: Client, make_user: Any, db: asyncpg.Pool
 ) -> None:
     user = await make_user()
     r = await client.call(
         "POST", "/v1/contacts:import", user, json_body={"contacts": _book(10_000_000, 10_001)}
     )
     assert r.status in (400, 413) and r.content_type == "application/json", r.body
-    assert await pool.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 0
+    assert await db.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 0
 
 
 async def test_parallel_imports_never_pass_the_limit(
-    client: Client, make_user: Any, pool: asyncpg.Pool
+    client: Client, make_user: Any, db: asyncpg.Pool
 ) -> None:
     user = await make_user()
-    await pool.execute(
+    await db.execute(
         """INSERT INTO contacts (user_id, name, phone_number)
            SELECT $1, 'Saved ' || n, '2547' || lpad(n::text, 8, '0') FROM generate_series(1, 9000) AS n""",
         user.id,
@@ -40,4 +40,4 @@ async def test_parallel_imports_never_pass_the_limit(
         *(client.call("POST", "/v1/contacts:import", user, json_body={"contacts": b}) for b in books)
     )
     assert sorted(r.status for r in replies) == [201, 400, 400], [r.body for r in replies]
-    assert await pool.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 9600
+    assert await db.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 9600

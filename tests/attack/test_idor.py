@@ -13,7 +13,7 @@ from voice_server.app_api.queries import encode_cursor
 from .conftest import Client
 
 
-async def test_b_learns_nothing_from_a_ids(client: Client, make_user: Any, pool: asyncpg.Pool) -> None:
+async def test_b_learns_nothing_from_a_ids(client: Client, make_user: Any, db: asyncpg.Pool) -> None:
     a, b = await make_user("900.00"), await make_user("100.00")
     contact = (
         await client.call("POST", "/v1/contacts", a, json_body={"name": "Mama", "phone": "0711000001"})
@@ -23,12 +23,12 @@ async def test_b_learns_nothing_from_a_ids(client: Client, make_user: Any, pool:
             "POST", "/v1/payment-methods", a, json_body={"type": "mpesa", "phone": "0711000002"}
         )
     ).body
-    tx = await pool.fetchrow(
+    tx = await db.fetchrow(
         """INSERT INTO transactions (user_id, type, amount, phone, status)
            VALUES ($1, 'send_phone', 50, '254711000001', 'cancelled') RETURNING id, created_at""",
         a.id,
     )
-    topup = await pool.fetchval(
+    topup = await db.fetchval(
         "INSERT INTO mpesa_transactions (user_id, amount, phone_number) VALUES ($1, 10, $2) RETURNING id",
         a.id,
         a.phone,

@@ -60,18 +60,18 @@ AMOUNTS: list[Any] = [
 
 
 @pytest.mark.parametrize("raw", RAW_BODIES, ids=range(len(RAW_BODIES)))
-async def test_malformed_bodies(client: Client, make_user: Any, pool: asyncpg.Pool, raw: str) -> None:
+async def test_malformed_bodies(client: Client, make_user: Any, db: asyncpg.Pool, raw: str) -> None:
     user = await make_user()
     for method, path in ROUTES:
         r = await client.call(method, path, user, data=raw.encode("utf-8", "surrogatepass"))
         assert 400 <= r.status < 500 and r.content_type == "application/json", (path, r.status, r.body)
         assert set(r.body) == {"error"}
-    assert await pool.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 0
+    assert await db.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 0
 
 
 @pytest.mark.parametrize("amount", AMOUNTS, ids=range(len(AMOUNTS)))
 async def test_bad_amounts_change_nothing(
-    client: Client, make_user: Any, pool: asyncpg.Pool, amount: Any
+    client: Client, make_user: Any, db: asyncpg.Pool, amount: Any
 ) -> None:
     user = await make_user()
     for method, path, body in [
@@ -82,11 +82,11 @@ async def test_bad_amounts_change_nothing(
         raw = json.dumps(body, allow_nan=True)
         r = await client.call(method, path, user, data=raw)
         assert r.status == 400 and r.content_type == "application/json", (body, r.status, r.body)
-    row = await pool.fetchrow(
+    row = await db.fetchrow(
         "SELECT mpesa_auto_topup_amount, mpesa_auto_topup_threshold FROM profiles WHERE id = $1", user.id
     )
     assert (str(row[0]), str(row[1])) == ("500.00", "100.00")
-    assert await pool.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 0
+    assert await db.fetchval("SELECT count(*) FROM contacts WHERE user_id = $1", user.id) == 0
 
 
 async def test_huge_bodies_are_413(client: Client, make_user: Any) -> None:
@@ -172,11 +172,11 @@ async def test_a_deeply_nested_body_is_400_on_every_route(client: Client, make_u
 
 @pytest.mark.parametrize("limit", ["00000199999", "000001" + "0" * 5000, "0" * 7 + "5"])
 async def test_a_padded_limit_is_read_whole(
-    client: Client, make_user: Any, pool: asyncpg.Pool, limit: str
+    client: Client, make_user: Any, db: asyncpg.Pool, limit: str
 ) -> None:
     """Leading zeros once hid a page size past the maximum (only the first six digits were checked)."""
     user = await make_user()
-    await pool.execute(
+    await db.execute(
         """INSERT INTO transactions (user_id, type, amount, phone, status)
            SELECT $1, 'send_phone', 10, '254711000001', 'cancelled' FROM generate_series(1, 120)""",
         user.id,

@@ -11,7 +11,7 @@ from .conftest import Client
 
 
 async def test_an_imported_entry_cannot_set_owner_or_totals(
-    client: Client, make_user: Any, pool: asyncpg.Pool
+    client: Client, make_user: Any, db: asyncpg.Pool
 ) -> None:
     a, b = await make_user(), await make_user()
     entry = {
@@ -26,7 +26,7 @@ async def test_an_imported_entry_cannot_set_owner_or_totals(
     }
     r = await client.call("POST", "/v1/contacts:import", b, json_body={"contacts": [entry]})
     assert r.status == 201, r.body
-    row = await pool.fetchrow(
+    row = await db.fetchrow(
         "SELECT id, user_id, transaction_count, total_sent, favorite, default_amount FROM contacts"
         " WHERE phone_number = '254711000009'"
     )
@@ -40,7 +40,7 @@ async def test_an_imported_entry_cannot_set_owner_or_totals(
 
 
 async def test_money_and_lockout_fields_are_refused_by_name(
-    client: Client, make_user: Any, pool: asyncpg.Pool
+    client: Client, make_user: Any, db: asyncpg.Pool
 ) -> None:
     user = await make_user("10.00", pin="7392")
     for field, value in [
@@ -55,5 +55,5 @@ async def test_money_and_lockout_fields_are_refused_by_name(
     ]:
         r = await client.call("PATCH", "/v1/me", user, json_body={"biometric_enabled": True, field: value})
         assert (r.status, r.body["error"]["code"]) == (400, "unknown_field"), field
-    row = await pool.fetchrow("SELECT wallet_balance, biometric_enabled FROM profiles WHERE id = $1", user.id)
+    row = await db.fetchrow("SELECT wallet_balance, biometric_enabled FROM profiles WHERE id = $1", user.id)
     assert (str(row[0]), row[1]) == ("10.00", False)

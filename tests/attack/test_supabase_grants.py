@@ -15,10 +15,10 @@ from ledger.users import create_user
 from tests.ledger.conftest import fresh_phone
 
 
-async def _attempt(pool: asyncpg.Pool, role: str, user_id: uuid.UUID | None, statement: str) -> str:
+async def _attempt(db: asyncpg.Pool, role: str, user_id: uuid.UUID | None, statement: str) -> str:
     """Runs `statement` as `role` with `user_id`'s claims and rolls back: the outcome as a word."""
     claims = {"role": role} if user_id is None else {"sub": str(user_id), "role": role}
-    async with pool.acquire() as conn:
+    async with db.acquire() as conn:
         tr = conn.transaction()
         await tr.start()
         try:

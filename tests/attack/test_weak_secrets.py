@@ -20,11 +20,11 @@ import pytest
         ("ONGEA_MPESA_CALLBACK_SECRET", "abc"),
     ],
 )
-def test_serve_refuses_a_short_secret(database_url: str, tmp_path: Path, name: str, value: str) -> None:
+def test_serve_refuses_a_short_secret(attack_url: str, tmp_path: Path, name: str, value: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ONGEA_", "SUPABASE_", "DARAJA_"))}
     env.update({"ONGEA_DATA_DIR": str(tmp_path), name: value})
     r = subprocess.run(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
+        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", attack_url],
         env=env,
         capture_output=True,
         text=True,
