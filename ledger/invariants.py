@@ -1,4 +1,4 @@
-"""The five invariants of ledger.md as SQL checks. Each query returns one row per violation;
+"""The six invariants of ledger.md as SQL checks. Each query returns one row per violation;
 `check_invariants` runs them all and returns readable violations (an empty list means the books are right).
 
 `user_ids` limits the checks to those users (tests share a database); None checks everybody.
@@ -9,9 +9,15 @@ How each is made checkable:
 3. The reasons of a transaction's rows: debit + fee once each when it reached processing, refund + fee_refund
    once each when it failed, bank_credit + bank_credit_fee once each for a completed bank_to_mpesa.
 4. `payout_outbox.transaction_id` is unique; every transaction that reached processing has its row, no other.
+   A bank_to_mpesa has no outbox row but one `c2b_expected_deposits` row (awaiting while processing,
+   received once completed).
 5. wallets + (amount + fee of payouts in processing or completed)
    = opening balances + completed top-ups + completed bank credits net of their fee.
-And a sixth, of bookkeeping: the per-day usage counters behind the limits agree with `transactions`.
+6. Every positive `balance_history` row is backed by an external fact: the user's first row (the opening
+   balance), a completed top-up of that amount with an M-Pesa receipt or checkout id, the refund of a failed
+   payout, or the credit of a bank_to_mpesa completed by the C2B deposit (TransID) of that amount. A credit
+   written any other way (say `update_user_balance` called by hand) is reported.
+And a seventh, of bookkeeping: the per-day usage counters behind the limits agree with `transactions`.
 """
 
 from __future__ import annotations
@@ -116,15 +122,20 @@ CHECKS: dict[str, str] = {
                array_agg(o.kind) FILTER (WHERE o.id IS NOT NULL) AS kinds,
                array_agg(o.status) FILTER (WHERE o.id IS NOT NULL) AS outbox_statuses
         FROM transactions t LEFT JOIN payout_outbox o ON o.transaction_id = t.id
+        LEFT JOIN c2b_expected_deposits e ON e.transaction_id = t.id
         WHERE {_SCOPE.format(col="t.user_id")}
         GROUP BY t.id
-        HAVING (t.status IN ('processing', 'completed', 'failed')) <> (count(o.id) = 1)
+        HAVING (t.status IN ('processing', 'completed', 'failed'))
+                   <> (count(o.id) + count(e.transaction_id) = 1)
             OR count(o.id) > 1
             OR bool_or(o.user_id <> t.user_id)
             OR bool_or(o.kind <> CASE WHEN t.type = 'bank_to_mpesa' THEN 'bank_credit'
                                        ELSE 'mpesa_payout' END)
+            OR (t.type <> 'bank_to_mpesa' AND count(e.transaction_id) > 0)
             OR (t.status IN ('completed', 'failed') AND bool_or(o.status <> 'settled'))
-            OR (t.status = 'processing' AND bool_or(o.status = 'settled'))""",
+            OR (t.status = 'processing' AND bool_or(o.status = 'settled'))
+            OR (t.status = 'processing' AND bool_or(e.status <> 'awaiting'))
+            OR (t.status = 'completed' AND bool_or(e.status <> 'received'))""",
     "5_money_conserved": f"""
         WITH w AS (SELECT coalesce(sum(wallet_balance), 0) AS wallets FROM profiles
                    WHERE {_SCOPE.format(col="id")}),
@@ -141,7 +152,28 @@ CHECKS: dict[str, str] = {
         SELECT w.wallets, paid.out, opening.opened, topups.topped, bank.bank_in
         FROM w, paid, bank, opening, topups
         WHERE w.wallets + paid.out <> opening.opened + topups.topped + bank.bank_in""",
-    "6_usage_matches_transactions": f"""
+    "6_credits_backed_by_external_facts": f"""
+        SELECT b.user_id, b.seq, b.reason, b.change_amount, b.transaction_id, b.topup_id
+        FROM balance_history b
+        LEFT JOIN transactions t ON t.id = b.transaction_id
+        LEFT JOIN mpesa_transactions m ON m.id = b.topup_id
+        LEFT JOIN c2b_deposits d ON d.transaction_id = b.transaction_id AND d.outcome = 'credited'
+        WHERE {_SCOPE.format(col="b.user_id")} AND b.change_amount > 0
+          AND NOT (
+              (b.reason = 'opening_balance' AND b.transaction_id IS NULL AND b.topup_id IS NULL
+               AND b.previous_balance = 0
+               AND b.seq = (SELECT min(f.seq) FROM balance_history f WHERE f.user_id = b.user_id))
+              OR (b.reason = 'topup' AND b.transaction_id IS NULL AND m.user_id = b.user_id
+                  AND m.status = 'completed' AND m.amount = b.change_amount
+                  AND coalesce(m.mpesa_receipt_number, m.checkout_request_id) IS NOT NULL)
+              OR (b.reason IN ('refund', 'fee_refund') AND b.topup_id IS NULL AND t.user_id = b.user_id
+                  AND t.type <> 'bank_to_mpesa' AND t.status = 'failed'
+                  AND b.change_amount = CASE WHEN b.reason = 'refund' THEN t.amount ELSE t.fee END)
+              OR (b.reason = 'bank_credit' AND b.topup_id IS NULL AND t.user_id = b.user_id
+                  AND t.type = 'bank_to_mpesa' AND t.status = 'completed'
+                  AND d.amount = b.change_amount AND d.trans_id = t.mpesa_transaction_id)
+          )""",
+    "7_usage_matches_transactions": f"""
         WITH t AS (
             SELECT user_id, (confirmed_at AT TIME ZONE 'Africa/Nairobi')::date AS day, count(*) AS n,
                    coalesce(sum(amount) FILTER (WHERE status IN ('processing', 'completed')), 0) AS amt
@@ -158,7 +190,7 @@ CHECKS: dict[str, str] = {
 async def check_invariants(
     conn: asyncpg.Pool | asyncpg.Connection, user_ids: Sequence[uuid.UUID] | None = None
 ) -> list[str]:
-    """Every violation of the five invariants, as 'check: row' strings; [] when the books are right.
+    """Every violation of the invariants, as 'check: row' strings; [] when the books are right.
 
     Run it on a quiet database (no ledger call in flight) or in one REPEATABLE READ snapshot (a pool is
     given a single such transaction), so that all checks see the same moment."""
@@ -172,8 +204,15 @@ async def check_invariants(
 async def _run(conn: asyncpg.Connection, ids: list[uuid.UUID] | None) -> list[str]:
     if conn.is_in_transaction():
         return await _fetch_all(conn, ids)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        return await _fetch_all(conn, ids)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _fetch_all(conn, ids)
+    except asyncpg.ActiveSQLTransactionError:
+        # A pooled connection handed back inside a transaction its client lost track of (a task cancelled
+        # in the middle of BEGIN): end it, then check in a snapshot of our own.
+        await conn.execute("ROLLBACK")
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _fetch_all(conn, ids)
 
 
 async def _fetch_all(conn: asyncpg.Connection, ids: list[uuid.UUID] | None) -> list[str]:

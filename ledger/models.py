@@ -181,6 +181,11 @@ class ConfirmResult(BaseModel):
     available: Decimal
     confirmed_at: datetime
     auto_topup_id: uuid.UUID | None = None
+    # bank_to_mpesa: where the person pays from their bank app, and until when (the wallet is credited when
+    # M-Pesa confirms the deposit).
+    paybill: str | None = None
+    account_reference: str | None = None
+    deposit_expires_at: datetime | None = None
 
 
 class Balance(BaseModel):
@@ -191,5 +196,18 @@ class Balance(BaseModel):
     available: Decimal
 
 
-SettleOutcome = Literal["completed", "failed", "already_settled", "not_processing", "not_found"]
-TopupOutcome = Literal["credited", "failed", "already_settled", "not_found", "amount_mismatch"]
+SettleOutcome = Literal[
+    "completed", "failed", "already_settled", "not_processing", "not_found", "not_a_payout"
+]
+TopupOutcome = Literal[
+    "credited", "failed", "already_settled", "not_found", "amount_mismatch", "needs_query", "paid_twice"
+]
+C2bOutcome = Literal[
+    "credited",
+    "already_recorded",
+    "unmatched",
+    "reference_used",
+    "reference_expired",
+    "wrong_shortcode",
+    "too_large",
+]

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import ValidationError
 
+from ledger.c2b import apply_confirmation
 from ledger.daraja.models import (
     CallbackMetadataBody,
     ResultBody,
@@ -30,17 +31,26 @@ from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
 
-CallbackKind = Literal["payout_result", "payout_timeout", "status_result", "status_timeout", "stk"]
+# Transaction types paid by B2B, whose results only Daraja's ConversationID names (ledger.payouts.B2B_TYPES).
+B2B_TYPES = frozenset({"buy_goods_till", "paybill", "mpesa_to_bank"})
+
+CallbackKind = Literal[
+    "payout_result", "payout_timeout", "status_result", "status_timeout", "stk", "c2b_confirmation"
+]
 KINDS: tuple[CallbackKind, ...] = (
     "payout_result",
     "payout_timeout",
     "status_result",
     "status_timeout",
     "stk",
+    "c2b_confirmation",
 )
 
 # Result codes on a result URL that do not say whether the money moved: ask again with a status query.
-INCONCLUSIVE_CODES = frozenset({"1037", "500.001.1001"})
+# 15 (duplicate detected) and 17 (internal failure) are no verdict either: refunding on them could refund a
+# payout that was paid (ledger.md, "What Daraja really does").
+INCONCLUSIVE_CODES = frozenset({"1037", "500.001.1001", "15", "17"})
+PAYOUT_KINDS: tuple[CallbackKind, ...] = ("payout_result", "payout_timeout")
 # What the Transaction Status result calls a payout that did or did not happen.
 STATUS_COMPLETED = frozenset({"completed"})
 STATUS_FAILED = frozenset({"failed", "declined", "cancelled", "expired"})
@@ -57,30 +67,44 @@ class Applied:
 def _ids(kind: CallbackKind, body: Any) -> tuple[str | None, str | None, str | None, str | None]:
     """Best-effort (originator, conversation, checkout, result code) of a raw body, for indexing."""
     try:
+        if kind == "c2b_confirmation":
+            return None, _s(body.get("TransID")), None, None
         if kind == "stk":
             cb = body["Body"]["stkCallback"]
-            return None, cb.get("MerchantRequestID"), cb.get("CheckoutRequestID"), _s(cb.get("ResultCode"))
+            return (
+                None,
+                _s(cb.get("MerchantRequestID")),
+                _s(cb.get("CheckoutRequestID")),
+                _s(cb.get("ResultCode")),
+            )
         res = body["Result"]
-        return res.get("OriginatorConversationID"), res.get("ConversationID"), None, _s(res.get("ResultCode"))
+        originator, conversation = _s(res.get("OriginatorConversationID")), _s(res.get("ConversationID"))
+        return originator, conversation, None, _s(res.get("ResultCode"))
     except (KeyError, TypeError, AttributeError):
         return None, None, None, None
 
 
 def _s(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """An id as text for the index columns (a forged body may carry numbers or objects: never a 500)."""
+    return None if value is None else str(value)[:200]
 
 
 async def record_callback(
-    pool: asyncpg.Pool, kind: CallbackKind, body: Any, topup_id: uuid.UUID | None = None
+    pool: asyncpg.Pool,
+    kind: CallbackKind,
+    body: Any,
+    topup_id: uuid.UUID | None = None,
+    payout_id: uuid.UUID | None = None,
 ) -> int:
     """Store the raw callback (committed before we acknowledge it); returns its id. `topup_id`: the top-up
-    named by an STK callback's URL (each push's CallBackURL ends in its top-up's id)."""
+    named by an STK callback's URL (each push's CallBackURL ends in its top-up's id); `payout_id`: the
+    payout named by a B2B result's URL (B2B carries no id of ours)."""
     originator, conversation, checkout, code = _ids(kind, body)
     callback_id: int = await pool.fetchval(
         """INSERT INTO mpesa_callbacks
                (kind, body, originator_conversation_id, conversation_id, checkout_request_id, result_code,
-                topup_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+                topup_id, payout_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
         kind,
         body,
         originator,
@@ -88,6 +112,7 @@ async def record_callback(
         checkout,
         code,
         topup_id,
+        payout_id,
     )
     return callback_id
 
@@ -100,20 +125,29 @@ class CallbackProcessor:
         self.ledger = ledger or Ledger(pool)
 
     async def receive(
-        self, kind: CallbackKind, body: Any, *, topup_id: uuid.UUID | None = None
+        self,
+        kind: CallbackKind,
+        body: Any,
+        *,
+        topup_id: uuid.UUID | None = None,
+        payout_id: uuid.UUID | None = None,
     ) -> tuple[int, Applied]:
         """Record, then apply. An error while applying leaves it recorded for `apply_pending`."""
-        callback_id = await record_callback(self.pool, kind, body, topup_id)
+        callback_id = await record_callback(self.pool, kind, body, topup_id, payout_id)
+        from ledger.payouts import fault_point  # here: ledger.payouts imports this module
+
+        fault_point("callback_after_record")
         try:
             applied = await self.apply(callback_id)
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (asyncpg.PostgresError, OSError, LedgerError) as exc:
             log.exception("callback %d recorded but not applied yet", callback_id)
             return callback_id, Applied("deferred", detail=str(exc), done=False)
         return callback_id, applied
 
     async def apply(self, callback_id: int) -> Applied:
         row = await self.pool.fetchrow(
-            "SELECT kind, body, processed_at, outcome, topup_id FROM mpesa_callbacks WHERE id = $1",
+            "SELECT kind, body, processed_at, outcome, topup_id, payout_id FROM mpesa_callbacks "
+            "WHERE id = $1",
             callback_id,
         )
         if row is None:
@@ -124,15 +158,22 @@ class CallbackProcessor:
         body = row["body"]
         if kind == "stk":
             applied = await self._stk(body, row["topup_id"])
+        elif kind == "c2b_confirmation":
+            outcome, trans_id = await apply_confirmation(self.ledger, body)
+            applied = Applied(outcome, detail=trans_id)
         elif kind in ("payout_result", "status_result"):
-            applied = await self._result(kind, body)
+            applied = await self._result(kind, body, row["payout_id"])
         else:
-            applied = await self._timeout(kind, body)
+            applied = await self._timeout(kind, body, row["payout_id"])
+        # Two appliers may race on one callback (its route, and the payout's answer landing): a processed row
+        # is never taken back to unprocessed, and only a real outcome replaces the loser's 'already_settled'.
         await self.pool.execute(
             """UPDATE mpesa_callbacks
                SET outcome = $2, detail = $3, transaction_id = coalesce($4, transaction_id),
-                   processed_at = CASE WHEN $5 THEN now() END
-               WHERE id = $1""",
+                   processed_at = CASE WHEN $5 THEN coalesce(processed_at, now()) END
+               WHERE id = $1
+                 AND (processed_at IS NULL
+                      OR ($5 AND outcome = 'already_settled' AND $2 <> 'already_settled'))""",
             callback_id,
             applied.outcome,
             applied.detail,
@@ -173,7 +214,61 @@ class CallbackProcessor:
         ):
             await self.apply(r["id"])
 
+    async def apply_for_payout(self, transaction_id: uuid.UUID, conversation_id: str | None = None) -> None:
+        """A payout's answer (its ConversationID) was just recorded, or it was parked: apply the results
+        that overtook it and were kept for it (bound by URL, or naming that ConversationID)."""
+        for r in await self.pool.fetch(
+            """SELECT id FROM mpesa_callbacks
+               WHERE kind = ANY($3::text[]) AND processed_at IS NULL
+                 AND (payout_id = $1 OR ($2::text IS NOT NULL AND conversation_id = $2))
+               ORDER BY id""",
+            transaction_id,
+            conversation_id,
+            list(PAYOUT_KINDS),
+        ):
+            await self.apply(r["id"])
+
     # --- payouts -------------------------------------------------------------------------------------------
+
+    async def _bound_payout(
+        self, result: ResultBody, payout_id: uuid.UUID
+    ) -> asyncpg.Record | Applied | None:
+        """The payout a result's URL names, checked against Daraja's ConversationID: a result for another
+        payout (a replayed ConversationID) is refused; one that overtook the answer is kept for it; one for a
+        payout parked without an answer (lost, or a crash) brings its ConversationID with it."""
+        row = await self.pool.fetchrow(
+            """SELECT t.id, t.amount, t.status, t.type, o.conversation_id, o.status AS outbox_status
+               FROM transactions t JOIN payout_outbox o ON o.transaction_id = t.id WHERE t.id = $1""",
+            payout_id,
+        )
+        if row is None:
+            return Applied("unknown_id", detail=f"no payout {payout_id}")
+        if row["type"] not in B2B_TYPES:
+            return None  # only B2B ResultURLs name their payout: others are matched by our id
+        if not result.ConversationID:
+            return Applied("conversation_mismatch", payout_id, "no ConversationID")
+        known = row["conversation_id"]
+        if known is None and row["outbox_status"] == "dead":
+            known = await self.pool.fetchval(
+                """UPDATE payout_outbox SET conversation_id = coalesce(conversation_id, $2)
+                   WHERE transaction_id = $1 RETURNING conversation_id""",
+                payout_id,
+                result.ConversationID,
+            )
+            log.warning(
+                "payout %s: ConversationID %s taken from its result", payout_id, result.ConversationID
+            )
+        if known is None:
+            return Applied("awaiting_answer", payout_id, result.ConversationID, done=False)
+        if known != result.ConversationID:
+            log.error(
+                "REFUSED result for payout %s: ConversationID %s is not its %s",
+                payout_id,
+                result.ConversationID,
+                known,
+            )
+            return Applied("conversation_mismatch", payout_id, f"{result.ConversationID} is not {known}")
+        return row
 
     async def _find_payout(self, result: ResultBody, kind: CallbackKind) -> asyncpg.Record | None:
         candidates: list[str] = []
@@ -203,6 +298,8 @@ class CallbackProcessor:
                 result.OriginatorConversationID,
             )
         else:
+            if not result.ConversationID:
+                return None
             tx_id_found = await self.pool.fetchval(
                 "SELECT transaction_id FROM payout_outbox WHERE conversation_id = $1", result.ConversationID
             )
@@ -212,12 +309,14 @@ class CallbackProcessor:
             "SELECT id, amount, status, type FROM transactions WHERE id = $1", tx_id_found
         )
 
-    async def _result(self, kind: CallbackKind, body: Any) -> Applied:
-        try:
-            result = ResultEnvelope.model_validate(body).Result
-        except ValidationError as exc:
-            log.warning("malformed %s callback: %s", kind, exc.errors()[:1])
-            return Applied("malformed", detail=str(exc)[:500])
+    async def _payout_of(
+        self, result: ResultBody, kind: CallbackKind, payout_id: uuid.UUID | None
+    ) -> asyncpg.Record | Applied:
+        """The payout a result or timeout is about, or why it is not applied (now)."""
+        if payout_id is not None and kind in PAYOUT_KINDS:
+            bound = await self._bound_payout(result, payout_id)
+            if bound is not None:
+                return bound
         tx = await self._find_payout(result, kind)
         if tx is None:
             log.warning(
@@ -226,7 +325,36 @@ class CallbackProcessor:
                 result.OriginatorConversationID,
                 result.ConversationID,
             )
-            return Applied("unknown_id")
+            # A result may overtake the answer that names its ConversationID: kept (apply_pending and
+            # apply_for_payout try again) rather than dropped.
+            return Applied("unknown_id", done=kind not in PAYOUT_KINDS or not result.ConversationID)
+        if kind in PAYOUT_KINDS and tx["type"] in B2B_TYPES:
+            # Daraja assigns B2B ids: only its ConversationID, recorded from the answer, names the payout.
+            known = await self.pool.fetchval(
+                "SELECT conversation_id FROM payout_outbox WHERE transaction_id = $1", tx["id"]
+            )
+            if known is None:
+                return Applied("awaiting_answer", tx["id"], result.ConversationID, done=False)
+            if known != result.ConversationID:
+                return Applied("conversation_mismatch", tx["id"], f"{result.ConversationID} is not {known}")
+        elif kind in PAYOUT_KINDS and result.ConversationID:
+            known = await self.pool.fetchval(
+                "SELECT conversation_id FROM payout_outbox WHERE transaction_id = $1", tx["id"]
+            )
+            if known is not None and known != result.ConversationID:
+                log.error("REFUSED result for payout %s: ConversationID is not its %s", tx["id"], known)
+                return Applied("conversation_mismatch", tx["id"], f"{result.ConversationID} is not {known}")
+        return tx
+
+    async def _result(self, kind: CallbackKind, body: Any, payout_id: uuid.UUID | None = None) -> Applied:
+        try:
+            result = ResultEnvelope.model_validate(body).Result
+        except ValidationError as exc:
+            log.warning("malformed %s callback: %s", kind, exc.errors()[:1])
+            return Applied("malformed", detail=str(exc)[:500])
+        tx = await self._payout_of(result, kind, payout_id)
+        if isinstance(tx, Applied):
+            return tx
         tx_id: uuid.UUID = tx["id"]
         if kind == "status_result":
             return await self._status_result(tx, result)
@@ -300,14 +428,18 @@ class CallbackProcessor:
         )
         return Applied("amount_mismatch", tx["id"], f"reported {reported}, expected {tx['amount']}")
 
-    async def _timeout(self, kind: CallbackKind, body: Any) -> Applied:
+    async def _timeout(self, kind: CallbackKind, body: Any, payout_id: uuid.UUID | None = None) -> Applied:
         try:
             result = ResultEnvelope.model_validate(body).Result
         except ValidationError as exc:
             return Applied("malformed", detail=str(exc)[:500])
-        tx = await self._find_payout(result, "status_result" if kind == "status_timeout" else "payout_result")
-        if tx is None:
-            return Applied("unknown_id")
+        if kind == "status_timeout":
+            found = await self._find_payout(result, "status_result")
+            tx: asyncpg.Record | Applied = Applied("unknown_id") if found is None else found
+        else:
+            tx = await self._payout_of(result, "payout_timeout", payout_id)
+        if isinstance(tx, Applied):
+            return tx
         await self._check_soon(tx["id"])
         return Applied("status_check_scheduled", tx["id"], f"{result.ResultCode} {result.ResultDesc}")
 
@@ -349,6 +481,11 @@ class CallbackProcessor:
             log.error(
                 "REFUSED STK callback %s: amount %s differs from the top-up's", cb.CheckoutRequestID, amount
             )
+        elif outcome == "needs_query":
+            # Another push for a top-up that has one: never credited by a callback's word (it may be forged
+            # or replayed); the STK query of that push decides (TopupService.reconcile_due).
+            log.warning("STK callback for another push %s of top-up %s: to be checked by an STK query",
+                        cb.CheckoutRequestID, topup_id)  # fmt: skip
         elif outcome == "not_found":
             # Unknown for now: it may have overtaken the push's answer. Kept and retried for ten minutes.
             log.warning("STK callback for unknown checkout %s kept for later", cb.CheckoutRequestID)

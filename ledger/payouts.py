@@ -6,9 +6,13 @@ then `next_attempt_at` pushed past the lease) and commits before the gateway is 
 across the network and a crashed worker's row becomes due again when the lease runs out.
 
 Exactly once rests on the transaction id being the `OriginatorConversationID`: a resend after a crash or a
-lost answer is refused by Daraja as a duplicate, which we read as "already sent". A missing callback is
-unknown, not failed: once a payout has been out for `reconcile_after` seconds, a Transaction Status query
-asks M-Pesa, and its result callback settles the payout like a result callback would.
+lost answer is refused by Daraja as a duplicate (`500.002.1001`), which we read as "already sent". B2B has
+no such id (Daraja assigns it), so a B2B payout is never resent once a request may have reached M-Pesa:
+`b2b_sent_at` is committed before it goes out, its ResultURL ends in the transaction id, and the answer's
+`ConversationID` is recorded before anything else; results, status queries and a result that overtook the
+answer are matched by it. A missing callback is unknown, not failed: once a payout has been out for
+`reconcile_after` seconds, a Transaction Status query asks M-Pesa, and its result callback settles the payout
+like a result callback would.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from typing import Any
 import asyncpg
 
 from intents.banks import bank_paybill
-from ledger.bank import BankAdapter, SimulatedBank
 from ledger.daraja.client import (
     DarajaClient,
     DarajaDuplicate,
@@ -34,6 +37,7 @@ from ledger.daraja.client import (
     DarajaTransientError,
 )
 from ledger.daraja.models import AcceptedResponse
+from ledger.mpesa_callbacks import B2B_TYPES, CallbackProcessor
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,13 @@ class CallbackUrls:
     @property
     def payout_timeout(self) -> str:
         return f"{self.base}/payout/timeout"
+
+    def payout_result_for(self, transaction_id: uuid.UUID) -> str:
+        """A B2B ResultURL names its transaction: B2B carries no id of ours (see the module docstring)."""
+        return f"{self.payout_result}/{transaction_id}"
+
+    def payout_timeout_for(self, transaction_id: uuid.UUID) -> str:
+        return f"{self.payout_timeout}/{transaction_id}"
 
     @property
     def status_result(self) -> str:
@@ -106,6 +117,8 @@ class PayoutJob:
     account: str
     bank_code: str
     user_phone: str
+    b2b_sent_at: object = None
+    conversation_id: str | None = None
 
 
 _CLAIM = """
@@ -126,7 +139,7 @@ RETURNING o.id
 _JOB = """
 SELECT o.id AS outbox_id, o.transaction_id, o.kind, o.attempts, t.type, t.amount, t.phone, t.till, t.paybill,
        t.account, t.bank_code, coalesce(nullif(p.mpesa_number, ''), p.phone_number) AS user_phone,
-       t.status AS tx_status
+       t.status AS tx_status, o.b2b_sent_at, o.conversation_id
 FROM payout_outbox o
 JOIN transactions t ON t.id = o.transaction_id
 JOIN profiles p ON p.id = t.user_id
@@ -151,13 +164,12 @@ class PayoutWorker:
         config: PayoutConfig,
         *,
         ledger: Ledger | None = None,
-        bank: BankAdapter | None = None,
     ) -> None:
         self.pool = pool
         self.client = client
         self.config = config
         self.ledger = ledger or Ledger(pool)
-        self.bank = bank or SimulatedBank()
+        self.callbacks = CallbackProcessor(pool, self.ledger)
 
     # --- sending ---------------------------------------------------------------------------------------
 
@@ -182,29 +194,66 @@ class PayoutWorker:
             )
             return
         try:
-            if job.kind == "bank_credit":
-                await self._bank_credit(job)
-            else:
-                await self._send(job)
+            await self._send(job)
         except Exception:  # a bug must not stop the worker; the lease makes the row due again
             log.exception("payout %s: unexpected error", job.transaction_id)
 
     async def _send(self, job: PayoutJob) -> None:
         fault_point("after_commit_before_send")
+        b2b = job.type in B2B_TYPES
+        if b2b and not await self._b2b_may_send(job):
+            return
         try:
             accepted = await self._request(job)
         except DarajaDuplicate as exc:
+            if b2b:  # B2B has no id of ours to be a duplicate of: whatever this is, do not send again
+                await self._park(job, f"B2B answered as a duplicate (not resent): {exc}")
+                return
             log.info("payout %s: Daraja says already sent (%s)", job.transaction_id, exc)
             await self._mark_sent(job, None, "duplicate OriginatorConversationID: already sent")
             return
         except DarajaTransientError as exc:
+            if b2b and exc.maybe_sent:
+                await self._park(job, f"B2B request may have reached M-Pesa (not resent): {exc}")
+                return
+            if b2b:
+                await self.pool.execute(
+                    "UPDATE payout_outbox SET b2b_sent_at = NULL WHERE id = $1", job.outbox_id
+                )
             await self._retry_later(job, str(exc))
             return
         except DarajaRejected as exc:
             await self._rejected(job, str(exc))
             return
         fault_point("after_send_before_record")
+        if b2b and not accepted.ConversationID:
+            # Nothing to match its result or to query it by: park it, its URL-bound result will settle it.
+            await self._park(job, "B2B accepted without a ConversationID (not resent)")
+            return
         await self._mark_sent(job, accepted.ConversationID or None, None)
+
+    async def _b2b_may_send(self, job: PayoutJob) -> bool:
+        """Commit `b2b_sent_at` before a B2B request goes out; refuse if an earlier attempt may have gone."""
+        if job.conversation_id is not None:
+            await self._mark_sent(job, job.conversation_id, None)
+            return False
+        if job.b2b_sent_at is not None:
+            await self._park(job, "B2B request may have reached M-Pesa before a crash (not resent)")
+            return False
+        await self.pool.execute("UPDATE payout_outbox SET b2b_sent_at = now() WHERE id = $1", job.outbox_id)
+        return True
+
+    async def _park(self, job: PayoutJob, error: str) -> None:
+        """A payout that may have been paid and cannot be safely resent: never refunded blindly. Its result
+        callback (bound by its ResultURL) or a status query settles it; otherwise a person does."""
+        log.error("payout %s: parked: %s", job.transaction_id, error)
+        await self.pool.execute(
+            """UPDATE payout_outbox SET status = 'dead', last_error = $2, check_due_at = now()
+               WHERE id = $1 AND status = 'pending'""",
+            job.outbox_id,
+            error[:1000],
+        )
+        await self.callbacks.apply_for_payout(job.transaction_id)
 
     async def _request(self, job: PayoutJob) -> AcceptedResponse:
         urls = self.config.urls
@@ -213,6 +262,11 @@ class PayoutWorker:
             "amount": job.amount,
             "result_url": urls.payout_result,
             "timeout_url": urls.payout_timeout,
+        }
+        b2b: dict[str, Any] = {
+            "amount": job.amount,
+            "result_url": urls.payout_result_for(job.transaction_id),
+            "timeout_url": urls.payout_timeout_for(job.transaction_id),
         }
         remarks = f"Ongea Pesa {job.type}"
         if job.type == "send_phone":
@@ -233,7 +287,7 @@ class PayoutWorker:
                 account_reference=job.till,
                 requester=job.user_phone,
                 remarks=remarks,
-                **common,
+                **b2b,
             )
         if job.type == "paybill":
             return await self.client.b2b(
@@ -242,7 +296,7 @@ class PayoutWorker:
                 account_reference=job.account,
                 requester=job.user_phone,
                 remarks=remarks,
-                **common,
+                **b2b,
             )
         if job.type == "mpesa_to_bank":
             paybill = bank_paybill(job.bank_code)
@@ -254,22 +308,28 @@ class PayoutWorker:
                 account_reference=job.account,
                 requester=job.user_phone,
                 remarks=remarks,
-                **common,
+                **b2b,
             )
         raise DarajaRejected(f"no Daraja request for transaction type {job.type!r}")
 
     async def _mark_sent(self, job: PayoutJob, conversation_id: str | None, note: str | None) -> None:
+        """Record Daraja's ConversationID first (whatever the row's status), then apply any result that
+        overtook the answer and was kept for it."""
         await self.pool.execute(
             """UPDATE payout_outbox
-               SET status = 'sent', sent_at = coalesce(sent_at, now()), last_error = $3,
-                   conversation_id = coalesce($2, conversation_id),
-                   check_due_at = now() + make_interval(secs => $4)
-               WHERE id = $1 AND status = 'pending'""",
+               SET conversation_id = coalesce(conversation_id, $2),
+                   status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,
+                   sent_at = CASE WHEN status = 'pending' THEN coalesce(sent_at, now()) ELSE sent_at END,
+                   last_error = CASE WHEN status = 'pending' THEN $3 ELSE last_error END,
+                   check_due_at = CASE WHEN status = 'pending' THEN now() + make_interval(secs => $4)
+                                       ELSE check_due_at END
+               WHERE id = $1""",
             job.outbox_id,
             conversation_id,
             note,
             self.config.reconcile_after,
         )
+        await self.callbacks.apply_for_payout(job.transaction_id, conversation_id)
 
     async def _retry_later(self, job: PayoutJob, error: str) -> None:
         if job.attempts >= self.config.max_attempts:
@@ -311,16 +371,6 @@ class PayoutWorker:
         )
         log.info("payout %s: %s", job.transaction_id, outcome)
 
-    async def _bank_credit(self, job: PayoutJob) -> None:
-        result = await self.bank.credit(job.transaction_id, job.amount, job.bank_code, job.account)
-        outcome = await self.ledger.settle(
-            job.transaction_id,
-            success=result.success,
-            receipt=result.reference,
-            error=result.error,
-        )
-        log.info("bank credit %s: %s", job.transaction_id, outcome)
-
     # --- reconciliation --------------------------------------------------------------------------------
 
     async def reconcile_due(self) -> int:
@@ -332,6 +382,8 @@ class PayoutWorker:
                        JOIN transactions t ON t.id = o.transaction_id
                        WHERE o.kind = 'mpesa_payout' AND o.status IN ('sent', 'dead')
                          AND t.status = 'processing'
+                         -- a B2B payout is asked about by Daraja's ConversationID: none, no question
+                         AND (t.type <> ALL($3::text[]) OR o.conversation_id IS NOT NULL)
                          AND coalesce(o.check_due_at, coalesce(o.sent_at, o.created_at)
                                       + make_interval(secs => $1)) <= now()
                        ORDER BY o.id
@@ -344,17 +396,30 @@ class PayoutWorker:
                    RETURNING o.transaction_id""",
                 self.config.reconcile_after,
                 self.config.batch,
+                sorted(B2B_TYPES),
             )
         for row in rows:
             await self.query_status(row["transaction_id"])
         return len(rows)
 
     async def query_status(self, transaction_id: uuid.UUID) -> None:
+        """B2C and B2Pochi are asked about by our id; B2B by the ConversationID Daraja assigned."""
+        row = await self.pool.fetchrow(
+            """SELECT t.type, o.conversation_id FROM transactions t
+               JOIN payout_outbox o ON o.transaction_id = t.id WHERE t.id = $1""",
+            transaction_id,
+        )
+        b2b = row is not None and row["type"] in B2B_TYPES
+        asked = str(row["conversation_id"] or "") if b2b and row is not None else str(transaction_id)
+        if not asked:
+            log.warning("status query for B2B payout %s: no ConversationID to ask by", transaction_id)
+            return
         try:
             answer = await self.client.transaction_status(
-                originator_conversation_id=str(transaction_id),
+                originator_conversation_id=asked,
                 result_url=self.config.urls.status_result,
                 timeout_url=self.config.urls.status_timeout,
+                b2b=b2b,
             )
         except (DarajaTransientError, DarajaRejected) as exc:
             log.warning("status query for %s failed (will ask again): %s", transaction_id, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +63,8 @@ async def check_user_pin(
     The hash is checked here (argon2 is Python's), the count in SQL under the profile's row lock, so two
     attempts at once are both counted and a locked user learns nothing about the PIN."""
     pin_hash = await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user_id)
-    ok = verify_pin(pin_hash, pin) if pin_hash else False
+    # argon2 is slow on purpose: verified in a thread so the event loop keeps serving other turns.
+    ok = await asyncio.to_thread(verify_pin, pin_hash, pin) if pin_hash else False
     try:
         row = await pool.fetchrow(
             "SELECT * FROM ledger_pin_attempt($1, $2, $3::timestamptz, $4, $5)",

@@ -17,6 +17,7 @@ import asyncpg
 
 from ledger.models import (
     Balance,
+    C2bOutcome,
     ConfirmResult,
     LedgerError,
     Proposal,
@@ -174,8 +175,25 @@ class Ledger:
         count: int = await self._call("fetchval", "SELECT ledger_expire_due($1::timestamptz)", self._now())
         return count
 
-    async def cancel_session(self, session_id: str, reason: str = "session_ended") -> int:
-        count: int = await self._call("fetchval", "SELECT ledger_cancel_session($1, $2)", session_id, reason)
+    async def cancel_session(
+        self, session_id: str, reason: str = "session_ended", *, user_id: uuid.UUID | None = None
+    ) -> int:
+        """Voids the pending proposals of a session: only `user_id`'s when given (what a user's request
+        must pass); without it, the server-side variant for the sweeper voids the session's proposals."""
+        if user_id is None:
+            count: int = await self._call(
+                "fetchval", "SELECT ledger_cancel_session_server($1, $2)", session_id, reason
+            )
+            return count
+        count = await self._call(
+            "fetchval", "SELECT ledger_cancel_session($1, $2, $3)", session_id, _uuid(user_id, "user"), reason
+        )
+        return count
+
+    async def expire_deposits(self) -> int:
+        """Fails the bank_to_mpesa deposits that did not arrive within 24 hours (nothing to refund)."""
+        query = "SELECT ledger_expire_deposits($1::timestamptz)"
+        count: int = await self._call("fetchval", query, self._now())
         return count
 
     async def settle(
@@ -257,21 +275,65 @@ class Ledger:
         receipt: str | None = None,
         error: str | None = None,
         topup_id: uuid.UUID | None = None,
+        verified: bool = False,
     ) -> TopupOutcome:
-        """An STK verdict: credits the wallet once per checkout id (see `ledger_credit_stk`). `topup_id`: the
-        top-up the push was sent for (named in its callback URL), which binds a push whose answer was lost."""
+        """An STK verdict: credits a top-up at most once (see `ledger_credit_stk` in sql/0008). `topup_id`:
+        the top-up the push was sent for (named in its callback URL), which binds a push whose answer was
+        lost. `verified`: the verdict comes from our own query to M-Pesa (STK query, Pull Transactions), not
+        from a callback, so it may settle another push of the same top-up."""
         value = to_amount(amount) if amount is not None else None
         outcome = await self._call(
             "fetchval",
-            "SELECT ledger_credit_stk($1, $2, $3, $4, $5, $6)",
+            "SELECT ledger_credit_stk($1, $2, $3, $4, $5, $6, $7)",
             topup_id,
             checkout_request_id,
             bool(success),
             value,
             receipt,
             error,
+            bool(verified),
         )
         return cast(TopupOutcome, outcome)
+
+    # -- C2B deposits (bank_to_mpesa) ---------------------------------------------------------------------
+
+    async def credit_c2b(
+        self,
+        *,
+        trans_id: str,
+        bill_ref: str,
+        amount: Decimal,
+        short_code: str = "",
+        trans_time: str = "",
+        msisdn: str = "",
+        first_name: str = "",
+        transaction_type: str = "",
+        source: str = "confirmation",
+    ) -> C2bOutcome:
+        """A deposit M-Pesa reported into the paybill, recorded once per TransID; it completes the
+        bank_to_mpesa its reference names (see `ledger_credit_c2b` in sql/0008)."""
+        outcome = await self._call(
+            "fetchval",
+            "SELECT ledger_credit_c2b($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            trans_id,
+            bill_ref,
+            to_amount(amount),
+            short_code,
+            trans_time,
+            msisdn,
+            first_name,
+            transaction_type,
+            source,
+        )
+        return cast(C2bOutcome, outcome)
+
+    async def set_c2b_paybill(self, shortcode: str) -> None:
+        """The paybill people are told to pay into (the server writes its setting at start-up)."""
+        await self._call(
+            "execute",
+            "UPDATE c2b_paybill SET shortcode = $1, updated_at = now() WHERE shortcode <> $1",
+            shortcode,
+        )
 
     # -- reads (server side, no row level security: the server already knows whose it is) -------------------
 

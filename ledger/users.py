@@ -3,6 +3,7 @@ all in one database transaction (a half-created user could never be paid into or
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,7 +45,7 @@ async def create_user(
         raise LedgerError("invalid_amount", "the opening balance is too large")
     if plan not in PLANS:
         raise LedgerError("invalid_plan", f"plan is one of {', '.join(PLANS)}")
-    pin_hash = hash_pin(pin) if pin is not None else None
+    pin_hash = await asyncio.to_thread(hash_pin, pin) if pin is not None else None
     user_id = uuid.uuid4()
 
     async def write(conn: asyncpg.Connection) -> None:
@@ -91,6 +92,7 @@ async def user_exists(pool: asyncpg.Pool, user_id: uuid.UUID) -> bool:
 
 
 async def set_pin(pool: asyncpg.Pool, user_id: uuid.UUID, pin: str) -> None:
-    status = await pool.execute("UPDATE profiles SET pin_hash = $2 WHERE id = $1", user_id, hash_pin(pin))
+    pin_hash = await asyncio.to_thread(hash_pin, pin)  # argon2 is slow on purpose: not on the event loop
+    status = await pool.execute("UPDATE profiles SET pin_hash = $2 WHERE id = $1", user_id, pin_hash)
     if status != "UPDATE 1":
         raise LedgerError("user_not_found", "no such user")

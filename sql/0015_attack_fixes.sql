@@ -1,39 +1,10 @@
 -- Holes found by attacking the app API and the schema as Supabase grants it (tests/attack/).
 --
--- 1. Supabase grants its API roles (anon, authenticated) ALL on every table, function and sequence created
---    in `public`; the earlier migrations took back only some. Left as they were on Supabase:
---    * subscription_plans (no row level security): any user, and any request with the app's public anon
---      key, could PATCH it through PostgREST and set every plan's fee and monthly fee to 0;
---    * TRUNCATE, which row level security does not govern: ledger_usage (the monthly and daily limits),
---      payout_outbox, mpesa_callbacks, mpesa_status_queries; for anon every founding table;
---    * sequences (setval on balance_history.seq, the order of the audit chain and of history pages);
---    * EXECUTE on the ledger's functions for anon.
---    Users keep exactly what 0002-0011 granted them by name; anon keeps nothing (the app signs in first).
-DO $$
-DECLARE
-    r TEXT;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
-        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('REVOKE ALL ON public.subscription_plans, public.payout_outbox, public.ledger_usage,'
-                           ' public.mpesa_callbacks, public.mpesa_status_queries, public.stripe_events FROM %I', r);
-            EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM %I', r);
-            EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM %I', r);
-            EXECUTE format('REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM %I', r);
-            -- What later migrations create is not handed out either: each grants what it means by name.
-            EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM %I', r);
-            EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM %I', r);
-            EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON FUNCTIONS FROM %I', r);
-        END IF;
-    END LOOP;
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-        EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM anon';
-    END IF;
-END
-$$;
-GRANT SELECT ON public.subscription_plans TO authenticated;
+-- (Supabase's default grants, which let users and the anon key rewrite subscription_plans, TRUNCATE the
+-- ledger's tables and setval its sequences, were taken back by 0008; tests/attack/test_supabase_grants.py
+-- keeps them taken back.)
 
--- 2. Card numbers: the API refuses a request carrying one, but a user writing payment_methods through
+-- 1. Card numbers: the API refuses a request carrying one, but a user writing payment_methods through
 --    PostgREST passes no API check, and card_token, card_brand and bank_name took any text (a card number
 --    as the "token", in the brand, or in the bank name of an M-Pesa method). A token is a provider's token
 --    (the API's own pattern), a brand is one of the API's, the fields of other method types stay empty, and
@@ -49,7 +20,7 @@ ALTER TABLE public.payment_methods
         AND (method_type = 'bank' OR bank_name IS NULL)
     ) NOT VALID;
 
--- 3. PIN lockout: a lock that had run out started a fresh count, so a guesser who waited out each lock got
+-- 2. PIN lockout: a lock that had run out started a fresh count, so a guesser who waited out each lock got
 --    five guesses an hour (120 a day: every 4-digit PIN within three months). The count of wrong PINs is
 --    now kept until a right one; once it has reached the maximum, each wrong PIN after a lock locks again
 --    at once, for twice as long as the lock before (at most 2^10 times the first). A right PIN after the

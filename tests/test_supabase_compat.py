@@ -1,14 +1,40 @@
-"""The same migration files apply to a database that looks like Supabase's: `auth` already there (with
-Supabase's own auth.users and auth.uid()), the `authenticated` role, and the `supabase_realtime`
-publication, which then carries the founding tables."""
+"""The same migration files apply to a database that looks like Supabase's, and hold there.
+
+The stand-in has what Supabase has before our first migration: `auth` (its own auth.users and auth.uid()),
+the `anon`, `authenticated` and `service_role` roles, the `supabase_realtime` publication, and Supabase's
+default grants: ALL on every table, sequence and function in `public` to anon, authenticated and
+service_role, by default privileges too, so every object our migrations create starts out granted to them.
+After the migrations nothing in `public` may be reachable by anon, and a signed-in user may only read their
+own rows and change their own preferences (issue 7, finding 4)."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import pytest
 
 from ledger.migrate import migrate
+
+ROLES = """
+DO $$
+DECLARE
+    r TEXT;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- another test database of this cluster created it first
+            END;
+        END IF;
+    END LOOP;
+END
+$$;
+"""
 
 SUPABASE_LIKE = """
 CREATE SCHEMA auth;
@@ -33,18 +59,92 @@ CREATE FUNCTION auth.uid() RETURNS UUID LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION auth.uid() IS 'supabase original';
 COMMENT ON TABLE auth.users IS 'supabase original';
+GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+GRANT EXECUTE ON FUNCTION auth.uid() TO anon, authenticated, service_role;
 CREATE PUBLICATION supabase_realtime;
+
+-- Supabase's grants on public (supabase/postgres: migrations/db/init-scripts, "public" schema grants).
+GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated, service_role;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO anon, authenticated, service_role;
+GRANT ALL ON ALL FUNCTIONS IN SCHEMA public TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
 """
+
+# What a signed-in user may do in public, exactly: (table, privilege) pairs at table level.
+USER_TABLE_GRANTS = {
+    ("transactions", "SELECT"),
+    ("balance_history", "SELECT"),
+    ("mpesa_transactions", "SELECT"),
+    ("subscriptions", "SELECT"),
+    ("voice_sessions", "SELECT"),
+    ("subscription_plans", "SELECT"),
+    *((t, p) for t in ("payment_methods", "contacts") for p in ("SELECT", "INSERT", "UPDATE", "DELETE")),
+}
+
+PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+async def _supabase_database(empty_database: Callable[[], Awaitable[str]]) -> tuple[str, asyncpg.Connection]:
+    url = await empty_database()
+    conn = await asyncpg.connect(url)
+    await conn.execute(ROLES)
+    await conn.execute(SUPABASE_LIKE)
+    await migrate(url)
+    return url, conn
+
+
+async def _exposure(conn: asyncpg.Connection) -> list[str]:
+    """Every privilege anon, authenticated or PUBLIC holds in public beyond the app's explicit grants."""
+    found: list[str] = []
+    tables = await conn.fetch(
+        """SELECT c.relname, c.relkind FROM pg_class c
+           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                             AND d.objid = c.oid AND d.deptype = 'e')"""
+    )
+    for t in tables:
+        name = f"public.{t['relname']}"
+        if t["relkind"] == "S":
+            for role in ("anon", "authenticated", "public"):
+                for p in ("USAGE", "SELECT", "UPDATE"):
+                    if await conn.fetchval("SELECT has_sequence_privilege($1, $2, $3)", role, name, p):
+                        found.append(f"{role} {p} on sequence {name}")
+            continue
+        for role in ("anon", "authenticated", "public"):
+            for p in PRIVILEGES:
+                allowed = role == "authenticated" and (t["relname"], p) in USER_TABLE_GRANTS
+                held = await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM aclexplode(coalesce((SELECT relacl FROM pg_class "
+                    "WHERE oid = $2::regclass), acldefault('r', (SELECT relowner FROM pg_class "
+                    "WHERE oid = $2::regclass)))) a WHERE a.grantee = CASE WHEN $1 = 'public' THEN 0 "
+                    "ELSE (SELECT oid FROM pg_roles WHERE rolname = $1) END AND a.privilege_type = $3)",
+                    role,
+                    name,
+                    p,
+                )
+                if held and not allowed:
+                    found.append(f"{role} {p} on {name}")
+    functions = await conn.fetch(
+        """SELECT p.oid::regprocedure::text AS name FROM pg_proc p
+           WHERE p.pronamespace = 'public'::regnamespace
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                             AND d.objid = p.oid AND d.deptype = 'e')"""
+    )
+    for f in functions:
+        for role in ("anon", "authenticated", "public"):
+            if await conn.fetchval("SELECT has_function_privilege($1, $2, 'EXECUTE')", role, f["name"]):
+                found.append(f"{role} EXECUTE on {f['name']}")
+    return found
 
 
 async def test_migrations_apply_unchanged_on_a_supabase_like_database(
     empty_database: Callable[[], Awaitable[str]],
 ) -> None:
-    url = await empty_database()
-    conn = await asyncpg.connect(url)
+    _, conn = await _supabase_database(empty_database)
     try:
-        await conn.execute(SUPABASE_LIKE)
-        await migrate(url)
         # Supabase's own objects were used, not replaced.
         assert await conn.fetchval("SELECT obj_description('auth.users'::regclass)") == "supabase original"
         assert (
@@ -63,5 +163,107 @@ async def test_migrations_apply_unchanged_on_a_supabase_like_database(
             "VALUES (gen_random_uuid(), '254700000001', 'authenticated', 'authenticated') RETURNING id"
         )
         await conn.execute("INSERT INTO profiles (id, phone_number) VALUES ($1, '254700000001')", user)
+    finally:
+        await conn.close()
+
+
+async def test_supabase_default_grants_are_taken_back_everywhere(
+    empty_database: Callable[[], Awaitable[str]],
+) -> None:
+    _, conn = await _supabase_database(empty_database)
+    try:
+        assert await _exposure(conn) == []
+        # A later migration's objects (created by the same role) are private by default.
+        await conn.execute(
+            """CREATE TABLE public.later_table (id BIGSERIAL PRIMARY KEY, secret TEXT);
+               CREATE FUNCTION public.later_function() RETURNS INT LANGUAGE sql AS 'SELECT 1';"""
+        )
+        assert await _exposure(conn) == []
+    finally:
+        await conn.close()
+
+
+async def test_plain_postgresql_exposes_nothing_either(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        assert await _exposure(conn) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "statement"),
+    [
+        ("anon", "SELECT * FROM subscription_plans"),
+        ("anon", "DELETE FROM schema_migrations"),
+        ("anon", "SELECT * FROM profiles"),
+        ("anon", "SELECT ledger_credit_topup('ws_CO_1', true, 100, 'R1', NULL)"),
+        ("anon", "SELECT update_user_balance(gen_random_uuid(), NULL, 1000, 'gift')"),
+        ("anon", "SELECT nextval('mpesa_callbacks_id_seq')"),
+        (
+            "authenticated",
+            "UPDATE subscription_plans SET transaction_fee_percentage = 0, monthly_transaction_limit = NULL",
+        ),
+        ("authenticated", "DELETE FROM schema_migrations"),
+        ("authenticated", "SELECT * FROM payout_outbox"),
+        ("authenticated", "SELECT * FROM mpesa_callbacks"),
+        ("authenticated", "SELECT * FROM c2b_deposits"),
+        ("authenticated", "SELECT * FROM c2b_expected_deposits"),
+        ("authenticated", "UPDATE c2b_paybill SET shortcode = '123456'"),
+        (
+            "authenticated",
+            "INSERT INTO voice_sessions (user_id, session_id, agent_id) VALUES ($1, 'theirs', 'a')",
+        ),
+        ("authenticated", "SELECT ledger_cancel_session('theirs', $1, 'x')"),
+        ("authenticated", "SELECT ledger_cancel_session_server('theirs', 'x')"),
+        ("authenticated", "SELECT ledger_credit_c2b('T1', 'OPXXXXXX', 100, '600000', '', '', '', '')"),
+        ("authenticated", "SELECT ledger_new_reference('OP', 6)"),
+    ],
+)
+async def test_supabase_roles_cannot_touch_money_or_server_tables(
+    empty_database: Callable[[], Awaitable[str]], role: str, statement: str
+) -> None:
+    _, conn = await _supabase_database(empty_database)
+    try:
+        user = await conn.fetchval(
+            "INSERT INTO auth.users (id, phone) VALUES (gen_random_uuid(), '254700000002') RETURNING id"
+        )
+        await conn.execute("INSERT INTO profiles (id, phone_number) VALUES ($1, '254700000002')", user)
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            claims = json.dumps({"sub": str(user), "role": role})
+            await conn.execute(f"SET LOCAL ROLE {role}")
+            await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", claims)
+            args = [user] if "$1" in statement else []
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(statement, *args)
+        finally:
+            await tx.rollback()
+        plans = await conn.fetch("SELECT transaction_fee_percentage FROM subscription_plans ORDER BY id")
+        assert all(p["transaction_fee_percentage"] > 0 for p in plans)
+    finally:
+        await conn.close()
+
+
+async def test_a_signed_in_user_still_reads_their_own_rows_on_supabase(
+    empty_database: Callable[[], Awaitable[str]],
+) -> None:
+    _, conn = await _supabase_database(empty_database)
+    try:
+        me, other = uuid.uuid4(), uuid.uuid4()
+        for n, u in enumerate((me, other)):
+            await conn.execute("INSERT INTO auth.users (id, phone) VALUES ($1, $2)", u, f"25470000001{n}")
+            await conn.execute(
+                "INSERT INTO profiles (id, phone_number, wallet_balance) VALUES ($1, $2, 5)",
+                u,
+                f"25470000001{n}",
+            )
+        async with conn.transaction():
+            await conn.execute("SET LOCAL ROLE authenticated")
+            await conn.execute(
+                "SELECT set_config('request.jwt.claims', $1, true)", json.dumps({"sub": str(me)})
+            )
+            rows = await conn.fetch("SELECT id FROM profiles")
+            assert [r["id"] for r in rows] == [me]
+            assert len(await conn.fetch("SELECT id FROM subscription_plans")) == 4
+            assert await conn.execute("UPDATE profiles SET mpesa_auto_topup = true") == "UPDATE 1"
     finally:
         await conn.close()

@@ -23,7 +23,7 @@ class ErrorResponse(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
-    database: str = Field(description='"ok", or why the database cannot be reached')
+    database: Literal["ok", "unavailable"] = Field(description="the reason is logged, never answered")
 
 
 class TopupRequest(BaseModel):
@@ -65,3 +65,10 @@ class DarajaAck(BaseModel):
 
     ResultCode: int = Field(description="0 accepted; 1 refused (an amount that differs from ours)")
     ResultDesc: str
+
+
+class C2bValidationAnswer(BaseModel):
+    """Our answer to Daraja's C2B validation: accept the deposit, or send the money back to the payer."""
+
+    ResultCode: Literal["0", "C2B00011", "C2B00012", "C2B00013", "C2B00014", "C2B00015", "C2B00016"]
+    ResultDesc: Literal["Accepted", "Rejected"]

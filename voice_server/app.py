@@ -4,35 +4,99 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from importlib.metadata import version
 
 import asyncpg
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voice_server.app_api import setup_app_api
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
+from voice_server.bodies import MAX_BODY_BYTES, body_limit
 from voice_server.http_errors import ApiError, json_error
 from voice_server.metrics import Metrics
 from voice_server.openapi import build_openapi
+from voice_server.page_routes import add_page_routes
+from voice_server.session_routes import setup_sessions
 from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Path segments that are secrets (the callback secret): never written to a log.
+_SECRET_PATH = re.compile(r"^(/v1/(?:callbacks|mpesa))/[^/]+")
+
+
+def redact_path(path: str) -> str:
+    """The request path as it may be logged: the callback secret replaced by `***`."""
+    return _SECRET_PATH.sub(r"\1/***", path)
+
+
+_SECRET_IN_TEXT = re.compile(r"(/v1/(?:callbacks|mpesa))/[^/\s'\"]+")
+
+
+class RedactSecrets(logging.Filter):
+    """A safety net on every log handler: whatever logs a callback URL (ours, aiohttp's, a library's
+    exception text), the secret path segment and the given secret values come out as `***`."""
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def _clean(self, text: str) -> str:
+        text = _SECRET_IN_TEXT.sub(r"\1/***", text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        return True
+
+
+def install_log_redaction(settings: Settings) -> None:
+    """Adds `RedactSecrets` (with the callback secret) to every handler of the root logger."""
+    redact = RedactSecrets(settings.callback_secret())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+
+
 @web.middleware
 async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer is JSON, every failure a clean 4xx/5xx without a stack trace, every request counted."""
+    """Every answer is JSON, every failure a clean 4xx/5xx without a stack trace, every request counted;
+    a request body must arrive within ONGEA_HTTP_READ_TIMEOUT_SECONDS (a slow-body client gets 408)."""
     metrics = request.app[METRICS_KEY]
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     started = time.perf_counter()
     try:
+        if request.can_read_body:
+            limit = body_limit(request, route)
+            if limit != MAX_BODY_BYTES:
+                request = request.clone(client_max_size=limit)
+            try:
+                async with asyncio.timeout(request.app[SETTINGS_KEY].http_read_timeout_seconds):
+                    await request.read()  # kept by aiohttp: the handler's read() and json() reuse it
+            except TimeoutError:
+                timed_out = json_error(408, "request_timeout", "the request body did not arrive in time")
+                timed_out.force_close()  # the rest of the body is not waited for
+                metrics.http_requests.labels(request.method, route, "408").inc()
+                return timed_out
         response = await handler(request)
     except ApiError as exc:
         response = json_error(exc.status, exc.code, exc.message)
@@ -44,7 +108,7 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, redact_path(request.path))
         response = json_error(500, "internal_error", "something went wrong on our side")
     metrics.http_requests.labels(request.method, route, str(response.status)).inc()
     metrics.http_latency.labels(route).observe(time.perf_counter() - started)
@@ -56,8 +120,10 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         async with pool.acquire(timeout=2) as conn:
             await conn.fetchval("SELECT 1")
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        return web.json_response({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        # The reason stays in our log: a database error names hosts, users and settings.
+        log.warning("healthz: database unavailable", exc_info=True)
+        return web.json_response({"status": "unavailable", "database": "unavailable"}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
 
 
@@ -98,4 +164,47 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/openapi.json", openapi_endpoint)
     setup_app_api(app)
+    add_page_routes(app)
+    setup_sessions(app)
     return app
+
+
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp answers what it cannot parse (a header over 8 KiB, a broken request line) itself, in plain
+    text; this answers it in the API's one error shape instead."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs it; raises if a response was under way
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        text = "the request could not be read (malformed, or headers too large)" if status < 500 else phrase
+        response = json_error(status, phrase.lower().replace(" ", "_"), text)
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class AppRunner(web.AppRunner):
+    """The runner of the server: JSON errors even from aiohttp's own parser, and a connection that has not
+    sent a whole request within ONGEA_HTTP_READ_TIMEOUT_SECONDS (half-open, slow headers) is closed."""
+
+    def __init__(self, app: web.Application, settings: Settings) -> None:
+        timeout = settings.http_read_timeout_seconds
+        super().__init__(app, access_log=None, keepalive_timeout=timeout, lingering_time=timeout)
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer
+        return server

@@ -13,6 +13,9 @@ from voice_server.appkeys import SETTINGS_KEY
 from voice_server.http_errors import ApiError
 
 USER_AUDIENCE = "authenticated"
+USER_ROLE = "authenticated"
+# The longest life a user token may have (exp - iat); tokens we print live ONGEA_USER_TOKEN_TTL_SECONDS.
+MAX_TOKEN_LIFE_SECONDS = 30 * 24 * 3600
 _ALGORITHM = "HS256"
 
 
@@ -25,24 +28,34 @@ def mint_user_token(secret: str, user_id: uuid.UUID, *, ttl_seconds: int, now: f
     claims = {
         "sub": str(user_id),
         "aud": USER_AUDIENCE,
-        "role": "authenticated",
+        "role": USER_ROLE,
         "iat": issued,
         "exp": issued + ttl_seconds,
     }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def verify_user_token(secret: str, token: str) -> uuid.UUID:
+def verify_user_token(
+    secret: str, token: str, *, max_life_seconds: int = MAX_TOKEN_LIFE_SECONDS
+) -> uuid.UUID:
+    """The user of a valid user token. Beyond signature, audience and expiry, the token must say
+    `role: authenticated` (a `service_role` or `anon` token signed with the same Supabase secret is not a
+    user) and have a bounded life: `exp - iat` at most `max_life_seconds` (a 100-year token is refused)."""
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[_ALGORITHM],
             audience=USER_AUDIENCE,
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "exp", "iat"]},
         )
+        if claims.get("role") != USER_ROLE:
+            raise TokenError("the token's role is not 'authenticated'")
+        life = claims["exp"] - claims["iat"]
+        if not isinstance(life, (int, float)) or life <= 0 or life > max_life_seconds:
+            raise TokenError("the token's life is not bounded")
         return uuid.UUID(str(claims["sub"]))
-    except (jwt.PyJWTError, ValueError) as exc:
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise TokenError(str(exc)) from exc
 
 
@@ -60,6 +73,8 @@ def request_user(request: web.Request) -> uuid.UUID:
     if token is None:
         raise ApiError(401, "unauthorized", "a user token is needed (Authorization: Bearer ...)")
     try:
-        return verify_user_token(request.app[SETTINGS_KEY].user_jwt_secret(), token)
+        settings = request.app[SETTINGS_KEY]
+        max_life = max(settings.user_token_ttl_seconds, 3600)
+        return verify_user_token(settings.user_jwt_secret(), token, max_life_seconds=max_life)
     except TokenError:
         raise ApiError(401, "unauthorized", "the token is not valid") from None

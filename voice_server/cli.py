@@ -17,6 +17,11 @@ COMMAND_MODULES = (
     "voice_server.commands.users",
     "voice_server.commands.parse",
     "voice_server.commands.mpesa_sim",
+    "voice_server.commands.mpesa_worker",
+    "voice_server.commands.agent_config",
+    "voice_server.commands.sweep",
+    "voice_server.commands.talk",
+    "voice_server.commands.replay",
 )
 
 

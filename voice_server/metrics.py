@@ -41,3 +41,26 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.open_sessions = Gauge(
+            "ongea_ws_open_sessions",
+            "Conversation WebSockets open on this process",
+            registry=self.registry,
+        )
+        self.turns = Counter(
+            "ongea_turns_total",
+            "Conversation turns (WebSocket and tools) by what they did",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.turn_latency = Histogram(
+            "ongea_turn_seconds",
+            "Time from a turn's input to its answer (the driver call, database included)",
+            buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "ongea_elevenlabs_webhooks_total",
+            "ElevenLabs post-call webhooks, by outcome (stored, bad_signature, invalid)",
+            ["outcome"],
+            registry=self.registry,
+        )

@@ -31,6 +31,7 @@ from ledger.daraja.client import (
     DarajaConfig,
 )
 from ledger.daraja.simulator import Simulator
+from ledger.daraja.tokens import DatabaseTokenStore, app_key
 from ledger.mpesa_callbacks import CallbackKind, CallbackProcessor
 from ledger.payouts import CallbackUrls, PayoutConfig, PayoutWorker, fault_point
 from ledger.service import Ledger
@@ -38,10 +39,14 @@ from ledger.topups import TopupError, TopupService
 from voice_server.api_models import TopupRequest, TopupResponse
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.auth import request_user
+from voice_server.c2b_routes import C2bService, add_c2b_routes
 from voice_server.http_errors import json_error
 from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Safaricom refuses callback URLs containing "mpesa" (and a few other words): so /v1/callbacks (server.md).
+CALLBACK_PREFIX = "/v1/callbacks"
 
 CALLBACK_KINDS: dict[str, CallbackKind] = {
     "payout/result": "payout_result",
@@ -75,16 +80,24 @@ class MpesaService:
         self.client: DarajaClient | None = None
         self.payouts: PayoutWorker | None = None
         self.topups: TopupService | None = None
+        self.c2b: C2bService | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     @property
     def urls(self) -> CallbackUrls:
         base = (self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}").rstrip("/")
-        return CallbackUrls(f"{base}/v1/mpesa/{self.settings.callback_secret()}")
+        return CallbackUrls(f"{base}{CALLBACK_PREFIX}/{self.settings.callback_secret()}")
 
-    async def start(self) -> None:
-        self.client = DarajaClient(await self._config())
+    async def start_without_loop(self) -> None:
+        """Client, workers and services, without the background loop (`ongea-pesa mpesa-worker`)."""
+        refusal = self.settings.startup_refusal()
+        if refusal is not None:
+            raise RuntimeError(f"refusing to start: {refusal}")
+        config = await self._config()
+        # One token for every process on this database (a new token invalidates the previous one).
+        tokens = DatabaseTokenStore(self.pool, app_key(config.base_url, config.consumer_key))
+        self.client = DarajaClient(config, token_cache=tokens)
         reconcile_after = float(self.settings.payout_reconcile_after_seconds)
         self.payouts = PayoutWorker(
             self.pool,
@@ -99,7 +112,16 @@ class MpesaService:
             ledger=self.ledger,
             reconcile_after=reconcile_after,
             lease_seconds=self.lease_seconds,
+            rate_limit=self.settings.topup_rate_limit,
+            rate_window=float(self.settings.topup_rate_window_seconds),
         )
+        self.c2b = C2bService(
+            self.pool, self.ledger, self.client, self.settings, stk_shortcode=config.shortcode
+        )
+        await self.c2b.start()
+
+    async def start(self) -> None:
+        await self.start_without_loop()
         self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="mpesa-service")
 
@@ -126,6 +148,8 @@ class MpesaService:
                 shortcode=s.daraja_shortcode,
                 passkey=s.daraja_passkey.get_secret_value(),
                 b2c_shortcode=s.daraja_b2c_shortcode,
+                b2b_shortcode=s.daraja_b2b_shortcode or "",
+                stk_till=s.daraja_stk_till or "",
                 initiator_name=s.daraja_initiator_name,
                 initiator_password=password or "",
                 certificate=certificate,
@@ -138,6 +162,7 @@ class MpesaService:
                 shortcode=s.daraja_shortcode,
                 passkey=s.daraja_passkey.get_secret_value(),
                 initiator_password=password or SANDBOX_INITIATOR_PASSWORD,
+                till=s.daraja_stk_till,
             )
             self._own_simulator = True
         sim = self.simulator
@@ -153,6 +178,8 @@ class MpesaService:
             shortcode=sim.shortcode,
             passkey=sim.passkey,
             b2c_shortcode=s.daraja_b2c_shortcode,
+            b2b_shortcode=s.daraja_b2b_shortcode or "",
+            stk_till=s.daraja_stk_till or "",
             initiator_name=s.daraja_initiator_name,
             initiator_password=sim.initiator_password,
             certificate=sim.certificate,
@@ -165,6 +192,8 @@ class MpesaService:
         await self.topups.push_auto_topups()
         await self.payouts.reconcile_due()
         await self.topups.reconcile_due()
+        if self.c2b is not None:
+            await self.c2b.run_once()
         await self.callbacks.apply_pending()
 
     async def _loop(self) -> None:
@@ -179,8 +208,12 @@ class MpesaService:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.poll_interval)
 
     async def stop(self) -> None:
+        """Let the round under way finish (a task cancelled in the middle of BEGIN can hand its pooled
+        connection back inside a transaction), cancelling it only if it takes longer than a few seconds."""
         self._stop.set()
         if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -194,13 +227,20 @@ class MpesaService:
 MPESA_KEY = web.AppKey("mpesa", MpesaService)
 
 
-def setup_mpesa(app: web.Application, *, poll_interval: float = 1.0, lease_seconds: float = 60.0) -> None:
-    """Routes plus the background service for the application's lifetime (needs POOL_KEY and SETTINGS_KEY)."""
+def setup_mpesa(
+    app: web.Application, *, poll_interval: float | None = None, lease_seconds: float | None = None
+) -> None:
+    """Routes plus the background service for the application's lifetime (needs POOL_KEY and SETTINGS_KEY);
+    the worker's pace is ONGEA_MPESA_POLL_SECONDS / ONGEA_MPESA_LEASE_SECONDS unless given here."""
     add_mpesa_routes(app)
 
     async def mpesa_context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS_KEY]
         service = MpesaService(
-            app[POOL_KEY], app[SETTINGS_KEY], poll_interval=poll_interval, lease_seconds=lease_seconds
+            app[POOL_KEY],
+            settings,
+            poll_interval=settings.mpesa_poll_seconds if poll_interval is None else poll_interval,
+            lease_seconds=settings.mpesa_lease_seconds if lease_seconds is None else lease_seconds,
         )
         await service.start()
         app[MPESA_KEY] = service
@@ -214,9 +254,13 @@ def setup_mpesa(app: web.Application, *, poll_interval: float = 1.0, lease_secon
 
 def add_mpesa_routes(app: web.Application) -> None:
     kinds = "|".join(k.replace("/", "\\/") for k in CALLBACK_KINDS)
-    app.router.add_post("/v1/mpesa/{secret}/{kind:" + kinds + "}", mpesa_callback)
-    # An STK push's CallBackURL ends in its top-up's id (see TopupService._callback_for).
-    app.router.add_post("/v1/mpesa/{secret}/{kind:stk}/{ref}", mpesa_callback)
+    app.router.add_post(CALLBACK_PREFIX + "/{secret}/{kind:" + kinds + "}", mpesa_callback)
+    # An STK push's CallBackURL ends in its top-up's id (see TopupService._callback_for), a B2B payout's
+    # ResultURL and QueueTimeOutURL in its transaction's (see CallbackUrls.payout_result_for).
+    app.router.add_post(
+        CALLBACK_PREFIX + "/{secret}/{kind:stk|payout\\/result|payout\\/timeout}/{ref}", mpesa_callback
+    )
+    add_c2b_routes(app)
     app.router.add_post("/v1/topups", create_topup)
 
 
@@ -229,7 +273,11 @@ async def mpesa_callback(request: web.Request) -> web.Response:
     if not hmac.compare_digest(request.match_info["secret"].encode(), settings.callback_secret().encode()):
         return json_error(404, "not_found", "no such callback path")
     kind = CALLBACK_KINDS[request.match_info["kind"]]
-    topup_id = _uuid_or_none(request.match_info.get("ref"))
+    ref = _uuid_or_none(request.match_info.get("ref"))
+    if request.match_info.get("ref") is not None and ref is None and kind != "stk":
+        return json_error(404, "not_found", "no such callback path")
+    topup_id = ref if kind == "stk" else None
+    payout_id = ref if kind != "stk" else None
     raw = await request.read()
     body = _json_object(raw)
     service = request.app.get(MPESA_KEY)
@@ -237,9 +285,9 @@ async def mpesa_callback(request: web.Request) -> web.Response:
     fault_point("callback_before_record")
     if body is None:
         text = raw[:10000].decode("utf-8", "replace").replace("\x00", "")
-        await processor.receive(kind, {"unparsed": text}, topup_id=topup_id)
+        await processor.receive(kind, {"unparsed": text}, topup_id=topup_id, payout_id=payout_id)
         return json_error(400, "invalid_json", "the callback body is not a JSON object")
-    _, applied = await processor.receive(kind, body, topup_id=topup_id)
+    _, applied = await processor.receive(kind, body, topup_id=topup_id, payout_id=payout_id)
     request.app[METRICS_KEY].mpesa_callbacks.labels(kind, applied.outcome).inc()
     if applied.outcome == "amount_mismatch":
         return web.json_response(

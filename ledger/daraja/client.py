@@ -1,18 +1,19 @@
-"""The Daraja client (aiohttp): OAuth with one shared token cache, and the endpoints Ongea Pesa uses.
+"""The Daraja client (aiohttp): OAuth with one shared token, and the endpoints Ongea Pesa uses.
 
 The client never retries a payment by itself (the outbox worker owns retries and their backoff); it only
-classifies failures: transient (network, timeout, 429, 5xx) may be retried with the same
-`OriginatorConversationID`, a rejection is final, and a duplicate-id answer means "already sent".
+classifies failures, by Daraja's `errorCode` before its HTTP status: a token error is refreshed and retried
+once (never a verdict on the payment), `500.002.1001` means "already sent", transient errors (network,
+timeout, 429, other 5xx) may be retried with the same `OriginatorConversationID`, and a rejection is final.
+A transient error says whether the request may have reached M-Pesa (`maybe_sent`): B2B, which has no
+`OriginatorConversationID` to make a resend harmless, must never be resent after one that may have.
+Values longer than Daraja takes are refused, never cut.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, TypeVar
 
@@ -33,6 +34,7 @@ from ledger.daraja.models import (
     TokenResponse,
     TransactionStatusRequest,
 )
+from ledger.daraja.tokens import TokenCache, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,29 @@ B2POCHI_PATH = "/mpesa/b2pochi/v1/paymentrequest"
 B2B_PATH = "/mpesa/b2b/v1/paymentrequest"
 STATUS_PATH = "/mpesa/transactionstatus/v1/query"
 
-# Daraja's answer to an STK query while the customer has not answered the prompt yet.
+# Daraja's answer to an STK query while the customer has not answered the prompt yet (HTTP 500); some
+# answer HTTP 200 with ResultCode 4999 instead.
 STK_STILL_PROCESSING = "500.001.1001"
+STK_STILL_PROCESSING_RESULT = "4999"
+# An invalid or expired access token, as each API reports it (HTTP 404, 401 or 400).
+TOKEN_ERROR_CODES = frozenset({"404.001.03", "401.002.01", "400.003.01", "404.001.04"})
+# A reused OriginatorConversationID (HTTP 500): the earlier request was accepted.
+DUPLICATE_ORIGINATOR = "500.002.1001"
+# Daraja's limits on references (ledger.md): longer values are refused, never cut.
+B2B_ACCOUNT_REFERENCE_MAX = 13
+STK_ACCOUNT_REFERENCE_MAX = 12
+STK_TRANSACTION_DESC_MAX = 13
+
+# Safaricom refuses callback URLs that contain any of these, in any case (ledger.md, server.md).
+CALLBACK_URL_FORBIDDEN = ("m-pesa", "mpesa", "safaricom", "exec", "exe", "cmd", "sql", "query")
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def forbidden_word(text: str) -> str | None:
+    """The first word Safaricom refuses in a callback URL that `text` contains, or None."""
+    lowered = text.lower()
+    return next((word for word in CALLBACK_URL_FORBIDDEN if word in lowered), None)
 
 
 class DarajaError(Exception):
@@ -66,17 +87,30 @@ class DarajaError(Exception):
 
 
 class DarajaTransientError(DarajaError):
-    """Network trouble, a timeout, 429 or 5xx: the request may or may not have arrived; retry it."""
+    """Network trouble, a timeout, 429 or 5xx: retry it (with the same id: only where Daraja has one).
+
+    `maybe_sent` is False only when the request certainly did not reach M-Pesa (connection refused, 429,
+    a token refused twice, our own configuration).
+    """
 
     transient = True
 
+    def __init__(
+        self, message: str, *, status: int | None = None, error_code: str = "", maybe_sent: bool = True
+    ) -> None:
+        super().__init__(message, status=status, error_code=error_code)
+        self.maybe_sent = maybe_sent
+
 
 class DarajaAuthError(DarajaTransientError):
-    """Our own credentials or configuration were refused (OAuth, missing certificate).
+    """Our own credentials or configuration were refused (OAuth, a token refused twice, no certificate).
 
-    Never a verdict on a payment: the request was not sent, and refunding because of our own
+    Never a verdict on a payment: the request was not processed, and refunding because of our own
     misconfiguration would be wrong, so callers retry (and park) instead.
     """
+
+    def __init__(self, message: str, *, status: int | None = None, error_code: str = "") -> None:
+        super().__init__(message, status=status, error_code=error_code, maybe_sent=False)
 
 
 class DarajaRejected(DarajaError):
@@ -94,52 +128,24 @@ class DarajaConfig:
     base_url: str
     consumer_key: str
     consumer_secret: str
-    shortcode: str
+    shortcode: str  # STK push: the paybill, or the store number (head office) of a till
     passkey: str
-    b2c_shortcode: str
+    b2c_shortcode: str  # pays B2C and B2Pochi from its Utility account
     initiator_name: str
     initiator_password: str
     certificate: bytes | None
-    stk_transaction_type: Literal["CustomerPayBillOnline", "CustomerBuyGoodsOnline"] = "CustomerPayBillOnline"
+    b2b_shortcode: str = ""  # pays B2B from its Working account; "" = the B2C shortcode
+    stk_till: str = ""  # set: STK pushes pay this till (CustomerBuyGoodsOnline, PartyB = till)
     request_timeout: float = 30.0
     token_refresh_after: float = 50 * 60
 
+    @property
+    def stk_transaction_type(self) -> Literal["CustomerPayBillOnline", "CustomerBuyGoodsOnline"]:
+        return "CustomerBuyGoodsOnline" if self.stk_till else "CustomerPayBillOnline"
 
-@dataclass
-class _Token:
-    value: str
-    refresh_at: float
-
-
-@dataclass
-class TokenCache:
-    """One access token per process, fetched by one caller at a time (single flight).
-
-    Each new Daraja token invalidates the previous one, so many workers fetching their own tokens would
-    keep knocking each other out; they share this cache instead, refreshed ~10 minutes before the hour.
-    """
-
-    _token: _Token | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    fetches: int = 0
-
-    async def get(self, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> str:
-        token = self._token
-        if token is not None and time.monotonic() < token.refresh_at:
-            return token.value
-        async with self._lock:
-            token = self._token
-            if token is not None and time.monotonic() < token.refresh_at:
-                return token.value
-            value, lifetime = await fetch()
-            self.fetches += 1
-            self._token = _Token(value, time.monotonic() + lifetime)
-            return value
-
-    def invalidate(self, value: str) -> None:
-        """Drop `value` if it is still the cached token (a newer one fetched meanwhile is kept)."""
-        if self._token is not None and self._token.value == value:
-            self._token = None
+    @property
+    def b2b_party_a(self) -> str:
+        return self.b2b_shortcode or self.b2c_shortcode
 
 
 def whole_shillings(amount: Decimal) -> int:
@@ -166,12 +172,12 @@ class DarajaClient:
         self,
         config: DarajaConfig,
         session: aiohttp.ClientSession | None = None,
-        token_cache: TokenCache | None = None,
+        token_cache: TokenStore | None = None,
     ) -> None:
         self.config = config
         self._session = session
         self._own_session = session is None
-        self.tokens = token_cache or TokenCache()
+        self.tokens: TokenStore = token_cache or TokenCache()
         self._credential: str | None = None
 
     async def __aenter__(self) -> DarajaClient:
@@ -202,7 +208,7 @@ class DarajaClient:
 
     # --- OAuth -----------------------------------------------------------------------------------------
 
-    async def _fetch_token(self) -> tuple[str, float]:
+    async def _fetch_token(self) -> tuple[str, float, float]:
         pair = f"{self.config.consumer_key}:{self.config.consumer_secret}"
         basic = base64.b64encode(pair.encode()).decode()
         url = self.config.base_url.rstrip("/") + OAUTH_PATH
@@ -215,11 +221,12 @@ class DarajaClient:
                     raise _classify(resp.status, text, "OAuth")
                 token = TokenResponse.model_validate_json(text)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DarajaTransientError(f"OAuth: {type(exc).__name__}: {exc}") from exc
+            raise DarajaAuthError(f"OAuth: {type(exc).__name__}: {exc}") from exc
         except ValidationError as exc:
-            raise DarajaTransientError(f"OAuth: unreadable answer: {exc}") from exc
-        lifetime = min(self.config.token_refresh_after, max(token.expires_in - 600, token.expires_in / 2))
-        return token.access_token, lifetime
+            raise DarajaAuthError(f"OAuth: unreadable answer: {exc}") from exc
+        lifetime = float(token.expires_in)
+        refresh_in = min(self.config.token_refresh_after, max(lifetime - 600, lifetime / 2))
+        return token.access_token, refresh_in, lifetime
 
     async def access_token(self) -> str:
         return await self.tokens.get(self._fetch_token)
@@ -237,19 +244,30 @@ class DarajaClient:
                 ) as resp:
                     text = await resp.text()
                     status = resp.status
+            except aiohttp.ClientConnectorError as exc:
+                # No connection was made: the request certainly did not arrive.
+                raise DarajaTransientError(f"{path}: {exc}", maybe_sent=False) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise DarajaTransientError(f"{path}: {type(exc).__name__}: {exc}") from exc
-            if status == 401 and attempt == 1:
-                # Another process may have fetched a newer token, which invalidated ours: fetch once more.
-                self.tokens.invalidate(token)
-                continue
             if status != 200:
-                raise _classify(status, text, path)
+                error = _classify(status, text, path)
+                if isinstance(error, DarajaAuthError) and attempt == 1:
+                    # Refused for its token (a newer one, fetched by any process, invalidates ours):
+                    # mark it stale, take the current one (or fetch it, one process at a time), retry once.
+                    await self.tokens.invalidate(token)
+                    continue
+                if isinstance(error, DarajaAuthError):
+                    log.error(
+                        "%s: a fresh access token was refused too: is a process outside the shared token "
+                        "store (daraja_tokens) fetching tokens for this Daraja app?",
+                        path,
+                    )
+                raise error
             try:
                 return answer.model_validate_json(text)
             except ValidationError as exc:
                 raise DarajaTransientError(f"{path}: unreadable answer: {text[:200]}", status=status) from exc
-        raise DarajaTransientError(f"{path}: access token refused twice", status=401)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _stk_auth(self) -> tuple[str, str]:
         timestamp = nairobi_timestamp()
@@ -260,6 +278,8 @@ class DarajaClient:
     async def stk_push(
         self, *, amount: Decimal, phone: str, callback_url: str, account_reference: str, description: str
     ) -> StkPushResponse:
+        _fits("STK AccountReference", account_reference, STK_ACCOUNT_REFERENCE_MAX)
+        _fits("STK TransactionDesc", description, STK_TRANSACTION_DESC_MAX)
         password, timestamp = self._stk_auth()
         request = StkPushRequest(
             BusinessShortCode=self.config.shortcode,
@@ -268,18 +288,21 @@ class DarajaClient:
             TransactionType=self.config.stk_transaction_type,
             Amount=whole_shillings(amount),
             PartyA=msisdn(phone),
-            PartyB=self.config.shortcode,
+            # A till is paid through its store number (BusinessShortCode, which signs the password).
+            PartyB=self.config.stk_till or self.config.shortcode,
             PhoneNumber=msisdn(phone),
             CallBackURL=callback_url,
-            AccountReference=account_reference[:12],
-            TransactionDesc=description[:13],
+            AccountReference=account_reference,
+            TransactionDesc=description,
         )
         answer = await self._post(STK_PUSH_PATH, request, StkPushResponse)
         _require_accepted(answer.ResponseCode, answer.ResponseDescription, STK_PUSH_PATH)
         return answer
 
     async def stk_query(self, checkout_request_id: str) -> StkQueryResponse:
-        """The truth about an STK push; raises DarajaTransientError while the customer has not answered."""
+        """The truth about an STK push. While the customer has not answered, Daraja either answers HTTP 500
+        `500.001.1001` (raised as DarajaTransientError with that `error_code`) or HTTP 200 with ResultCode
+        4999 (returned): callers treat both as "still processing"."""
         password, timestamp = self._stk_auth()
         request = StkQueryRequest(
             BusinessShortCode=self.config.shortcode,
@@ -345,7 +368,6 @@ class DarajaClient:
     async def b2b(
         self,
         *,
-        originator_conversation_id: str,
         command: Literal["BusinessPayBill", "BusinessBuyGoods"],
         amount: Decimal,
         party_b: str,
@@ -355,17 +377,20 @@ class DarajaClient:
         remarks: str,
         requester: str = "",
     ) -> AcceptedResponse:
+        """B2B has no `OriginatorConversationID`: Daraja assigns the ids, and its answer's `ConversationID`
+        is the only handle on the payout (record it before anything else). Paid from the B2B shortcode's
+        Working account."""
+        _fits("B2B AccountReference", account_reference, B2B_ACCOUNT_REFERENCE_MAX)
         request = B2BRequest(
-            OriginatorConversationID=originator_conversation_id,
             Initiator=self.config.initiator_name,
             SecurityCredential=self.security_credential(),
             CommandID=command,
             SenderIdentifierType="4",
             RecieverIdentifierType="4",
             Amount=whole_shillings(amount),
-            PartyA=self.config.b2c_shortcode,
+            PartyA=self.config.b2b_party_a,
             PartyB=party_b,
-            AccountReference=account_reference[:13],
+            AccountReference=account_reference,
             Requester=msisdn(requester) if requester else "",
             Remarks=remarks[:100],
             QueueTimeOutURL=timeout_url,
@@ -381,14 +406,16 @@ class DarajaClient:
         originator_conversation_id: str = "",
         transaction_id: str = "",
         remarks: str = "reconciliation",
+        b2b: bool = False,
     ) -> AcceptedResponse:
-        """Ask M-Pesa what became of a payout; the answer arrives at `result_url`."""
+        """Ask M-Pesa what became of a payout; the answer arrives at `result_url`. For B2B,
+        `originator_conversation_id` is Daraja's `ConversationID` and the B2B shortcode asks."""
         request = TransactionStatusRequest(
             Initiator=self.config.initiator_name,
             SecurityCredential=self.security_credential(),
             TransactionID=transaction_id,
             OriginalConversationID=originator_conversation_id,
-            PartyA=self.config.b2c_shortcode,
+            PartyA=self.config.b2b_party_a if b2b else self.config.b2c_shortcode,
             IdentifierType="4",
             ResultURL=result_url,
             QueueTimeOutURL=timeout_url,
@@ -409,17 +436,30 @@ def _require_accepted(code: str, description: str, path: str) -> None:
         raise DarajaRejected(f"{path}: {code} {description}", status=200, error_code=code)
 
 
+def _fits(name: str, value: str, limit: int) -> None:
+    """Refuse, never cut: a bank account number cut short pays the wrong account."""
+    if len(value) > limit:
+        raise DarajaRejected(f"{name} is {len(value)} characters; Daraja takes at most {limit}")
+
+
 def _classify(status: int, text: str, what: str) -> DarajaError:
+    """Daraja's `errorCode` decides before the HTTP status (a duplicate is a 500, a token error a 404)."""
     try:
         err = ErrorResponse.model_validate_json(text)
         code, message = err.errorCode, err.errorMessage or text[:200]
     except ValidationError:
         code, message = "", text[:200]
     detail = f"{what}: HTTP {status} {code} {message}".strip()
-    if status == 429 or status >= 500:
+    if what == "OAuth":
+        return DarajaAuthError(detail, status=status, error_code=code)
+    if code in TOKEN_ERROR_CODES or status == 401:
+        return DarajaAuthError(detail, status=status, error_code=code)
+    if code == DUPLICATE_ORIGINATOR:
+        return DarajaDuplicate(detail, status=status, error_code=code)
+    if status == 429:
+        return DarajaTransientError(detail, status=status, error_code=code, maybe_sent=False)
+    if status >= 500:
         return DarajaTransientError(detail, status=status, error_code=code)
     if "duplicate" in message.lower():
         return DarajaDuplicate(detail, status=status, error_code=code)
-    if what == "OAuth":
-        return DarajaAuthError(detail, status=status, error_code=code)
     return DarajaRejected(detail, status=status, error_code=code)

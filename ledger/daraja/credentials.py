@@ -46,6 +46,21 @@ def load_certificate(data: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(data)
 
 
+def certificate_environment(data: bytes) -> str:
+    """ "sandbox", "production" or "unknown": which Daraja environment a certificate is of, by its names.
+
+    Safaricom's sandbox certificate names the sandbox in its subject or issuer; its production certificate
+    does not. A credential encrypted with the other environment's certificate is refused at every payout.
+    """
+    cert = load_certificate(data)
+    names = f"{cert.subject.rfc4514_string()} {cert.issuer.rfc4514_string()}".lower()
+    if "sandbox" in names:
+        return "sandbox"
+    if "safaricom" in names:
+        return "production"
+    return "unknown"
+
+
 def security_credential(initiator_password: str, certificate: bytes) -> str:
     """base64(RSA PKCS#1 v1.5 encryption of the initiator password with Safaricom's certificate)."""
     public_key = load_certificate(certificate).public_key()
@@ -60,7 +75,9 @@ def decrypt_security_credential(credential: str, private_key: rsa.RSAPrivateKey)
     return private_key.decrypt(base64.b64decode(credential, validate=True), padding.PKCS1v15()).decode()
 
 
-def generate_certificate(common_name: str = "Ongea Pesa Daraja simulator") -> tuple[bytes, rsa.RSAPrivateKey]:
+def generate_certificate(
+    common_name: str = "Ongea Pesa Daraja simulator (sandbox)",
+) -> tuple[bytes, rsa.RSAPrivateKey]:
     """A self-signed RSA certificate (PEM) and its key: the simulator's stand-in for Safaricom's."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])

@@ -185,11 +185,10 @@ class B2PochiRequest(_Outgoing):
 class B2BRequest(_Outgoing):
     """`POST /mpesa/b2b/v1/paymentrequest` (note Daraja's spelling `RecieverIdentifierType`).
 
-    `OriginatorConversationID` is not in every edition of the B2B documentation; we send it so that the
-    transaction id travels with every payout and comes back in the result.
+    No `OriginatorConversationID`: Daraja assigns B2B ids itself, so the answer's `ConversationID` is what
+    results and status queries are matched by (ledger.md, "What Daraja really does").
     """
 
-    OriginatorConversationID: str
     Initiator: str
     SecurityCredential: str
     CommandID: Literal["BusinessPayBill", "BusinessBuyGoods"]

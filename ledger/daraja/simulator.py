@@ -2,9 +2,12 @@
 
 Safaricom cannot be reached from development machines or CI, so this aiohttp application stands in for it.
 It behaves like the real API where that matters for money: it issues OAuth tokens (a new token invalidates
-the previous one), checks the bearer token, the STK password and its Nairobi timestamp, decrypts the
-`SecurityCredential` with the private key of its own certificate, refuses a reused `OriginatorConversationID`,
-answers status queries truthfully, and posts callbacks asynchronously after a short delay.
+the previous one, and a refused token is reported with each API's own code and HTTP status), checks the
+STK password and its Nairobi timestamp, decrypts the `SecurityCredential` with the private key of its own
+certificate, refuses a reused `OriginatorConversationID` with HTTP 500 `500.002.1001`, assigns B2B ids itself
+(B2B requests carry no `OriginatorConversationID`), can report the non-verdict result codes 15 and 17 while
+the money moved (or not), answers STK queries "still processing" in both of Daraja's forms, answers status
+queries truthfully, and posts callbacks asynchronously after a short delay.
 
 Per request it can be told (by rules matched on path, amount, phone/PartyB or OriginatorConversationID, or by
 a default) to succeed, fail with a real result code, time out (no callback), call back twice, or call back
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 import secrets
@@ -25,6 +29,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -59,6 +64,18 @@ STK_CANCELLED = (1032, "Request cancelled by user")
 STK_INSUFFICIENT = (1, "The balance is insufficient for the transaction.")
 NOT_FOUND = ("R000002", "The transaction could not be found.")
 PROCESSED = "The service request is processed successfully."
+DUPLICATE_DETECTED = (15, "Duplicate detected")
+INTERNAL_FAILURE = (17, "Internal failure")
+NON_VERDICTS = {DUPLICATE_DETECTED[0]: DUPLICATE_DETECTED[1], INTERNAL_FAILURE[0]: INTERNAL_FAILURE[1]}
+# How each API reports an invalid or expired access token (status, errorCode).
+TOKEN_ERRORS: dict[str, tuple[int, str]] = {
+    api.STK_PUSH_PATH: (404, "404.001.03"),
+    api.STK_QUERY_PATH: (404, "404.001.03"),
+    api.B2C_PATH: (401, "401.002.01"),
+    api.B2POCHI_PATH: (401, "401.002.01"),
+    api.B2B_PATH: (400, "400.003.01"),
+    api.STATUS_PATH: (400, "400.003.01"),
+}
 TIMESTAMP_TOLERANCE = dt.timedelta(minutes=5)
 
 
@@ -74,6 +91,10 @@ class Behaviour:
     code_as_string: bool = False  # send ResultCode as "0" instead of 0, as Daraja sometimes does
     callback_amount: Decimal | None = None  # report another amount in the callback (a forged/odd callback)
     http_error: int | None = None  # answer with this HTTP status without processing (e.g. 500, 429)
+    # Report this result code (e.g. 15 or 17, which are no verdict) in the result callback, whatever the
+    # outcome; the status query still tells the truth (`outcome`).
+    callback_code: int | str | None = None
+    blank_conversation_id: bool = False  # accept, but answer with an empty ConversationID
     lose_response: bool = False  # process the request, then answer 503 as if the answer got lost
 
     @classmethod
@@ -125,6 +146,7 @@ class Delivery:
 class SimPayout:
     originator_conversation_id: str
     conversation_id: str
+    result_url: str
     path: str
     command: str
     amount: int
@@ -148,6 +170,22 @@ class SimStk:
     result_desc: str
     receipt: str
     decided_at: float  # loop time after which a query tells the result
+    account_reference: str = ""
+    paid_at: dt.datetime | None = None
+
+
+@dataclass
+class SimC2b:
+    """A payment into a paybill (a person's bank app or phone), as Pull Transactions lists it."""
+
+    trans_id: str
+    shortcode: str
+    amount: Decimal
+    bill_ref: str
+    msisdn: str
+    at: dt.datetime
+    validated: str = ""  # the validation answer's ResultCode ("" = validation not asked)
+    confirmed: bool = False
 
 
 @dataclass
@@ -167,7 +205,17 @@ class Simulator:
     deliveries: list[Delivery] = field(default_factory=list)
     payouts: dict[str, SimPayout] = field(default_factory=dict)
     stk: dict[str, SimStk] = field(default_factory=dict)
+    till: str | None = None  # the till STK pushes of type CustomerBuyGoodsOnline may pay (PartyB)
+    # C2B: URLs registered per shortcode; production registers once (a repeat answers 500.003.1001).
+    c2b_urls: dict[str, dict[str, str]] = field(default_factory=dict)
+    c2b_register_once: bool = False
+    c2b_validation: bool = True  # whether Safaricom calls the ValidationURL (enabled per shortcode)
+    c2b_msisdn_form: Literal["masked", "hashed", "plain"] = "masked"
+    c2b_payments: list[SimC2b] = field(default_factory=list)
+    # How an STK query says "still processing": HTTP 500 500.001.1001, or HTTP 200 with ResultCode 4999.
+    stk_pending_form: Literal["http_500", "result_4999"] = "http_500"
     tokens_issued: int = 0
+    token_refusals: int = 0
     certificate: bytes = b""
     _key: rsa.RSAPrivateKey | None = None
     _token: str | None = None
@@ -197,13 +245,25 @@ class Simulator:
         return [r for r in self.received if r.path == path]
 
     def sent_payouts(self, originator: str) -> list[Received]:
-        """Payment requests received with this OriginatorConversationID (duplicates included)."""
+        """Payment requests received with this OriginatorConversationID, or (B2B, which has none) whose
+        ResultURL ends in it (duplicates and requests refused for their token included)."""
         return [
             r
             for r in self.received
             if r.path in (api.B2C_PATH, api.B2POCHI_PATH, api.B2B_PATH)
             and isinstance(r.body, dict)
-            and r.body.get("OriginatorConversationID") == originator
+            and (
+                r.body.get("OriginatorConversationID") == originator
+                or str(r.body.get("ResultURL", "")).endswith("/" + originator)
+            )
+        ]
+
+    def payouts_for(self, reference: str) -> list[SimPayout]:
+        """Payouts accepted (paid or not) for our id: OriginatorConversationID, or a B2B ResultURL's end."""
+        return [
+            p
+            for p in self.payouts.values()
+            if p.originator_conversation_id == reference or p.result_url.endswith("/" + reference)
         ]
 
     async def idle(self, limit: float = 10.0) -> None:
@@ -236,10 +296,15 @@ class Simulator:
         app.router.add_post(api.B2POCHI_PATH, self._payout)
         app.router.add_post(api.B2B_PATH, self._payout)
         app.router.add_post(api.STATUS_PATH, self._status)
+        app.router.add_post("/mpesa/c2b/v1/registerurl", self._c2b_register)
+        app.router.add_post("/mpesa/c2b/v2/registerurl", self._c2b_register)
+        app.router.add_post("/mpesa/c2b/v1/simulate", self._c2b_simulate)
+        app.router.add_post("/pulltransactions/v1/query", self._pull_transactions)
         app.router.add_post("/simulator/behaviour", self._control_behaviour)
         app.router.add_post("/simulator/reset", self._control_reset)
         app.router.add_get("/simulator/requests", self._control_requests)
         app.router.add_get("/simulator/callbacks", self._control_callbacks)
+        app.router.add_get("/simulator/payouts", self._control_payouts)
         app.router.add_get("/simulator/certificate", self._control_certificate)
         app.on_cleanup.append(self._on_cleanup)
         return app
@@ -288,7 +353,9 @@ class Simulator:
         if not isinstance(body, dict):
             return _error(400, "400.002.02", "Bad Request - Invalid JSON")
         if not self._authorised(request):
-            return _error(401, "404.001.03", "Invalid Access Token")
+            self.token_refusals += 1
+            status, code = TOKEN_ERRORS.get(request.path, (401, "401.002.01"))
+            return _error(status, code, "Invalid Access Token")
         return body
 
     def _schedule(self, delay: float, url: str, payload: dict[str, Any]) -> None:
@@ -307,7 +374,8 @@ class Simulator:
                 self.deliveries.append(Delivery(url, payload, resp.status, None, now))
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.deliveries.append(Delivery(url, payload, None, f"{type(exc).__name__}: {exc}", now))
-            log.info("simulator: callback to %s failed: %s", url, exc)
+            # Our callback URLs carry a secret path segment: only the host is logged.
+            log.info("simulator: callback to %s failed: %s", urlsplit(url).netloc, type(exc).__name__)
 
     def _delay(self, behaviour: Behaviour) -> float:
         return self.callback_delay if behaviour.delay is None else behaviour.delay
@@ -347,6 +415,12 @@ class Simulator:
             return _error(400, "400.002.02", "Bad Request - Invalid BusinessShortCode")
         if body.get("Password") != stk_password(self.shortcode, self.passkey, timestamp):
             return _error(400, "400.002.02", "Bad Request - Invalid Password")
+        if "TransactionType" in body:
+            # A paybill is paid to itself; a till through its store number (BusinessShortCode).
+            buy_goods = body.get("TransactionType") == "CustomerBuyGoodsOnline"
+            expected = self.till if buy_goods else self.shortcode
+            if expected is None or str(body.get("PartyB")) != expected:
+                return _error(400, "400.002.02", "Bad Request - Invalid PartyB")
         return None
 
     async def _stk_push(self, request: web.Request) -> web.Response:
@@ -371,6 +445,8 @@ class Simulator:
             result_desc=behaviour.result_desc or (PROCESSED if behaviour.outcome == "success" else fail_desc),
             receipt=_receipt(),
             decided_at=loop.time() + self._delay(behaviour),
+            account_reference=str(body.get("AccountReference", "")),
+            paid_at=dt.datetime.now(NAIROBI),
         )
         self.stk[stk.checkout_request_id] = stk
         payload = self._stk_callback(stk, behaviour)
@@ -422,6 +498,17 @@ class Simulator:
         if stk is None:
             return _error(400, "400.002.02", "Bad Request - Invalid CheckoutRequestID")
         if asyncio.get_running_loop().time() < stk.decided_at:
+            if self.stk_pending_form == "result_4999":
+                return web.json_response(
+                    {
+                        "ResponseCode": "0",
+                        "ResponseDescription": "The service request has been accepted successsfully",
+                        "MerchantRequestID": stk.merchant_request_id,
+                        "CheckoutRequestID": stk.checkout_request_id,
+                        "ResultCode": api.STK_STILL_PROCESSING_RESULT,
+                        "ResultDesc": "The transaction is still under processing",
+                    }
+                )
             return _error(500, api.STK_STILL_PROCESSING, "The transaction is being processed")
         return web.json_response(
             {
@@ -446,16 +533,21 @@ class Simulator:
             api.B2B_PATH: B2BRequest,
         }
         model = models[request.path]
+        b2b = request.path == api.B2B_PATH
+        if b2b:
+            # Daraja assigns B2B ids itself: an OriginatorConversationID sent anyway is ignored (and cannot
+            # make a resend a duplicate).
+            body = {k: v for k, v in body.items() if k != "OriginatorConversationID"}
         invalid = _validate(model, body)
         if invalid is not None:
             return invalid
-        originator = str(body["OriginatorConversationID"])
+        originator = _daraja_originator() if b2b else str(body["OriginatorConversationID"])
         behaviour = self.behaviour_for(request.path, body)
         if behaviour.http_error is not None:
             return _error(behaviour.http_error, f"{behaviour.http_error}.003.01", "Simulated failure")
         existing = self.payouts.get(originator)
         if existing is not None:
-            return _error(400, "400.002.02", "Bad Request - Duplicate OriginatorConversationID")
+            return _error(500, api.DUPLICATE_ORIGINATOR, "Duplicate OriginatorConversationID.")
         initiator_ok = self._initiator_ok(str(body["SecurityCredential"]))
         code: int | str
         success = behaviour.outcome == "success" and initiator_ok
@@ -471,6 +563,7 @@ class Simulator:
         payout = SimPayout(
             originator_conversation_id=originator,
             conversation_id=f"AG_{dt.datetime.now(NAIROBI):%Y%m%d}_{secrets.token_hex(10)}",
+            result_url=str(body["ResultURL"]),
             path=request.path,
             command=str(body["CommandID"]),
             amount=int(body["Amount"]),
@@ -494,7 +587,7 @@ class Simulator:
             await asyncio.sleep(self._delay(behaviour))
         return web.json_response(
             {
-                "ConversationID": payout.conversation_id,
+                "ConversationID": "" if behaviour.blank_conversation_id else payout.conversation_id,
                 "OriginatorConversationID": originator,
                 "ResponseCode": "0",
                 "ResponseDescription": "Accept the service request successfully.",
@@ -532,11 +625,26 @@ class Simulator:
                 self._schedule(delay * 2 + 0.01, url, payload)
 
     def _payout_result(self, payout: SimPayout, behaviour: Behaviour) -> dict[str, Any]:
-        code: int | str = str(payout.result_code) if behaviour.code_as_string else payout.result_code
-        result: dict[str, Any] = {
+        code: int | str = payout.result_code
+        desc = payout.result_desc
+        if behaviour.callback_code is not None:
+            code = behaviour.callback_code
+            desc = NON_VERDICTS.get(int(code), desc) if str(code).isdigit() else desc
+        if behaviour.callback_code is not None and str(code) != "0":
+            result: dict[str, Any] = {
+                "ResultType": 0,
+                "ResultCode": str(code) if behaviour.code_as_string else code,
+                "ResultDesc": desc,
+                "OriginatorConversationID": payout.originator_conversation_id,
+                "ConversationID": payout.conversation_id,
+                "TransactionID": _receipt(),
+            }
+            return {"Result": result}
+        code = str(code) if behaviour.code_as_string else code
+        result = {
             "ResultType": 0,
             "ResultCode": code,
-            "ResultDesc": payout.result_desc,
+            "ResultDesc": desc,
             "OriginatorConversationID": payout.originator_conversation_id,
             "ConversationID": payout.conversation_id,
             "TransactionID": payout.receipt or _receipt(),
@@ -645,13 +753,187 @@ class Simulator:
         )
 
     def _find_payout(self, originator: str, receipt: str) -> SimPayout | None:
+        """By OriginatorConversationID (B2C, B2Pochi), Daraja's ConversationID (B2B) or receipt."""
         if originator and originator in self.payouts:
             return self.payouts[originator]
+        if originator:
+            for payout in self.payouts.values():
+                if payout.conversation_id == originator:
+                    return payout
         if receipt:
             for payout in self.payouts.values():
                 if payout.receipt == receipt:
                     return payout
         return None
+
+    # --- C2B: register URLs, simulate a payment into the paybill, Pull Transactions ---------------------
+
+    async def _c2b_register(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        fields = ("ShortCode", "ResponseType", "ConfirmationURL", "ValidationURL")
+        missing = [f for f in fields if not str(body.get(f, "")).strip()]
+        if missing:
+            return _error(400, "400.002.02", f"Bad Request - Invalid {missing[0]}")
+        if body["ResponseType"] not in ("Completed", "Cancelled"):
+            return _error(400, "400.002.02", "Bad Request - Invalid ResponseType")
+        shortcode = str(body["ShortCode"])
+        if self.c2b_register_once and shortcode in self.c2b_urls:
+            return _error(500, "500.003.1001", "Urls are already registered")
+        self.c2b_urls[shortcode] = {f: str(body[f]) for f in fields[1:]}
+        return web.json_response(
+            {
+                "OriginatorCoversationID": str(uuid.uuid4()),
+                "ResponseCode": "0",
+                "ResponseDescription": "Success",
+            }
+        )
+
+    async def _c2b_simulate(self, request: web.Request) -> web.Response:
+        """Daraja sandbox's C2B simulate: `{ShortCode, CommandID, Amount, Msisdn, BillRefNumber}`."""
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        shortcode = str(body.get("ShortCode", ""))
+        if shortcode not in self.c2b_urls:
+            return _error(400, "400.002.02", "Bad Request - Invalid ShortCode")
+        try:
+            amount = Decimal(str(body.get("Amount")))
+        except ArithmeticError:
+            return _error(400, "400.002.02", "Bad Request - Invalid Amount")
+        if not amount.is_finite() or amount <= 0:
+            return _error(400, "400.002.02", "Bad Request - Invalid Amount")
+        payment = await self.c2b_pay(
+            shortcode, amount, str(body.get("BillRefNumber", "")), str(body.get("Msisdn", "254708374149"))
+        )
+        return web.json_response(
+            {
+                "OriginatorCoversationID": payment.trans_id,
+                "ResponseCode": "0",
+                "ResponseDescription": "Accept the service request successfully.",
+            }
+        )
+
+    async def c2b_pay(
+        self,
+        shortcode: str,
+        amount: Decimal,
+        bill_ref: str,
+        msisdn: str = "254708374149",
+        *,
+        transaction_type: str = "Pay Bill",
+        first_name: str = "JOHN",
+        deliver: bool = True,
+    ) -> SimC2b:
+        """A person pays `amount` into `shortcode` with `bill_ref` (as a bank app does): validation (when
+        enabled; a rejection sends the money back), then the confirmation. `deliver=False`: the money
+        arrives but the confirmation is lost (Pull Transactions still lists it)."""
+        payment = SimC2b(_receipt(), shortcode, amount, bill_ref, msisdn, dt.datetime.now(NAIROBI))
+        urls = self.c2b_urls.get(shortcode)
+        body = {
+            "TransactionType": transaction_type,
+            "TransID": payment.trans_id,
+            "TransTime": f"{payment.at:%Y%m%d%H%M%S}",
+            "TransAmount": f"{amount:.2f}",
+            "BusinessShortCode": shortcode,
+            "BillRefNumber": bill_ref,
+            "InvoiceNumber": "",
+            "OrgAccountBalance": "",
+            "ThirdPartyTransID": "",
+            "MSISDN": self._c2b_msisdn(msisdn),
+            "FirstName": first_name,
+        }
+        if urls is not None and self.c2b_validation:
+            answer = await self._post_now(urls["ValidationURL"], body)
+            payment.validated = str((answer or {}).get("ResultCode", ""))
+            if answer is None:  # no answer within the time: Safaricom applies the ResponseType
+                accepted = urls["ResponseType"] == "Completed"
+            else:
+                accepted = payment.validated == "0"
+            if not accepted:
+                return payment  # the money goes back to the payer
+        self.c2b_payments.append(payment)
+        if urls is not None and deliver:
+            await self._post_now(urls["ConfirmationURL"], body)
+            payment.confirmed = True
+        return payment
+
+    def _c2b_msisdn(self, msisdn: str) -> str:
+        if self.c2b_msisdn_form == "plain":
+            return msisdn
+        if self.c2b_msisdn_form == "hashed":
+            return hashlib.sha256(msisdn.encode()).hexdigest()
+        return f"{msisdn[:6]}****{msisdn[-2:]}"
+
+    async def _post_now(self, url: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Post a callback now and return its JSON answer (None when it fails or takes over 8 s)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        now = asyncio.get_running_loop().time()
+        try:
+            async with self._session.post(url, json=payload, timeout=aiohttp.ClientTimeout(total=8)) as resp:
+                text = await resp.text()
+                self.deliveries.append(Delivery(url, payload, resp.status, None, now))
+                answer = json.loads(text)
+                return answer if isinstance(answer, dict) else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self.deliveries.append(Delivery(url, payload, None, f"{type(exc).__name__}: {exc}", now))
+            return None
+
+    async def _pull_transactions(self, request: web.Request) -> web.Response:
+        """Payments into a shortcode in a time window (C2B and paid STK pushes), 48 hours back at most."""
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            start = dt.datetime.strptime(str(body["StartDate"]), "%Y-%m-%d %H:%M:%S").replace(tzinfo=NAIROBI)
+            end = dt.datetime.strptime(str(body["EndDate"]), "%Y-%m-%d %H:%M:%S").replace(tzinfo=NAIROBI)
+            offset = int(str(body.get("OffSetValue", "0")))
+        except (KeyError, ValueError):
+            return _error(400, "400.002.02", "Bad Request - Invalid StartDate")
+        shortcode = str(body.get("ShortCode", ""))
+        end = end + dt.timedelta(seconds=1)
+        lines: list[dict[str, Any]] = [
+            {
+                "transactionId": p.trans_id,
+                "trxDate": p.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "msisdn": self._c2b_msisdn(p.msisdn),
+                "sender": "UNKNOWN",
+                "transactiontype": "c2b-pay-bill-debit",
+                "billreference": p.bill_ref,
+                "amount": f"{p.amount:.2f}",
+                "organizationname": "Ongea Pesa",
+            }
+            for p in self.c2b_payments
+            if p.shortcode == shortcode and start <= p.at <= end
+        ]
+        lines += [
+            {
+                "transactionId": s.receipt,
+                "trxDate": s.paid_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "msisdn": self._c2b_msisdn(s.phone),
+                "sender": "UNKNOWN",
+                "transactiontype": "c2b-pay-bill-debit",
+                "billreference": s.account_reference,
+                "amount": f"{s.amount}.00",
+                "organizationname": "Ongea Pesa",
+            }
+            for s in self.stk.values()
+            if s.success
+            and s.paid_at is not None
+            and shortcode == self.shortcode
+            and start <= s.paid_at <= end
+        ]
+        page = lines[offset : offset + 100]
+        return web.json_response(
+            {
+                "ResponseRefID": str(uuid.uuid4()),
+                "ResponseCode": "1000",
+                "ResponseMessage": "Success",
+                "Response": [page] if page else [],
+            }
+        )
 
     # --- HTTP control endpoints ------------------------------------------------------------------------
 
@@ -674,6 +956,17 @@ class Simulator:
 
     async def _control_requests(self, _request: web.Request) -> web.Response:
         return web.json_response([asdict(r) for r in self.received], dumps=_dumps)
+
+    async def _control_payouts(self, _request: web.Request) -> web.Response:
+        """Every payout accepted, with the ids it was given, and how many tokens were issued and refused."""
+        return web.json_response(
+            {
+                "payouts": [asdict(p) for p in self.payouts.values()],
+                "tokens_issued": self.tokens_issued,
+                "token_refusals": self.token_refusals,
+            },
+            dumps=_dumps,
+        )
 
     async def _control_callbacks(self, _request: web.Request) -> web.Response:
         return web.json_response([asdict(d) for d in self.deliveries], dumps=_dumps)
@@ -705,6 +998,11 @@ def _validate(model: type[BaseModel], body: dict[str, Any]) -> web.Response | No
         loc = exc.errors()[0].get("loc", ("body",))
         return _error(400, "400.002.02", f"Bad Request - Invalid {loc[0] if loc else 'body'}")
     return None
+
+
+def _daraja_originator() -> str:
+    """An OriginatorConversationID as Daraja assigns one (e.g. `16740-34861180-1`)."""
+    return f"{secrets.randbelow(90000) + 10000}-{secrets.randbelow(9 * 10**7) + 10**7}-1"
 
 
 def _receipt() -> str:

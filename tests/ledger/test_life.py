@@ -514,7 +514,7 @@ async def test_withdraw_pays_out_to_own_number(
     await assert_books(pool, user)
 
 
-async def test_bank_to_mpesa_credits_amount_minus_fee_on_success_only(
+async def test_bank_to_mpesa_credits_what_arrived_minus_fee_when_the_deposit_arrives(
     ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
     user = await make_user("0.00", plan="basic")
@@ -524,17 +524,25 @@ async def test_bank_to_mpesa_credits_amount_minus_fee_on_success_only(
     assert (await ledger.balance(user)).held == 0
     r = await ledger.confirm(p.id, user, 1, voice_verified=True)
     assert (r.status, r.wallet_balance) == ("processing", D("0.00"))
-    assert (
-        await pool.fetchval("SELECT kind FROM payout_outbox WHERE transaction_id = $1", p.id) == "bank_credit"
-    )
-    assert await ledger.settle(p.id, success=True, receipt="BANK1") == "completed"
-    assert (await ledger.balance(user)).wallet == D("990.00")
+    assert r.paybill == "600000" and r.account_reference is not None and len(r.account_reference) == 8
+    # Nothing is asked of a bank and nobody's word completes it: no outbox row, no settle.
+    assert await pool.fetchval("SELECT count(*) FROM payout_outbox WHERE transaction_id = $1", p.id) == 0
+    assert await ledger.settle(p.id, success=True, receipt="BANK1") == "not_a_payout"
+    assert (await ledger.balance(user)).wallet == D("0.00")
+    # The deposit arrives (typed in lower case with a space): 1200 came, so 1200 - 12 is credited.
+    ref = r.account_reference[:4].lower() + " " + r.account_reference[4:]
+    assert await ledger.credit_c2b(trans_id="TX1", bill_ref=ref, amount=D("1200")) == "credited"
+    assert await ledger.credit_c2b(trans_id="TX1", bill_ref=ref, amount=D("1200")) == "already_recorded"
+    assert await ledger.credit_c2b(trans_id="TX2", bill_ref=ref, amount=D("50")) == "reference_used"
+    assert (await ledger.balance(user)).wallet == D("1188.00")
     assert (await history(pool, user))[-2:] == [
-        ("bank_credit", D("1000.00"), p.id),
-        ("bank_credit_fee", D("-10.00"), p.id),
+        ("bank_credit", D("1200.00"), p.id),
+        ("bank_credit_fee", D("-12.00"), p.id),
     ]
-    failed = await ledger.propose(user, req)
-    await ledger.confirm(failed.id, user, 1, voice_verified=False)
-    assert await ledger.settle(failed.id, success=False, error="bank declined") == "failed"
-    assert (await ledger.balance(user)).wallet == D("990.00")
+    done = await ledger.get_transaction(p.id)
+    assert done is not None and (done.status, done.amount, done.mpesa_transaction_id) == (
+        "completed",
+        D("1200.00"),
+        "TX1",
+    )
     await assert_books(pool, user)

@@ -140,11 +140,14 @@ async def test_auto_topup_started_once_when_balance_drops_below_threshold(
     assert await check_invariants(pool, [user]) == []
 
 
-async def test_callbacks_naming_their_topup_bind_a_lost_push_and_credit_every_paid_push(
+async def test_callbacks_naming_their_topup_bind_a_lost_push_and_never_credit_it_twice(
     ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
     """The push's answer (its checkout id) was lost: the callback, which names the top-up in its URL, binds
-    it and credits once; a second push of the same top-up that was paid too is credited on its own row."""
+    it and credits once. Another push's success for the same top-up (issue 7, finding 2: a forged or
+    replayed callback with a fresh CheckoutRequestID) credits nothing by its word: it waits for an STK
+    query, and even a verified one credits nothing more once the top-up is credited ('paid_twice', for a
+    person)."""
     user = await make_user("0.00")
     topup = await ledger.record_topup_request(user, D("200"), "0712000111", None, None)
     first, second = f"ws_CO_{uuid.uuid4().hex}", f"ws_CO_{uuid.uuid4().hex}"
@@ -153,13 +156,34 @@ async def test_callbacks_naming_their_topup_bind_a_lost_push_and_credit_every_pa
             first, success=True, amount=D("200"), receipt="R1", topup_id=topup
         )
         assert outcome == expected
-    assert await ledger.credit_topup(second, success=False, topup_id=topup) == "already_settled"
-    outcome = await ledger.credit_topup(second, success=True, amount=D("201"), topup_id=topup)
-    assert outcome == "amount_mismatch"
-    assert await ledger.credit_topup(second, success=True, receipt="R2", topup_id=topup) == "credited"
-    assert await ledger.credit_topup(second, success=True, receipt="R2", topup_id=topup) == "already_settled"
+    for _ in range(5):
+        fresh = f"ws_CO_{uuid.uuid4().hex}"
+        outcome = await ledger.credit_topup(fresh, success=True, amount=D("200"), receipt="R", topup_id=topup)
+        assert outcome == "needs_query"
+    assert await ledger.credit_topup(second, success=True, receipt="R2", topup_id=topup) == "needs_query"
+    verified = await ledger.credit_topup(second, success=True, receipt="R2", topup_id=topup, verified=True)
+    assert verified == "paid_twice"
     assert await ledger.credit_topup(first, success=False) == "already_settled"
-    assert (await ledger.balance(user)).wallet == D("400.00")
+    assert (await ledger.balance(user)).wallet == D("200.00")
     bound = await pool.fetchval("SELECT checkout_request_id FROM mpesa_transactions WHERE id = $1", topup)
     assert bound == first
+    assert await check_invariants(pool, [user]) == []
+
+
+async def test_a_verified_second_push_replaces_an_unpaid_first_and_credits_once(
+    ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    user = await make_user("0.00")
+    topup = await ledger.record_topup_request(user, D("300"), "0712000111", None, None)
+    first, second = f"ws_CO_{uuid.uuid4().hex}", f"ws_CO_{uuid.uuid4().hex}"
+    assert await ledger.attach_checkout(topup, first, "m1")
+    assert await ledger.credit_topup(second, success=True, topup_id=topup) == "needs_query"
+    assert (await ledger.balance(user)).wallet == D("0.00")
+    # The STK query of the second push says it was paid: it replaces the first, credited once.
+    outcomes = await asyncio.gather(
+        *(ledger.credit_topup(second, success=True, topup_id=topup, verified=True) for _ in range(3))
+    )
+    assert sorted(outcomes) == ["already_settled", "already_settled", "credited"]
+    assert await ledger.credit_topup(first, success=True, verified=True) == "paid_twice"
+    assert (await ledger.balance(user)).wallet == D("300.00")
     assert await check_invariants(pool, [user]) == []

@@ -25,7 +25,7 @@ from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
-from voice_server.app import create_app
+from voice_server.app import AppRunner, create_app
 from voice_server.auth import mint_user_token
 from voice_server.mpesa_routes import MPESA_KEY, MpesaService, add_mpesa_routes
 from voice_server.settings import Settings
@@ -90,7 +90,7 @@ class Harness:
 
     @property
     def callback_base(self) -> str:
-        return f"{self.base_url}/v1/mpesa/{CALLBACK_SECRET}"
+        return f"{self.base_url}/v1/callbacks/{CALLBACK_SECRET}"
 
     async def user(self, balance: str = "10000.00", plan: str = "pro", **profile: object) -> uuid.UUID:
         new = await create_user(self.pool, fresh_phone(), balance=Decimal(balance), plan=plan)
@@ -172,7 +172,7 @@ async def harness(pool: asyncpg.Pool, sim: Simulator, tmp_path: Path) -> AsyncIt
     add_mpesa_routes(app)
     service = MpesaService(pool, settings, poll_interval=0.05, lease_seconds=5, simulator=sim)
     app[MPESA_KEY] = service
-    runner = web.AppRunner(app, access_log=None)
+    runner = AppRunner(app, settings)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

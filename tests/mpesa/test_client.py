@@ -136,7 +136,7 @@ async def test_stk_push_request_matches_the_documentation(sim: Simulator, client
     answer = await client.stk_push(
         amount=Decimal("150.00"),
         phone="0712345678",
-        callback_url="https://example.test/v1/mpesa/s/stk",
+        callback_url="https://example.test/v1/callbacks/s/stk",
         account_reference="OngeaPesa",
         description="Wallet top-up",
     )
@@ -151,7 +151,7 @@ async def test_stk_push_request_matches_the_documentation(sim: Simulator, client
     assert body["TransactionType"] == "CustomerPayBillOnline"
     assert body["Amount"] == 150 and isinstance(body["Amount"], int)
     assert body["PartyA"] == body["PhoneNumber"] == "254712345678"
-    assert body["CallBackURL"] == "https://example.test/v1/mpesa/s/stk"
+    assert body["CallBackURL"] == "https://example.test/v1/callbacks/s/stk"
     # The timestamp is Nairobi wall-clock time, and the password is base64(shortcode + passkey + timestamp).
     stamp = dt.datetime.strptime(body["Timestamp"], "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
     assert abs(dt.datetime.now(NAIROBI) - stamp) < dt.timedelta(seconds=5)
@@ -188,7 +188,7 @@ async def test_b2c_b2pochi_b2b_status_requests_match_the_documentation(
         originator_conversation_id="tx-2", amount=Decimal("200"), phone="0722000000", remarks="r", **common
     )
     await client.b2b(
-        originator_conversation_id="tx-3", command="BusinessPayBill", amount=Decimal("300"), party_b="888880",
+        command="BusinessPayBill", amount=Decimal("300"), party_b="888880",
         account_reference="ACC123", requester="0712345678", remarks="r", **common,
     )  # fmt: skip
     await client.transaction_status(originator_conversation_id="tx-1", **common)
@@ -210,6 +210,7 @@ async def test_b2c_b2pochi_b2b_status_requests_match_the_documentation(
         "ResultURL",
     }  # fmt: skip
     assert "ReceiverIdentifierType" not in b2b.body  # Daraja's own spelling, not the dictionary's
+    assert "OriginatorConversationID" not in b2b.body  # Daraja assigns B2B ids itself
     assert b2b.body["SenderIdentifierType"] == b2b.body["RecieverIdentifierType"] == "4"
     assert b2b.body["PartyB"] == "888880" and b2b.body["AccountReference"] == "ACC123"
     [status] = sim.requests_to(api.STATUS_PATH)

@@ -20,7 +20,7 @@ from tests.mpesa.conftest import CALLBACK_SECRET, Harness
 
 def _one_payout(h: Harness, tx: uuid.UUID) -> dict[str, object]:
     sent = h.sim.sent_payouts(str(tx))
-    accepted = [p for p in h.sim.payouts.values() if p.originator_conversation_id == str(tx)]
+    accepted = h.sim.payouts_for(str(tx))
     assert len(accepted) == 1, f"expected one accepted payout, got {len(accepted)} ({len(sent)} requests)"
     body = sent[0].body
     assert isinstance(body, dict)
@@ -55,24 +55,23 @@ async def test_each_type_maps_to_its_daraja_request_and_completes(
     assert request.path == path
     for key, value in expect.items():
         assert body[key] == value, key
-    assert body["OriginatorConversationID"] == str(tx) and body["Amount"] == 1000
-    assert body["ResultURL"] == f"{harness.callback_base}/payout/result"
-    assert body["QueueTimeOutURL"] == f"{harness.callback_base}/payout/timeout"
+    assert body["Amount"] == 1000
+    if path == api.B2B_PATH:
+        # Daraja assigns B2B ids: none of ours in the request, the transaction named by the URLs instead.
+        assert "OriginatorConversationID" not in body
+        assert body["ResultURL"] == f"{harness.callback_base}/payout/result/{tx}"
+        assert body["QueueTimeOutURL"] == f"{harness.callback_base}/payout/timeout/{tx}"
+    else:
+        assert body["OriginatorConversationID"] == str(tx)
+        assert body["ResultURL"] == f"{harness.callback_base}/payout/result"
+        assert body["QueueTimeOutURL"] == f"{harness.callback_base}/payout/timeout"
     if type_ == "withdraw":
         phone = await harness.pool.fetchval("SELECT phone_number FROM profiles WHERE id = $1", user)
         assert body["PartyB"] == phone  # Daraja has no agent cash-out: to the user's own number
-    receipt = harness.sim.payouts[str(tx)].receipt
+    [paid] = harness.sim.payouts_for(str(tx))
+    receipt = paid.receipt
     assert row["mpesa_transaction_id"] == receipt and row["completed_at"] is not None
     assert await harness.wallet(user) == Decimal("5000.00") - 1000 - row["fee"]
-
-
-async def test_bank_to_mpesa_settles_through_the_bank_adapter_without_daraja(harness: Harness) -> None:
-    user = await harness.user("0.00")
-    tx = await harness.confirmed(user, "bank_to_mpesa", "2000", bank_code="01", account="99887766")
-    row = await harness.settled(tx)
-    assert row["status"] == "completed"
-    assert harness.sim.sent_payouts(str(tx)) == []
-    assert await harness.wallet(user) == Decimal("2000") - row["fee"]
 
 
 async def test_failure_with_a_real_code_refunds_amount_and_fee(harness: Harness) -> None:
@@ -208,11 +207,14 @@ async def test_success_after_a_refund_is_a_recorded_conflict_not_a_second_move(
     tx = await harness.confirmed(user, "send_phone", "2700", phone="0712345678")
     assert (await harness.settled(tx))["status"] == "failed"
     await harness.sim.idle()
+    conversation = await harness.pool.fetchval(
+        "SELECT conversation_id FROM payout_outbox WHERE transaction_id = $1", tx
+    )
     with caplog.at_level(logging.ERROR):
         status, body = await harness.post_callback(
             "payout/result",
             {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok", "OriginatorConversationID":
-                        str(tx), "ConversationID": "AG_late", "TransactionID": "SLATE1"}},
+                        str(tx), "ConversationID": conversation, "TransactionID": "SLATE1"}},
         )  # fmt: skip
     assert (status, body) == (200, {"ResultCode": 0, "ResultDesc": "Accepted"})
     assert [r["outcome"] for r in await harness.callbacks(tx)][-1] == "settlement_conflict"
@@ -272,10 +274,11 @@ async def test_callback_with_another_amount_is_refused_and_logged(
 
 
 async def test_wrong_secret_or_kind_is_404_and_malformed_json_400(harness: Harness) -> None:
-    async with harness.http.post(f"{harness.base_url}/v1/mpesa/not-the-secret/payout/result", json={}) as r:
+    wrong = f"{harness.base_url}/v1/callbacks/not-the-secret/payout/result"
+    async with harness.http.post(wrong, json={}) as r:
         assert r.status == 404
         assert (await r.json())["error"]["code"] == "not_found"
-    async with harness.http.post(f"{harness.base_url}/v1/mpesa/{CALLBACK_SECRET}/nope", json={}) as r:
+    async with harness.http.post(f"{harness.base_url}/v1/callbacks/{CALLBACK_SECRET}/nope", json={}) as r:
         assert r.status == 404
     async with harness.http.post(f"{harness.callback_base}/payout/result", data=b"{not json") as r:
         assert r.status == 400

@@ -136,7 +136,7 @@ async def test_openapi_describes_the_http_side_from_the_models(served: str) -> N
         assert r.status == 200
         doc = await r.json()
     assert doc["openapi"].startswith("3.")
-    assert {"/healthz", "/metrics", "/v1/topups", "/v1/mpesa/{secret}/{kind}"} <= set(doc["paths"])
+    assert {"/healthz", "/metrics", "/v1/topups", "/v1/callbacks/{secret}/{kind}"} <= set(doc["paths"])
     amount = doc["components"]["schemas"]["TopupRequest"]["properties"]["amount"]
     assert "whole shillings" in amount["description"]
     assert "201" in doc["paths"]["/v1/topups"]["post"]["responses"]

@@ -23,6 +23,7 @@ from voice_server.app_api.common import answer, read_body, read_model, user_db
 from voice_server.app_api.models import PlanList, StripeAck, SubscriptionRequest
 from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
 from voice_server.auth import request_user
+from voice_server.bodies import allow_larger_body
 from voice_server.http_errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -268,7 +269,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
         raise ApiError(503, "stripe_not_configured", "STRIPE_WEBHOOK_SECRET is not set on this server")
     import stripe  # here, not at the top: importing the SDK takes seconds, and only this route needs it
 
-    raw = await read_body(request, STRIPE_MAX_BYTES)
+    raw = await read_body(request)
     signature = request.headers.get("Stripe-Signature", "")
     try:
         stripe.Webhook.construct_event(  # type: ignore[no-untyped-call]
@@ -289,3 +290,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/v1/plans", list_plans)
     app.router.add_post("/v1/subscription", change_plan)
     app.router.add_post("/v1/webhooks/stripe", stripe_webhook)
+    allow_larger_body(app, "/v1/webhooks/stripe", STRIPE_MAX_BYTES)

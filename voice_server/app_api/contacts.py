@@ -23,6 +23,7 @@ from voice_server.app_api.models import (
     clean_text,
 )
 from voice_server.auth import request_user
+from voice_server.bodies import allow_larger_body
 from voice_server.http_errors import ApiError
 
 PhoneProblem = Literal["invalid_phone", "foreign_number"]
@@ -149,7 +150,7 @@ async def import_contacts(request: web.Request) -> web.Response:
     """Adds every new Kenyan mobile number of an address book in one statement; the rest are listed with
     the reason they were skipped (nothing already saved is changed)."""
     user_id = request_user(request)
-    body = await read_model(request, ContactImport, max_bytes=IMPORT_MAX_BYTES)
+    body = await read_model(request, ContactImport)
     skipped: list[ImportSkip] = []
     wanted: dict[str, tuple[int, str, str | None, str | None]] = {}
 
@@ -208,6 +209,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/v1/contacts", create_contact)
     # Google-style custom method: a literal colon in the path (aiohttp matches it as plain text).
     app.router.add_post("/v1/contacts:import", import_contacts)
+    allow_larger_body(app, "/v1/contacts:import", IMPORT_MAX_BYTES)
     app.router.add_get("/v1/contacts/{id}", get_contact)
     app.router.add_patch("/v1/contacts/{id}", patch_contact)
     app.router.add_delete("/v1/contacts/{id}", delete_contact)

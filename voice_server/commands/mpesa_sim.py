@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--delay", type=float, default=0.5, help="seconds before a callback is delivered")
     p.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=3599,
+        help="expires_in of its tokens in seconds (default 3599); each new token invalidates the last",
+    )
+    p.add_argument(
         "--default",
         choices=["success", "fail", "timeout", "twice", "out_of_order"],
         default="success",
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         passkey=settings.daraja_passkey.get_secret_value(),
         callback_delay=args.delay,
         default=behaviour,
+        token_lifetime=args.token_lifetime,
     )
     if settings.daraja_initiator_password is not None:
         sim.initiator_password = settings.daraja_initiator_password.get_secret_value()

@@ -7,15 +7,17 @@ import asyncio
 import logging
 import signal
 import socket
+import sys
 
 from aiohttp import web
 
-from voice_server.app import create_app
+from voice_server.app import AppRunner, create_app, install_log_redaction
 from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import open_database
 from voice_server.settings import Settings
 from voice_server.startup_errors import StartupError
 from voice_server.sweeper import setup_sweeper
+from voice_server.ws.live import LIVE_KEY
 
 log = logging.getLogger("ongea_pesa")
 
@@ -41,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines echo every pg_ctl call
+    install_log_redaction(settings)
+    refusal = settings.startup_refusal()
+    if refusal is not None:
+        print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
@@ -60,7 +67,7 @@ async def serve(settings: Settings) -> None:
     app = create_app(settings, pool)
     setup_mpesa(app)
     setup_sweeper(app)
-    runner = web.AppRunner(app, access_log=None)
+    runner = AppRunner(app, settings)
     await runner.setup()
     try:
         site = web.SockSite(runner, sock)
@@ -72,7 +79,8 @@ async def serve(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        log.info("shutting down")
+        log.info("shutting down: no new sessions; finishing the turns in flight")
+        await app[LIVE_KEY].shut_down()
     finally:
         await runner.cleanup()
         await pool.close()

@@ -1,0 +1,68 @@
+"""B2B payouts when the server process is SIGKILLed at the dangerous moments. M-Pesa cannot recognise a B2B
+resend as a duplicate, so a B2B request that may have gone out is never sent again: its result (bound to the
+payout by its ResultURL) settles it when it comes, and a lost one leaves it parked for a person, never paid
+twice and never refunded blindly."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from ledger.daraja.simulator import Behaviour, Simulator
+from ledger.invariants import check_invariants
+from ledger.models import ProposalRequest
+from ledger.service import Ledger
+from ledger.users import create_user
+from tests.mpesa.conftest import fresh_phone
+from tests.mpesa.test_crash import ServerProcess
+
+
+async def _b2b_payout(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
+    ledger = Ledger(pool)
+    user = (await create_user(pool, fresh_phone(), balance=Decimal("50000"), plan="pro")).user_id
+    request = ProposalRequest(type="paybill", amount=Decimal("2500"), paybill="888880", account="CRASH")  # type: ignore[arg-type]
+    proposal = await ledger.propose(user, request)
+    await ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
+    return user, proposal.id
+
+
+async def _status(pool: asyncpg.Pool, tx: uuid.UUID, want: str, limit: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while (await pool.fetchval("SELECT status FROM transactions WHERE id = $1", tx)) != want:
+        assert asyncio.get_running_loop().time() < deadline, f"{tx} never became {want}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("case", ["before_send", "after_send_result_arrives", "after_send_result_lost"])
+async def test_a_b2b_payout_survives_sigkill_without_being_paid_twice(
+    pool: asyncpg.Pool, crash_env: tuple[Simulator, ServerProcess], case: str
+) -> None:
+    sim, server = crash_env
+    fault = "after_commit_before_send" if case == "before_send" else "after_send_before_record"
+    if case == "after_send_result_arrives":
+        sim.default = Behaviour(delay=6.0)  # the result comes after the restart
+    user, tx = await _b2b_payout(pool)
+    await server.start(fault)
+    assert await server.wait_killed() == -9
+    if case == "after_send_result_lost":
+        await sim.idle()  # the result hit the dead process: lost
+    await server.start(None)
+    if case == "after_send_result_lost":
+        await asyncio.sleep(3.0)  # the lease runs out; the restarted worker claims the row again
+        box = await pool.fetchrow("SELECT * FROM payout_outbox WHERE transaction_id = $1", tx)
+        assert box["status"] == "dead" and "not resent" in box["last_error"]
+        assert (await pool.fetchval("SELECT status FROM transactions WHERE id = $1", tx)) == "processing"
+    else:
+        await _status(pool, tx, "completed")
+    await sim.idle()
+    assert len(sim.payouts_for(str(tx))) == 1
+    assert len(sim.sent_payouts(str(tx))) == 1
+    reasons = [r["reason"] for r in await pool.fetch(
+        "SELECT reason FROM balance_history WHERE transaction_id = $1 ORDER BY seq", tx)]  # fmt: skip
+    assert reasons == ["debit", "fee"]  # debited once, never refunded
+    server.stop()
+    assert await check_invariants(pool, [user]) == []

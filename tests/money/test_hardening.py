@@ -1,0 +1,317 @@
+"""The smaller holes of issue 7 (finding 5), tried against the real `ongea-pesa serve` process: secrets never
+logged, atomic secret files, minimum secret lengths, bounded user tokens with role authenticated, header and
+body read timeouts, /healthz without the exception, JSON for every error (aiohttp's own 400 too)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import jwt
+import pytest
+
+from ledger.db import create_pool
+from voice_server.app import AppRunner, create_app, redact_path
+from voice_server.auth import TokenError, mint_user_token, verify_user_token
+from voice_server.settings import Settings
+
+JWT_SECRET = "hardening-jwt-secret-" + uuid.uuid4().hex
+CALLBACK_SECRET = "hardening-callback-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    data = tmp_path_factory.mktemp("served")
+    log_path = data / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
+    env.update(
+        ONGEA_DATA_DIR=str(data / "data"),
+        ONGEA_JWT_SECRET=JWT_SECRET,
+        ONGEA_MPESA_CALLBACK_SECRET=CALLBACK_SECRET,
+        ONGEA_HTTP_READ_TIMEOUT_SECONDS="1",
+        ONGEA_LOG_LEVEL="DEBUG",
+        ONGEA_DB_POOL_MIN="1",
+        ONGEA_DB_POOL_MAX="5",
+    )
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "voice_server.cli",
+                "serve",
+                "--port",
+                "0",
+                "--database-url",
+                database_url,
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and base is None and proc.poll() is None:
+        match = re.search(r"listening on (http://\S+)", log_path.read_text())
+        base = match.group(1) if match else None
+        time.sleep(0.05)
+    assert base, "server did not start:\n" + log_path.read_text()[-3000:]
+    yield base, log_path
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def _host_port(base: str) -> tuple[str, int]:
+    host, port = base.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+async def test_the_callback_secret_is_never_logged(served: tuple[str, Path]) -> None:
+    base, log_path = served
+    async with aiohttp.ClientSession() as http:
+        for path in ("stk", "stk/not-a-uuid", "payout/result", "c2b/confirmation", "c2b/validation", "nope"):
+            for data in (b"{}", b"{broken", b'{"Body": {"stkCallback": {"CheckoutRequestID": 5}}}'):
+                async with http.post(f"{base}/v1/callbacks/{CALLBACK_SECRET}/{path}", data=data) as resp:
+                    assert resp.status < 500, (path, data, await resp.text())
+    await asyncio.sleep(0.3)
+    text = log_path.read_text()
+    assert "/v1/callbacks/" in text or "callback" in text  # the requests were logged about at DEBUG
+    assert CALLBACK_SECRET not in text
+    assert redact_path(f"/v1/callbacks/{CALLBACK_SECRET}/stk/1") == "/v1/callbacks/***/stk/1"
+    assert redact_path(f"/v1/mpesa/{CALLBACK_SECRET}/stk") == "/v1/mpesa/***/stk"
+
+
+async def test_an_oversized_header_gets_a_json_400(served: tuple[str, Path]) -> None:
+    host, port = _host_port(served[0])
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400", raw[:200]
+    assert b"application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "bad_request"
+
+
+async def test_half_open_connections_are_closed(served: tuple[str, Path]) -> None:
+    """300 connections that send part of a request and stall (slowloris) are all closed by the server."""
+    host, port = _host_port(served[0])
+    conns = []
+    for i in range(300):
+        reader, writer = await asyncio.open_connection(host, port)
+        if i % 2:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        conns.append((reader, writer))
+
+    async def closed(reader: asyncio.StreamReader) -> bool:
+        try:
+            await asyncio.wait_for(reader.read(), timeout=15)
+        except (ConnectionResetError, TimeoutError):
+            return False
+        return True
+
+    results = await asyncio.gather(*(closed(r) for r, _ in conns))
+    for _, w in conns:
+        w.close()
+    assert all(results), f"{results.count(False)} connections were still open"
+
+
+async def test_a_body_that_never_arrives_is_a_json_408(served: tuple[str, Path]) -> None:
+    host, port = _host_port(served[0])
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        b"POST /v1/topups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"amo'
+    )
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), raw[:200]
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+
+
+def _claims(**extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"sub": str(uuid.uuid4()), "aud": "authenticated", "role": "authenticated", "iat": now,
+            "exp": now + 600, **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        _claims(role="service_role"),
+        _claims(role="anon"),
+        {k: v for k, v in _claims().items() if k != "role"},
+        _claims(exp=int(time.time()) + 100 * 365 * 24 * 3600),
+        {k: v for k, v in _claims().items() if k != "iat"},
+        _claims(iat="yesterday"),
+    ],
+    ids=["service_role", "anon", "no-role", "100-years", "no-iat", "iat-not-a-number"],
+)
+async def test_user_tokens_need_role_authenticated_and_a_bounded_life(
+    served: tuple[str, Path], claims: dict[str, Any]
+) -> None:
+    token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    with pytest.raises(TokenError):
+        verify_user_token(JWT_SECRET, token)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{served[0]}/v1/topups", json={"amount": 10}, headers={"Authorization": f"Bearer {token}"}
+        ) as resp,
+    ):
+        assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthorized"
+    good = mint_user_token(JWT_SECRET, uuid.uuid4(), ttl_seconds=600)
+    assert verify_user_token(JWT_SECRET, good)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ONGEA_JWT_SECRET", "x"),
+        ("ONGEA_SESSION_SECRET", "short-session-secret"),
+        ("ONGEA_MPESA_CALLBACK_SECRET", "abc"),
+        ("ELEVENLABS_WEBHOOK_SECRET", "tiny"),
+    ],
+)
+def test_serve_refuses_short_secrets_with_one_clear_line(
+    variable: str, value: str, database_url: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
+    env.update({"ONGEA_DATA_DIR": str(tmp_path), variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if variable in line]
+    assert len(lines) == 1 and "too short" in lines[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert value not in lines[0] or len(value) < 3
+
+
+# Each process waits for the starting gun, then asks for the secret: they create it at the same moment.
+_RACER = """
+import os, sys, time
+from pathlib import Path
+gun = Path(sys.argv[2])
+while not gun.exists():
+    time.sleep(0.001)
+from voice_server.local_secrets import local_secret
+print(local_secret(Path(sys.argv[1]), "jwt_secret"))
+"""
+
+
+def test_local_secrets_created_by_many_processes_at_once_are_never_read_empty(tmp_path: Path) -> None:
+    for round_ in range(3):
+        data_dir = tmp_path / f"round{round_}"
+        gun = tmp_path / f"gun{round_}"
+        racers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _RACER, str(data_dir), str(gun)], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(16)
+        ]
+        time.sleep(0.5)  # all started and waiting
+        gun.touch()
+        values = [r.communicate(timeout=60)[0].strip() for r in racers]
+        assert len(set(values)) == 1 and len(values[0]) >= 32, values
+        stored = (data_dir / "secrets" / "jwt_secret").read_text()
+        assert stored == values[0]
+        assert [p.name for p in (data_dir / "secrets").iterdir()] == ["jwt_secret"]  # no temporary left
+        assert oct((data_dir / "secrets" / "jwt_secret").stat().st_mode & 0o777) == "0o600"
+
+
+async def test_healthz_says_unavailable_without_the_exception(server_dsn: str, tmp_path: Path) -> None:
+    from ledger.db import create_database, drop_database
+
+    name = f"ongea_gone_{uuid.uuid4().hex[:10]}"
+    url = await create_database(server_dsn, name)
+    pool = await create_pool(url, min_size=1, max_size=2)
+    await pool.close()
+    await drop_database(server_dsn, name)
+    pool = await asyncpg.create_pool(url, min_size=0, max_size=2)
+    settings = Settings(data_dir=tmp_path, ONGEA_JWT_SECRET=JWT_SECRET)  # type: ignore[call-arg]
+    app = create_app(settings, pool)
+    runner = AppRunner(app, settings)
+    await runner.setup()
+    sock = socket.create_server(("127.0.0.1", 0))
+    from aiohttp import web
+
+    site = web.SockSite(runner, sock)
+    await site.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{sock.getsockname()[1]}/healthz") as resp,
+        ):
+            body = await resp.json()
+            assert resp.status == 503
+            assert body == {"status": "unavailable", "database": "unavailable"}
+            assert name not in json.dumps(body)
+    finally:
+        await runner.cleanup()
+        await pool.close()
+
+
+async def test_every_error_is_json(served: tuple[str, Path]) -> None:
+    base = served[0]
+    async with aiohttp.ClientSession() as http:
+        cases = [
+            ("GET", "/no/such/route", None, 404),
+            ("DELETE", "/healthz", None, 405),
+            ("POST", "/v1/topups", b"x" * (70 * 1024), 413),
+            ("POST", "/v1/topups", b'{"amount": 5}', 401),
+            ("POST", f"/v1/callbacks/{CALLBACK_SECRET}/c2b/nope", b"{}", 404),
+        ]
+        for method, path, data, status in cases:
+            async with http.request(method, f"{base}{path}", data=data) as resp:
+                assert resp.status == status, (method, path, resp.status)
+                assert resp.content_type == "application/json", (method, path)
+                body = await resp.json()
+                assert set(body["error"]) == {"code", "message"}
+
+
+def test_log_lines_never_carry_the_secret_whoever_writes_them() -> None:
+    import io
+    import logging
+
+    from voice_server.app import RedactSecrets
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    handler.addFilter(RedactSecrets(CALLBACK_SECRET))
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("POST http://h/v1/callbacks/%s/stk/1 failed", "abc-guessable")
+        logger.warning("raw secret %s in a message", CALLBACK_SECRET)
+        try:
+            raise ValueError(f"cannot reach http://h/v1/mpesa/{CALLBACK_SECRET}/payout/result")
+        except ValueError:
+            logger.exception("callback failed")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert CALLBACK_SECRET not in text and "abc-guessable" not in text
+    assert "/v1/callbacks/***/stk/1" in text and "/v1/mpesa/***/payout/result" in text

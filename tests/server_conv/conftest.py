@@ -1,0 +1,130 @@
+"""A real `ongea-pesa serve` process on a free port and the run's real PostgreSQL, with known secrets so a
+test can mint user tokens (as Supabase would) and sign webhooks (as ElevenLabs would)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ledger.users import create_user
+from voice_server.auth import mint_user_token
+
+JWT_SECRET = "test-user-jwt-secret-0123456789abcdef0123456789"
+SESSION_SECRET = "test-session-secret-0123456789abcdef0123456789"
+WEBHOOK_SECRET = "wsec_test_0123456789abcdef0123456789abcdef"
+
+_phones = itertools.count(random.Random().randrange(0, 10_000_000) * 10)
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[str]
+    log_path: Path
+
+    @property
+    def ws(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+def server_env(tmp: Path, **extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_", "ELEVENLABS_"))}
+    return {
+        **clean,
+        "ONGEA_DATA_DIR": str(tmp / "data"),
+        "ONGEA_LOG_LEVEL": "INFO",
+        "ONGEA_JWT_SECRET": JWT_SECRET,
+        "ONGEA_SESSION_SECRET": SESSION_SECRET,
+        "ELEVENLABS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ONGEA_PAYOUT_RECONCILE_AFTER_SECONDS": "2",
+        "ONGEA_DB_POOL_MIN": "1",
+        "ONGEA_DB_POOL_MAX": "6",  # the shared PostgreSQL serves 8 engineers
+        **extra,
+    }
+
+
+def start_server(database_url: str, tmp: Path, **extra: str) -> Server:
+    tmp.mkdir(parents=True, exist_ok=True)
+    log_path = tmp / f"server-{uuid.uuid4().hex[:6]}.log"
+    out = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
+        env=server_env(tmp, **extra),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        match = re.search(r"listening on (http://\S+)", log_path.read_text())
+        if match:
+            return Server(match.group(1), proc, log_path)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start:\n" + log_path.read_text())
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(database_url, tmp_path_factory.mktemp("srv"))
+    yield srv
+    assert srv.stop() == 0, srv.log()[-3000:]
+
+
+@dataclass
+class User:
+    user_id: uuid.UUID
+    token: str
+    phone: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+MakeUser = Callable[..., Awaitable[User]]
+
+CONTACTS = (("Mary Wambui", "254733444555", "Mama"), ("John Kamau", "254722111222", "JK"))
+
+
+@pytest.fixture
+def make_user(pool: asyncpg.Pool) -> MakeUser:
+    async def make(
+        balance: str = "10000.00",
+        plan: str = "basic",
+        pin: str | None = "4321",
+        contacts: tuple[tuple[str, str, str], ...] = CONTACTS,
+    ) -> User:
+        phone = f"2547{next(_phones) % 100_000_000:08d}"
+        user = await create_user(pool, phone, balance=Decimal(balance), plan=plan, pin=pin)
+        await pool.executemany(
+            "INSERT INTO contacts (user_id, name, phone_number, nickname) VALUES ($1, $2, $3, $4)",
+            [(user.user_id, n, p, k) for n, p, k in contacts],
+        )
+        return User(user.user_id, mint_user_token(JWT_SECRET, user.user_id, ttl_seconds=3600), phone)
+
+    return make

@@ -1,0 +1,69 @@
+"""`ongea-pesa mpesa-worker`: the M-Pesa background duties without the HTTP server.
+
+Sends due payouts, pushes auto top-ups, reconciles by status and STK queries, and re-applies recorded
+callbacks, for a while or once, beside any number of servers on the same database: rows are claimed with
+leases and the Daraja token is the one all processes share through the database. Callbacks still go to the
+servers (ONGEA_PUBLIC_URL). Exit status: 0 done, 2 refused settings, 1 database unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import asyncpg
+
+from voice_server.mpesa_routes import MpesaService
+from voice_server.runtime import open_database
+from voice_server.settings import Settings
+
+log = logging.getLogger("ongea_pesa")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("mpesa-worker", help="send payouts and reconcile M-Pesa without serving HTTP")
+    p.add_argument("--seconds", type=float, default=None, help="run this long (default: one round)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between rounds (default 1)")
+    p.add_argument("--database-url", help="PostgreSQL URL (default DATABASE_URL, else the embedded database)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    refusal = settings.startup_refusal()
+    if refusal is not None:
+        print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_work(settings, args.seconds, args.interval))
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"ongea-pesa: database unreachable: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _work(settings: Settings, seconds: float | None, interval: float) -> int:
+    pool = await open_database(settings, max_size=4)
+    service = MpesaService(pool, settings, poll_interval=interval)
+    try:
+        await service.start_without_loop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (seconds or 0.0)
+        rounds = 0
+        while True:
+            await service.run_once()
+            rounds += 1
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(interval)
+        log.info("mpesa-worker: %d round(s) done", rounds)
+        return 0
+    finally:
+        await service.stop()
+        await pool.close()

@@ -1,0 +1,52 @@
+"""`ongea-pesa sweep [--once]`: the expiry sweeper on its own (it also runs inside every `serve`). Several can
+run at once, beside the servers: each pass takes rows with FOR UPDATE SKIP LOCKED."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+
+from voice_server.runtime import open_database
+from voice_server.settings import Settings
+from voice_server.sweeper import sweep, sweep_forever
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("sweep", help="expire voice sessions and proposals that ran out (loops unless --once)")
+    p.add_argument("--once", action="store_true", help="one pass, print what it did as JSON, exit")
+    p.add_argument("--database-url", help="PostgreSQL URL (default DATABASE_URL, else the embedded database)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run(settings, once=args.once))
+    return 0
+
+
+async def _run(settings: Settings, *, once: bool) -> None:
+    pool = await open_database(settings, max_size=2)
+    try:
+        if once:
+            result = await sweep(pool)
+            print(
+                json.dumps(
+                    {
+                        "sessions_expired": result.sessions_expired,
+                        "proposals_expired": result.proposals_expired,
+                    }
+                )
+            )
+        else:
+            await sweep_forever(pool, settings.sweep_interval_seconds)
+    finally:
+        await pool.close()

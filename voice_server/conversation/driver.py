@@ -1,0 +1,516 @@
+"""The session driver: one turn of a voice conversation, at the I/O edge.
+
+Loads and locks the `voice_sessions` row, feeds the event to the pure dialogue, carries out its actions
+against the ledger (and feeds the answers back), stores the new dialogue state and returns what to say and
+send. Money is decided here and in the ledger only; the network layers translate to and from these calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, cast
+
+import asyncpg
+from pydantic import ValidationError
+
+from intents import ContactIndex
+from ledger.models import LedgerError, Proposal, ProposalRequest
+from ledger.pins import check_user_pin
+from ledger.service import Ledger
+from voice_server.dialogue import machine
+from voice_server.dialogue.events import (
+    BalanceTold,
+    Committed,
+    ConfirmRefused,
+    Event,
+    HistoryItem,
+    HistoryTold,
+    PinResult,
+    ProposalMade,
+    ProposalRefused,
+    ProposalView,
+    ToolPropose,
+    UserEvent,
+    Utterance,
+)
+from voice_server.dialogue.state import (
+    RECIPIENT_FIELDS,
+    Action,
+    Cancel,
+    CheckPin,
+    Confirm,
+    DialogueState,
+    EndSession,
+    FetchBalance,
+    FetchHistory,
+    Note,
+    Propose,
+    Show,
+    Speak,
+    Step,
+    World,
+)
+from voice_server.dialogue.wording import plain_amount, spoken_phone
+from voice_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Language = Literal["en", "sw"]
+Clock = Callable[[], datetime]
+
+
+ClosedCode = Literal["not_found", "expired", "ended", "forbidden"]
+
+
+class SessionClosed(Exception):
+    """The session cannot take this event: `not_found`, `expired`, `ended` or `forbidden` (another user's)."""
+
+    def __init__(self, code: ClosedCode, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code: ClosedCode = code
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    language: Language
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    """One `client_tool_call` the app shows; `parameters` are JSON-ready (amounts as "1500.00" strings)."""
+
+    tool_name: Literal["show_proposal", "request_pin", "show_receipt", "balance_update"]
+    parameters: dict[str, object]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    say: list[Say]
+    client_events: list[ClientEvent]
+    outcome: str  # proposed | asked | committed | cancelled | rejected | answered | ended | ignored
+    proposal: dict[str, object] | None
+    asked: str | None = None
+    rejected: str | None = None
+    committed: dict[str, object] | None = None
+    balance: str | None = None
+    language: Language = "en"
+    cancelled: bool = False  # a proposal (or a half-filled request) was dropped in this turn
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    id: uuid.UUID
+    user_id: uuid.UUID
+    expires_at: datetime
+    agent_id: str = "ongea-pesa"
+    language: Language = "en"
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class SessionDriver:
+    """Runs turns of voice sessions; safe to share between connections and processes: each turn is one
+    database transaction holding the session row's lock, with the ledger's calls inside it (each in a
+    savepoint), so the dialogue state and the money it moved commit together, and a tap and a spoken yes
+    arriving together are applied one after the other (the second finds nothing left to confirm)."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.pool = pool
+        self.settings = settings
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock() if self._clock is not None else datetime.now(UTC)
+
+    def _ledger(self, conn: asyncpg.Connection) -> Ledger:
+        # The ledger only calls fetchrow/fetchval/execute, which a connection has too: on the locked
+        # connection its functions run inside this turn's transaction.
+        return Ledger(
+            cast(asyncpg.Pool, conn),
+            clock=self.now,
+            proposal_ttl_seconds=self.settings.proposal_ttl_seconds,
+        )
+
+    # --- sessions ----------------------------------------------------------------------------------------
+
+    async def start_session(
+        self,
+        user_id: uuid.UUID,
+        *,
+        agent_id: str = "ongea-pesa",
+        language: str | None = None,
+        signed_url: str | None = None,
+    ) -> SessionInfo:
+        """A new active session (expires_at = now + session_ttl_seconds) with a fresh dialogue."""
+        lang: Language = "sw" if language == "sw" else "en"
+        now = self.now()
+        expires = now + timedelta(seconds=self.settings.session_ttl_seconds)
+        session_id = "vs_" + secrets.token_urlsafe(18)
+        state = DialogueState(language=lang, session_expires_at=expires.timestamp())
+        try:
+            row_id = await self.pool.fetchval(
+                """INSERT INTO voice_sessions (user_id, session_id, agent_id, signed_url, status, created_at,
+                                               expires_at, dialogue_state, language)
+                   VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8) RETURNING id""",
+                user_id,
+                session_id,
+                agent_id[:200],
+                signed_url,
+                now,
+                expires,
+                state.model_dump(mode="json"),
+                lang,
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise LedgerError("user_not_found", "no such user") from None
+        return SessionInfo(session_id, row_id, user_id, expires, agent_id[:200], lang)
+
+    async def greeting(self, session_id: str, user_id: uuid.UUID) -> TurnResult:
+        return await self._turn(session_id, user_id, None)
+
+    async def handle(self, session_id: str, user_id: uuid.UUID, event: UserEvent) -> TurnResult:
+        """One event of the person (speech, tap, PIN, tool call, tick): the dialogue's answer."""
+        return await self._turn(session_id, user_id, event)
+
+    async def end_session(
+        self, session_id: str, user_id: uuid.UUID, status: Literal["ended", "expired"] = "ended"
+    ) -> None:
+        """Ends the session (idempotent) and voids its pending proposals."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._lock(conn, session_id, user_id, allow_closed=True)
+            if row["status"] != "active":
+                return
+            await self._close(conn, row, status)
+
+    # --- one turn ----------------------------------------------------------------------------------------
+
+    async def _turn(self, session_id: str, user_id: uuid.UUID, event: UserEvent | None) -> TurnResult:
+        expired = False
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._lock(conn, session_id, user_id)
+            now = self.now()
+            if now >= row["expires_at"]:
+                await self._close(conn, row, "expired")
+                expired = True
+            else:
+                state = _stored_state(row["dialogue_state"])
+                state.session_expires_at = row["expires_at"].timestamp()
+                if event is None:
+                    greeting = machine.greet(state)
+                    state, actions, ended = greeting.state, list(greeting.actions), False
+                else:
+                    world = await self._world(conn, user_id, event, now)
+                    state, actions, ended = await self._run(conn, row, state, event, now, world)
+                await conn.execute(
+                    """UPDATE voice_sessions
+                       SET dialogue_state = $2, language = $3, turns = turns + 1, last_turn_at = $4
+                       WHERE id = $1""",
+                    row["id"],
+                    state.model_dump(mode="json"),
+                    state.language,
+                    now,
+                )
+                if ended:
+                    await self._close(conn, row, "expired" if _expired(actions) else "ended", state)
+        if expired:
+            raise SessionClosed("expired", "the session has expired")
+        return _result(state, actions)
+
+    async def _lock(
+        self, conn: asyncpg.Connection, session_id: str, user_id: uuid.UUID, *, allow_closed: bool = False
+    ) -> asyncpg.Record:
+        if not isinstance(session_id, str) or not session_id or len(session_id) > 200:
+            raise SessionClosed("not_found", "no such session")
+        row = await conn.fetchrow(
+            """SELECT id, session_id, user_id, status, expires_at, dialogue_state
+               FROM voice_sessions WHERE session_id = $1 FOR UPDATE""",
+            session_id,
+        )
+        if row is None:
+            raise SessionClosed("not_found", "no such session")
+        if row["user_id"] != user_id:
+            raise SessionClosed("forbidden", "the session belongs to someone else")
+        if not allow_closed and row["status"] != "active":
+            code: ClosedCode = "expired" if row["status"] == "expired" else "ended"
+            raise SessionClosed(code, f"the session has {code}")
+        return cast(asyncpg.Record, row)
+
+    async def _close(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        status: str,
+        state: DialogueState | None = None,
+    ) -> None:
+        if state is None:
+            state = _stored_state(row["dialogue_state"])
+        state.phase, state.proposal, state.draft, state.candidates = "ended", None, None, []
+        await conn.execute(
+            """UPDATE voice_sessions SET status = $2, ended_at = $3, dialogue_state = $4
+               WHERE id = $1 AND status = 'active'""",
+            row["id"],
+            status,
+            self.now(),
+            state.model_dump(mode="json"),
+        )
+        async with conn.transaction():
+            await self._ledger(conn).cancel_session(
+                row["session_id"],
+                "session_expired" if status == "expired" else "session_ended",
+                user_id=row["user_id"],
+            )
+
+    async def _world(
+        self, conn: asyncpg.Connection, user_id: uuid.UUID, event: UserEvent, now: datetime
+    ) -> World:
+        profile = await conn.fetchrow(
+            """SELECT pin_hash IS NOT NULL AS pin_set,
+                      coalesce(pin_locked_until > $2, false) AS pin_locked
+               FROM profiles WHERE id = $1""",
+            user_id,
+            now,
+        )
+        contacts = ContactIndex(())
+        if isinstance(event, Utterance | ToolPropose):
+            rows = await conn.fetch(
+                """SELECT id::text AS id, name, coalesce(phone_number, '') AS phone_number, nickname
+                   FROM contacts WHERE user_id = $1 ORDER BY favorite DESC NULLS LAST, name, id""",
+                user_id,
+            )
+            contacts = ContactIndex([dict(r) for r in rows])
+        return World(
+            contacts=contacts,
+            pin_set=bool(profile and profile["pin_set"]),
+            pin_locked=bool(profile and profile["pin_locked"]),
+            pin_threshold=self.settings.pin_threshold,
+        )
+
+    async def _run(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        state: DialogueState,
+        event: Event,
+        now: datetime,
+        world: World,
+    ) -> tuple[DialogueState, list[Action], bool]:
+        """Feed the event, carry out each action the dialogue asks for, feed the answers back."""
+        ledger = self._ledger(conn)
+        user_id: uuid.UUID = row["user_id"]
+        done: list[Action] = []
+        ended = False
+        first = machine.step(state, event, now, world)
+        state = first.state
+        pending: deque[Step] = deque([first])
+        while pending:
+            current = pending.popleft()
+            for action in current.actions:
+                done.append(action)
+                answer: Event | None = None
+                if isinstance(action, Propose):
+                    answer = await self._propose(conn, ledger, user_id, row["session_id"], action)
+                elif isinstance(action, Confirm):
+                    answer = await self._confirm(conn, ledger, user_id, action)
+                elif isinstance(action, CheckPin):
+                    check = await check_user_pin(
+                        cast(asyncpg.Pool, conn),
+                        user_id,
+                        action.digits[:32],
+                        now=now,
+                        max_attempts=self.settings.pin_max_attempts,
+                        lock_seconds=self.settings.pin_lockout_seconds,
+                    )
+                    answer = PinResult(check.outcome, check.attempts_left)
+                elif isinstance(action, FetchBalance):
+                    balance = await ledger.balance(user_id)
+                    answer = BalanceTold(balance.wallet, balance.available)
+                elif isinstance(action, FetchHistory):
+                    answer = await self._history(conn, user_id, action.limit)
+                elif isinstance(action, Cancel):
+                    await self._cancel(conn, ledger, user_id, action)
+                elif isinstance(action, EndSession):
+                    ended = True
+                if answer is not None:
+                    nxt = machine.step(state, answer, now, world)
+                    state = nxt.state
+                    pending.append(nxt)
+        return state, done, ended
+
+    async def _propose(
+        self, conn: asyncpg.Connection, ledger: Ledger, user_id: uuid.UUID, session_id: str, action: Propose
+    ) -> Event:
+        try:
+            request = ProposalRequest.build(
+                type=action.type,
+                amount=action.amount,
+                **action.fields,
+                confidence_score=action.confidence,
+                voice_command_text=action.text or None,
+                session_id=session_id,
+            )
+            async with conn.transaction():
+                if action.revise is not None:
+                    proposal = await ledger.revise(action.revise, user_id, request)
+                else:
+                    proposal = await ledger.propose(user_id, request)
+        except LedgerError as exc:
+            balance = await ledger.balance(user_id)
+            code = _SPOKEN_CODES.get(exc.code, exc.code)
+            return ProposalRefused(code, exc.message, balance.available, balance.wallet)
+        return ProposalMade(_view(proposal))
+
+    async def _confirm(
+        self, conn: asyncpg.Connection, ledger: Ledger, user_id: uuid.UUID, action: Confirm
+    ) -> Event:
+        try:
+            async with conn.transaction():
+                result = await ledger.confirm(
+                    action.proposal_id, user_id, action.version, voice_verified=action.voice_verified
+                )
+        except LedgerError as exc:
+            balance = await ledger.balance(user_id)
+            code = _SPOKEN_CODES.get(exc.code, exc.code)
+            return ConfirmRefused(code, exc.message, balance.available, balance.wallet)
+        data = result.model_dump()
+        return Committed(
+            transaction_id=result.transaction_id,
+            version=result.version,
+            type=result.type.value,
+            amount=result.amount,
+            fee=result.fee,
+            status=result.status.value,
+            voice_verified=result.voice_verified,
+            wallet_balance=result.wallet_balance,
+            available=result.available,
+            details=_deposit_details(data),
+        )
+
+    async def _cancel(
+        self, conn: asyncpg.Connection, ledger: Ledger, user_id: uuid.UUID, action: Cancel
+    ) -> None:
+        try:
+            async with conn.transaction():
+                await ledger.cancel(action.proposal_id, user_id, action.reason)
+        except LedgerError as exc:  # already cancelled by the sweeper, or confirmed: nothing to void
+            log.info("cancel of %s: %s", action.proposal_id, exc.code)
+
+    async def _history(self, conn: asyncpg.Connection, user_id: uuid.UUID, limit: int) -> HistoryTold:
+        rows = await conn.fetch(
+            """SELECT t.type, t.amount, t.status, t.phone, t.till, t.paybill, t.bank_code, t.created_at,
+                      (SELECT c.name FROM contacts c WHERE c.user_id = t.user_id AND c.phone_number = t.phone
+                       ORDER BY c.name LIMIT 1) AS contact
+               FROM transactions t
+               WHERE t.user_id = $1 AND t.status <> 'pending'
+               ORDER BY t.created_at DESC, t.id LIMIT $2""",
+            user_id,
+            max(1, min(limit, 10)),
+        )
+        items = tuple(
+            HistoryItem(
+                type=r["type"],
+                amount=r["amount"],
+                status=r["status"],
+                recipient=r["contact"] or spoken_phone(r["phone"] or "") or r["till"] or r["paybill"] or "",
+                when_epoch=r["created_at"].timestamp() if r["created_at"] else None,
+            )
+            for r in rows
+        )
+        return HistoryTold(items)
+
+
+# Ledger refusal codes as transcripts.md names them (a payout below M-Pesa's minimum is an invalid amount).
+_SPOKEN_CODES = {"below_minimum": "invalid_amount"}
+
+
+def _stored_state(data: object) -> DialogueState:
+    """The stored dialogue; one that no longer reads (an older shape) starts afresh rather than failing the
+    turn: a fresh dialogue has no proposal, so nothing can be confirmed by mistake."""
+    try:
+        return DialogueState.model_validate(data or {})
+    except ValidationError:
+        log.warning("unreadable dialogue state; starting the dialogue afresh")
+        return DialogueState()
+
+
+def _expired(actions: list[Action]) -> bool:
+    return any(isinstance(a, EndSession) and a.reason == "expired" for a in actions)
+
+
+_PAYBILL_KEYS = ("paybill", "deposit_paybill", "business_paybill", "business_shortcode")
+_REFERENCE_KEYS = ("reference", "account_reference", "deposit_reference", "bill_ref_number")
+
+
+def _deposit_details(data: dict[str, Any]) -> dict[str, str]:
+    """bank_to_mpesa: the paybill and account reference the person pays from the bank app, when the ledger's
+    confirmation carries them (a C2B deposit); otherwise nothing and the receipt stays neutral."""
+    out: dict[str, str] = {}
+    for key in _PAYBILL_KEYS:
+        if data.get(key):
+            out["paybill"] = str(data[key])
+            break
+    for key in _REFERENCE_KEYS:
+        if data.get(key):
+            out["reference"] = str(data[key])
+            break
+    return out
+
+
+def _view(p: Proposal) -> ProposalView:
+    return ProposalView(
+        proposal_id=p.id,
+        version=p.version,
+        type=p.type.value,
+        amount=p.amount,
+        fee=p.fee,
+        **{k: getattr(p, k) for k in RECIPIENT_FIELDS},
+        expires_at_epoch=p.expires_at.timestamp() if p.expires_at else None,
+    )
+
+
+def _result(state: DialogueState, actions: list[Action]) -> TurnResult:
+    notes = [a for a in actions if isinstance(a, Note)]
+    outcome = notes[-1].outcome if notes else "ignored"
+
+    def last(attr: str) -> Any:
+        for note in reversed(notes):
+            value = getattr(note, attr)
+            if value is not None:
+                return value
+        return None
+
+    balance: Decimal | None = last("balance")
+    proposal: dict[str, object] | None = None
+    p = state.proposal
+    if p is not None:
+        proposal = {
+            "proposal_id": str(p.proposal_id),
+            "version": p.version,
+            "type": p.type,
+            "amount": plain_amount(p.amount),
+            **{k: getattr(p, k) for k in RECIPIENT_FIELDS if getattr(p, k)},
+            "fee": plain_amount(p.fee),
+            "total": plain_amount(p.total),
+            "status": "pending",
+        }
+        if p.recipient_name:
+            proposal["recipient_name"] = p.recipient_name
+    return TurnResult(
+        say=[Say(a.text, a.language) for a in actions if isinstance(a, Speak) and a.text],
+        client_events=[ClientEvent(a.tool_name, a.parameters) for a in actions if isinstance(a, Show)],
+        outcome=outcome,
+        proposal=proposal,
+        asked=notes[-1].asked if notes else None,
+        rejected=last("rejected"),
+        committed=last("committed"),
+        balance=plain_amount(balance) if balance is not None else None,
+        language=state.language,
+        cancelled=any(n.cancelled for n in notes),
+    )

@@ -1,0 +1,225 @@
+"""Minting and ending voice sessions: `POST /v1/sessions`, the ElevenLabs-shaped
+`GET /v1/convai/conversation/get-signed-url`, and `DELETE /v1/sessions/{id}`.
+
+The driver writes the `voice_sessions` row; this module adds the session token (and, when an ElevenLabs
+agent is configured, ElevenLabs' own signed URL and WebRTC token, from the official SDK's async client).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
+from voice_server.auth import bearer_token, request_user
+from voice_server.conversation.driver import SessionClosed, SessionDriver
+from voice_server.http_errors import ApiError
+from voice_server.session_tokens import (
+    SessionClaims,
+    SessionTokenError,
+    mint_session_token,
+    verify_session_token,
+)
+from voice_server.settings import Settings
+from voice_server.ws.handler import conversation_ws
+from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, Live
+
+log = logging.getLogger(__name__)
+
+CLOSED_STATUS = {"forbidden": 403, "not_found": 404, "expired": 401, "ended": 401}
+# A user token cannot fill the database with sessions: a phone has one voice button.
+MAX_ACTIVE_SESSIONS_PER_USER = 50
+_ACTIVE_SESSIONS = """
+    SELECT count(*) FROM voice_sessions WHERE user_id = $1 AND status = 'active' AND expires_at > now()
+"""
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    language: Literal["en", "sw"] | None = Field(
+        default=None, description="the language the assistant starts in (default: the user's)"
+    )
+
+
+class ElevenLabsSession(BaseModel):
+    agent_id: str
+    signed_url: str = Field(description="ElevenLabs' signed WebSocket URL for this conversation")
+    conversation_token: str | None = Field(description="WebRTC token for ElevenLabs' mobile and web SDKs")
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+    session_token: str = Field(description="JWT for this session only: the WebSocket and the tools take it")
+    ws_url: str = Field(description="this server's conversation WebSocket, session token included")
+    expires_at: datetime
+    elevenlabs: ElevenLabsSession | None = Field(description="null unless an ElevenLabs agent is configured")
+
+
+class SignedUrl(BaseModel):
+    signed_url: str = Field(description="ws(s)://HOST/v1/convai/conversation?...&conversation_signature=...")
+
+
+class SessionEnded(BaseModel):
+    session_id: str
+    status: Literal["ended", "expired"]
+
+
+def session_claims(request: web.Request) -> SessionClaims:
+    """The session a request acts in, from its session token (`Authorization: Bearer`); 401 otherwise."""
+    token = bearer_token(request)
+    if token is None:
+        header = request.headers.get("Authorization", "").strip()
+        token = header or None
+    if token is None:
+        raise ApiError(401, "unauthorized", "a session token is needed (Authorization: Bearer ...)")
+    try:
+        return verify_session_token(request.app[SETTINGS_KEY].session_token_secret(), token)
+    except SessionTokenError:
+        raise ApiError(401, "unauthorized", "the session token is not valid") from None
+
+
+def closed_error(exc: SessionClosed) -> ApiError:
+    messages = {
+        "forbidden": "this session belongs to someone else",
+        "not_found": "no such voice session",
+        "expired": "this voice session has expired; start a new one",
+        "ended": "this voice session has ended; start a new one",
+    }
+    return ApiError(CLOSED_STATUS.get(exc.code, 401), f"session_{exc.code}", messages.get(exc.code, "closed"))
+
+
+def _public_base(request: web.Request, settings: Settings) -> str:
+    base = settings.public_url or f"{request.scheme}://{request.host}"
+    parsed = urllib.parse.urlparse(base.rstrip("/"))
+    scheme = {"https": "wss", "http": "ws"}.get(parsed.scheme, parsed.scheme)
+    return urllib.parse.urlunparse(parsed._replace(scheme=scheme))
+
+
+def _ws_url(request: web.Request, settings: Settings, token: str, agent_id: str | None = None) -> str:
+    params = ([("agent_id", agent_id)] if agent_id else []) + [("conversation_signature", token)]
+    return f"{_public_base(request, settings)}/v1/convai/conversation?{urllib.parse.urlencode(params)}"
+
+
+async def elevenlabs_session(settings: Settings) -> ElevenLabsSession | None:
+    """ElevenLabs' signed URL and WebRTC token for the configured agent; None when none is configured or
+    ElevenLabs cannot be reached (the app then talks to this server's own WebSocket)."""
+    if settings.elevenlabs_api_key is None or not settings.elevenlabs_agent_id:
+        return None
+    from elevenlabs.client import AsyncElevenLabs
+
+    kwargs: dict[str, Any] = {"api_key": settings.elevenlabs_api_key.get_secret_value(), "timeout": 10}
+    if settings.elevenlabs_base_url:
+        kwargs["base_url"] = settings.elevenlabs_base_url
+    client = AsyncElevenLabs(**kwargs)
+    agent = settings.elevenlabs_agent_id
+    try:
+        signed = await client.conversational_ai.conversations.get_signed_url(agent_id=agent)
+        webrtc = await client.conversational_ai.conversations.get_webrtc_token(agent_id=agent)
+    except Exception as exc:  # the SDK raises its own ApiError, httpx errors, timeouts...
+        log.warning("ElevenLabs did not give a signed URL (%s): the session has none", type(exc).__name__)
+        return None
+    return ElevenLabsSession(agent_id=agent, signed_url=signed.signed_url, conversation_token=webrtc.token)
+
+
+async def _mint(
+    request: web.Request, language: str | None
+) -> tuple[SessionClaims, str, ElevenLabsSession | None]:
+    user_id = request_user(request)
+    live = request.app[LIVE_KEY]
+    if not live.accepting:
+        raise ApiError(503, "shutting_down", "this server is restarting; try again")
+    settings = request.app[SETTINGS_KEY]
+    try:
+        active = await request.app[POOL_KEY].fetchval(_ACTIVE_SESSIONS, user_id)
+    except UNAVAILABLE:
+        raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
+    if active >= MAX_ACTIVE_SESSIONS_PER_USER:
+        raise ApiError(429, "too_many_sessions", "too many open voice sessions; end one or wait")
+    eleven = await elevenlabs_session(settings)
+    try:
+        info = await live.driver.start_session(
+            user_id,
+            agent_id=eleven.agent_id if eleven else "ongea-pesa",
+            language=language,
+            signed_url=eleven.signed_url if eleven else None,
+        )
+    except UNAVAILABLE:
+        log.warning("POST /v1/sessions: database unavailable", exc_info=True)
+        raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
+    claims = SessionClaims(str(info.session_id), user_id, info.expires_at)
+    token = mint_session_token(settings.session_token_secret(), claims.session_id, user_id, info.expires_at)
+    return claims, token, eleven
+
+
+async def create_session(request: web.Request) -> web.Response:
+    body: object = {}
+    if request.can_read_body:
+        try:
+            body = json.loads(await request.text() or "{}")
+        except ValueError:
+            raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    try:
+        wanted = SessionCreate.model_validate(body if body is not None else {})
+    except ValidationError:
+        raise ApiError(400, "invalid_request", "language is en or sw") from None
+    claims, token, eleven = await _mint(request, wanted.language)
+    created = SessionCreated(
+        session_id=claims.session_id,
+        session_token=token,
+        ws_url=_ws_url(request, request.app[SETTINGS_KEY], token),
+        expires_at=claims.expires_at,
+        elevenlabs=eleven,
+    )
+    return web.json_response(created.model_dump(mode="json"), status=201)
+
+
+async def get_signed_url(request: web.Request) -> web.Response:
+    agent_id = request.query.get("agent_id", "")[:200] or None
+    _, token, _ = await _mint(request, None)
+    url = _ws_url(request, request.app[SETTINGS_KEY], token, agent_id)
+    return web.json_response(SignedUrl(signed_url=url).model_dump())
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    """Ended by its own session token, or by its owner's user token."""
+    session_id = request.match_info["session_id"]
+    try:
+        claims: SessionClaims | None = session_claims(request)
+    except ApiError:
+        claims = None
+    if claims is not None and claims.session_id == session_id:
+        user_id = claims.user_id
+    else:
+        user_id = request_user(request)
+    live = request.app[LIVE_KEY]
+    status: Literal["ended", "expired"] = "ended"
+    try:
+        await live.driver.end_session(session_id, user_id, "ended")
+    except SessionClosed as exc:
+        if exc.code not in ("ended", "expired"):
+            raise closed_error(exc) from None
+        status = "ended" if exc.code == "ended" else "expired"
+    await live.close_session_sockets(session_id, 1000, "session ended")
+    return web.json_response(SessionEnded(session_id=session_id, status=status).model_dump())
+
+
+def setup_sessions(app: web.Application) -> None:
+    """The driver, the live-conversation state and every conversation route (sessions, WebSocket, tools)."""
+    from voice_server.tools.routes import setup_tools
+    from voice_server.webhooks import setup_webhooks
+
+    driver = SessionDriver(app[POOL_KEY], app[SETTINGS_KEY])
+    app[LIVE_KEY] = Live(driver=driver, metrics=app[METRICS_KEY])
+    app.router.add_post("/v1/sessions", create_session)
+    app.router.add_delete("/v1/sessions/{session_id}", delete_session)
+    app.router.add_get("/v1/convai/conversation/get-signed-url", get_signed_url)
+    app.router.add_get("/v1/convai/conversation", conversation_ws)
+    setup_tools(app)
+    setup_webhooks(app)
