@@ -202,7 +202,7 @@ async def test_an_expected_deposit_fails_after_24_hours_and_a_late_one_waits_for
         "UPDATE c2b_expected_deposits SET expires_at = now() - interval '1 second' WHERE transaction_id = $1",
         tx,
     )
-    result = await sweep(harness.pool, harness.ledger)
+    result = await sweep(harness.pool)
     assert result.deposits_expired >= 1
     row = await harness.tx(tx)
     assert row["status"] == "failed" and "24 hours" in row["error_message"]
