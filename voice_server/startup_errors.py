@@ -66,20 +66,6 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return str(choices[0]) if choices else f"ONGEA_{name.upper()}"
 
 
-def _is_secret(loc: tuple[int | str, ...]) -> bool:
-    """A setting whose value must not be echoed: a secret, or the database URL (it may hold a password)."""
-    from voice_server.settings import Settings
-
-    if not loc:
-        return False
-    key = str(loc[0])
-    for name, field in Settings.model_fields.items():
-        aliases = getattr(field.validation_alias, "choices", None) or []
-        if key == name or key in aliases or key.upper() == f"ONGEA_{name.upper()}":
-            return name == "database_url" or "SecretStr" in str(field.annotation)
-    return False
-
-
 def explain(exc: BaseException) -> str | None:
     """One line for a configuration or environment problem; None for a bug (let it show)."""
     if isinstance(exc, StartupError | MigrationError):
@@ -87,8 +73,7 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         value = first.get("input")
-        secret = _is_secret(first["loc"])
-        shown = "" if isinstance(value, dict) or secret else f" (got {str(value)[:60]!r})"
+        shown = "" if isinstance(value, dict) else f" (got {str(value)[:60]!r})"
         message = str(first["msg"]).removeprefix("Value error, ")
         if not first["loc"]:  # a rule between settings
             return f"bad settings: {message}"
