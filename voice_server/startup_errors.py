@@ -9,7 +9,7 @@ import errno
 import socket
 import sys
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from pydantic import ValidationError
@@ -21,16 +21,24 @@ class StartupError(Exception):
     """A start-up failure already phrased for people."""
 
 
+_SECRET_PARAMS = {"password", "sslpassword"}  # libpq takes a password in the query string too
+
+
 def describe_dsn(dsn: str) -> str:
-    """The URL without its password (safe to print)."""
+    """The URL without its password, wherever it is (safe to print); what is not a URL is not echoed."""
     try:
         parts = urlsplit(dsn)
+        if parts.scheme not in ("postgres", "postgresql"):
+            return "(not a postgresql:// URL)"
         netloc = parts.netloc
         if "@" in netloc:
             userinfo, host = netloc.rsplit("@", 1)
             user = userinfo.split(":", 1)[0]
             netloc = f"{user}@{host}" if user else host
-        return urlunsplit(parts._replace(netloc=netloc))
+        query = urlencode(
+            [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _SECRET_PARAMS]
+        )
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
     except ValueError:
         return "(unreadable URL)"
 

@@ -84,6 +84,11 @@ async def change_plan(request: web.Request) -> web.Response:
         changed = current is None or current["plan_type"] != body.plan
         if current is not None and current["stripe_subscription_id"] is not None and changed:
             raise ApiError(409, "managed_by_stripe", "this subscription is billed by Stripe: change it there")
+        # Nothing here charges a monthly fee: a paid plan (lower fees, higher limits) is bought through
+        # Stripe billing, whose webhook records it. Asking here only keeps it or leaves it for a free one.
+        fee = await conn.fetchval("SELECT monthly_fee FROM subscription_plans WHERE id = $1", body.plan)
+        if changed and fee is not None and fee > 0:
+            raise ApiError(402, "payment_required", f"{body.plan} is a paid plan: subscribe through billing")
         if changed:
             await end_plans_in_force(conn, user_id)
             await conn.execute(

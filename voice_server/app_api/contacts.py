@@ -29,6 +29,9 @@ from voice_server.http_errors import ApiError
 PhoneProblem = Literal["invalid_phone", "foreign_number"]
 IMPORT_MAX_BYTES = 2 * 1024 * 1024  # an address book of a few thousand entries
 MAX_CONTACTS = 10_000  # per user: imports cannot grow one user's rows without end
+# Additions of one user counted and written one at a time (the profile's row lock), or parallel imports
+# each count the same total and together pass the limit.
+_ONE_AT_A_TIME = "SELECT id FROM profiles FOR UPDATE"
 
 
 def classify_phone(raw: str) -> tuple[str | None, PhoneProblem | None, str]:
@@ -66,6 +69,7 @@ async def create_contact(request: web.Request) -> web.Response:
     body = await read_model(request, ContactCreate)
     phone = _phone(body.phone)
     async with user_db(request, write=True) as conn:
+        await conn.execute(_ONE_AT_A_TIME)
         if await conn.fetchval("SELECT count(*) FROM contacts") >= MAX_CONTACTS:
             raise ApiError(409, "too_many_contacts", f"at most {MAX_CONTACTS:,} contacts: delete some first")
         try:
@@ -170,6 +174,7 @@ async def import_contacts(request: web.Request) -> web.Response:
         else:
             wanted[number] = (i, name, nickname, relationship)
     async with user_db(request, write=True) as conn:
+        await conn.execute(_ONE_AT_A_TIME)
         saved = await conn.fetchval("SELECT count(*) FROM contacts")
         if saved + len(wanted) > MAX_CONTACTS:
             raise ApiError(

@@ -25,9 +25,10 @@ def _limit(request: web.Request, default: int, most: int) -> int:
     raw = request.query.get("limit")
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw[:6]) <= most:
+    digits = raw.lstrip("0")  # read whole: zeros in front once hid a size past the maximum
+    if not (raw.isascii() and raw.isdigit()) or not (len(digits) <= 6 and 1 <= int(digits or "0") <= most):
         raise ApiError(400, "invalid_limit", f"limit is a whole number from 1 to {most}")
-    return int(raw)
+    return int(digits)
 
 
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:

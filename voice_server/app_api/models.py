@@ -47,8 +47,10 @@ def parse_amount(value: Any, *, whole: bool = False, allow_zero: bool = False) -
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise api_error("invalid_amount", "the amount is not a number") from None
+    if not amount.is_finite():  # before any comparison: comparing a Decimal NaN raises, it is no answer
+        raise api_error("invalid_amount", "an amount is from 1 to 250,000 shillings")
     low_ok = amount >= 0 if allow_zero else amount > 0
-    if not amount.is_finite() or not low_ok or amount > MAX_PAYMENT:
+    if not low_ok or amount > MAX_PAYMENT:
         raise api_error("invalid_amount", "an amount is from 1 to 250,000 shillings")
     if amount != amount.quantize(Decimal("0.01")):
         raise api_error("invalid_amount", "an amount has at most two decimal places")
@@ -57,11 +59,16 @@ def parse_amount(value: Any, *, whole: bool = False, allow_zero: bool = False) -
     return amount.quantize(Decimal("0.01"))
 
 
+_JOINERS = "\u200c\u200d"
+
+
 def clean_text(value: str | None, field: str, max_len: int, *, required: bool = False) -> str | None:
     if value is None:
         return None
-    # No control characters (NUL would not even fit in PostgreSQL text), tabs or runs of spaces.
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+    # No control characters (NUL would not even fit in PostgreSQL text), direction overrides, tabs or runs of
+    # spaces; but the zero-width (non-)joiners that emoji and Indic and Arabic scripts are written with stay.
+    text = " ".join("".join(ch if ch.isprintable() or ch in _JOINERS else " " for ch in value).split())
+    text = text.strip(_JOINERS + " ")
     if not text:
         if required:
             raise api_error("invalid_text", f"{field} is empty")
@@ -164,9 +171,12 @@ _PIN_PATTERN = r"^[0-9]{4,6}$"
 
 
 def weak_pin_reason(pin: str) -> str | None:
-    """Why a PIN is too easy to guess: all one digit, or a run up or down (1234, 9876, 34567)."""
+    """Why a PIN is too easy to guess: all one digit, a run up or down (1234, 9876, 34567), or a short
+    block repeated (1212, 123123), among the first an attacker tries."""
     if len(set(pin)) == 1:
         return "a PIN cannot be one digit repeated"
+    if any(len(pin) % n == 0 and pin == pin[:n] * (len(pin) // n) for n in (2, 3)):
+        return "a PIN cannot be a few digits repeated like 1212 or 123123"
     steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
     if steps in ({1}, {-1}):
         return "a PIN cannot be a run of digits like 1234 or 9876"
@@ -176,7 +186,9 @@ def weak_pin_reason(pin: str) -> str | None:
 class PinChange(BaseModel):
     model_config = _FORBID
 
-    pin: StrictStr = Field(description="the new PIN: 4 to 6 digits, not one digit repeated, not a run")
+    pin: StrictStr = Field(
+        description="the new PIN: 4 to 6 digits, not one digit repeated, not a run, not a block repeated"
+    )
     current_pin: StrictStr | SkipJsonSchema[None] = Field(
         default=None, description="needed when a PIN is already set; wrong ones count towards the lockout"
     )

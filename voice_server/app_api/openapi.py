@@ -200,10 +200,11 @@ def app_api_paths() -> tuple[list[type[BaseModel]], dict[str, Any]]:
         "/v1/plans": {"get": _op("The subscription plans", (200, PlanList, "plans"))},
         "/v1/subscription": {
             "post": _op(
-                "Change plan: in force at once for fees and limits (201 changed, 200 already on it)",
+                "Change plan: in force at once for fees and limits (201 changed, 200 already on it); "
+                "a paid plan is bought through Stripe billing (402 here)",
                 (201, Subscription, "the subscription in force"),
                 body=SubscriptionRequest,
-                errors=(400, 404, 409, 413),
+                errors=(400, 402, 404, 409, 413),
             )
         },
         "/v1/webhooks/stripe": {

@@ -28,8 +28,9 @@ from voice_server.app_api.models import (
 from voice_server.auth import request_user
 from voice_server.http_errors import ApiError
 
-# Digits, possibly grouped by spaces or dashes as a card is printed ("4111 1111 1111 1111").
-_DIGIT_RUN = re.compile(r"\d(?:[ \-]?\d)+")
+# Digits, possibly grouped as a card is printed ("4111 1111 1111 1111") or by any other single mark that
+# is not a letter or digit ("tok_4111_1111_1111_1111" hid a card number in a token).
+_DIGIT_RUN = re.compile(r"\d(?:[^0-9A-Za-z]?\d)+")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9]{1,20}$")
 MAX_METHODS = 20
 
@@ -58,12 +59,19 @@ def looks_like_card_number(text: str) -> bool:
 
 
 def carries_card_number(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(carries_card_number(k) or carries_card_number(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(carries_card_number(v) for v in value)
-    if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
-        return looks_like_card_number(str(value))
+    """Any key or value, at any depth, that looks like a card number (a loop, not recursion: a body nested
+    hundreds deep is still JSON, and must be a 400, not a RecursionError)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str | int | Decimal) and not isinstance(item, bool):
+            if looks_like_card_number(str(item)):
+                return True
     return False
 
 

@@ -233,6 +233,10 @@ async def transactions_page(
             raise ApiError(400, "invalid_cursor", "before is a cursor from a previous page") from None
         if after_time.tzinfo is None:
             after_time = after_time.replace(tzinfo=UTC)
+        try:  # a forged offset can push the instant out of the calendar (0001-01-01T00:00+23:59)
+            after_time = after_time.astimezone(UTC)
+        except OverflowError:
+            raise ApiError(400, "invalid_cursor", "before is a cursor from a previous page") from None
     rows = await conn.fetch(
         f"""SELECT {TRANSACTION_COLUMNS} FROM transactions
             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR type = $2)
