@@ -18,10 +18,10 @@ from typing import Any
 import asyncpg
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
+from voice_server.appkeys import POOL_KEY, SESSION_TOKENS_KEY, SETTINGS_KEY
 from voice_server.conversation.driver import ClientEvent, SessionClosed, TurnResult
 from voice_server.dialogue.events import PinEntry, Tap, UserEvent, Utterance
-from voice_server.session_tokens import SessionClaims, SessionTokenError, verify_session_token
+from voice_server.session_tokens import SessionClaims, SessionTokenError
 from voice_server.ws import protocol
 from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, DatabaseUnavailable, Live
 
@@ -291,7 +291,7 @@ async def conversation_ws(request: web.Request) -> web.StreamResponse:
         return ws
     token = request.query.get("conversation_signature", "")
     try:
-        claims = verify_session_token(settings.session_token_secret(), token)
+        claims = request.app[SESSION_TOKENS_KEY].verify(token)
     except SessionTokenError:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"invalid session token")
         return ws
