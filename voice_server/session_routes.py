@@ -155,7 +155,9 @@ async def _mint(
 
 async def create_session(request: web.Request) -> web.Response:
     body: object = {}
-    if request.can_read_body:
+    # (`body_exists`, not `can_read_body`: the middleware has read the body already, so nothing is left to
+    # read and `can_read_body` is false; the language asked for was ignored.)
+    if request.body_exists:
         try:
             body = json.loads(await request.text() or "{}")
         except ValueError:
