@@ -120,7 +120,7 @@ async def test_a_turn_that_waited_for_the_lock_sees_what_the_turn_before_it_chan
     user = await make_user(balance="5000.00", pin="4321")
     session = await driver.start_session(user)
     async with second_pool.acquire() as conn, conn.transaction():
-        # What a turn does: the session row locked, the PIN locked by its fifth wrong attempt, its state stored.
+        # What a turn does: the session row locked, the PIN locked (a fifth wrong attempt), its state stored.
         await conn.execute(
             "SELECT 1 FROM voice_sessions WHERE session_id = $1 FOR UPDATE", session.session_id
         )

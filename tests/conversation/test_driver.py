@@ -277,7 +277,8 @@ async def test_the_state_is_stored_verbatim_whatever_the_person_said(
         assert stored is not None and stored["dialogue_state"]["draft"]["text"] == said
         cancelled = await driver.handle(session.session_id, user, Utterance("cancel"))
         assert cancelled.outcome in ("cancelled", "answered"), cancelled
-    assert await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user) == Decimal("5000.00")
-    assert await pool.fetchval(
-        "SELECT turns FROM voice_sessions WHERE session_id = $1", session.session_id
-    ) == 6
+    wallet = await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user)
+    assert wallet == Decimal("5000.00")
+    assert (
+        await pool.fetchval("SELECT turns FROM voice_sessions WHERE session_id = $1", session.session_id) == 6
+    )
