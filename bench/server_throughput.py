@@ -100,6 +100,8 @@ async def main() -> int:
     parser.add_argument("--sessions", type=int, default=8)
     args = parser.parse_args()
 
+    load = Path("/proc/loadavg").read_text().split()[:3]  # noqa: ASYNC240
+    print(f"load average at start: {' '.join(load)} (2 cores; client, server and pgbench on this machine)")
     server_dsn, name, dsn = await fresh_database()
     bench_db = f"ongea_pgbench_{uuid.uuid4().hex[:8]}"
     pgbench_dsn = await create_database(server_dsn, bench_db)

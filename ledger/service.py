@@ -3,6 +3,9 @@
 Each operation is one round trip (one prepared `SELECT ledger_...(...)`), so each is one database transaction:
 a crash or a concurrent caller can never see half of it. The SQL functions raise SQLSTATE `OPL01` with a
 stable code; here that becomes `LedgerError(code, message)` and no SQL text ever leaks to a caller.
+Propose, revise, confirm and cancel go through the `_or_refusal` variants (sql/0017), which return the
+refusal instead of raising it, so a caller's own transaction (a voice turn) survives a refusal without a
+savepoint.
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ LEDGER_SQLSTATE = "OPL01"
 
 Clock = Callable[[], datetime]
 
-_PROPOSE = """SELECT * FROM ledger_propose($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                                            $14::timestamptz, $15)"""
-_REVISE = """SELECT * FROM ledger_revise($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                                          $14::timestamptz, $15)"""
-_CONFIRM = "SELECT ledger_confirm($1, $2, $3, $4, $5::timestamptz)"
-_CANCEL = "SELECT * FROM ledger_cancel($1, $2, $3)"
+_REFUSAL = "r.refusal_state, r.refusal, r.refusal_detail"
+_PROPOSE = f"""SELECT {_REFUSAL}, (r.tx).*
+               FROM ledger_propose_or_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                              $14::timestamptz, $15) r"""
+_REVISE = f"""SELECT {_REFUSAL}, (r.tx).*
+              FROM ledger_revise_or_refusal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                            $14::timestamptz, $15) r"""
+_CONFIRM = f"""SELECT {_REFUSAL}, r.result
+               FROM ledger_confirm_or_refusal($1, $2, $3, $4, $5::timestamptz) r"""
+_CANCEL = f"SELECT {_REFUSAL}, (r.tx).* FROM ledger_cancel_or_refusal($1, $2, $3) r"
 
 
 def _uuid(value: object, what: str = "id") -> uuid.UUID:
@@ -52,18 +59,37 @@ def _uuid(value: object, what: str = "id") -> uuid.UUID:
         ) from exc
 
 
-def _translate(exc: asyncpg.PostgresError) -> LedgerError:
-    if exc.sqlstate == LEDGER_SQLSTATE:
-        return LedgerError(str(exc.args[0]) if exc.args else "refused", getattr(exc, "detail", None))
-    if isinstance(exc, asyncpg.CheckViolationError):
+def _refusal(sqlstate: str, message: str | None, detail: str | None) -> LedgerError | None:
+    """The refusal an error of the database stands for, or None when it is not one (a real failure)."""
+    if sqlstate == LEDGER_SQLSTATE:
+        return LedgerError(message or "refused", detail)
+    if sqlstate == asyncpg.CheckViolationError.sqlstate:
         return LedgerError("invalid_input", "the values break a rule of the ledger")
-    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+    if sqlstate == asyncpg.ForeignKeyViolationError.sqlstate:
         return LedgerError("user_not_found", "no such user")
-    if isinstance(exc, asyncpg.UniqueViolationError):
+    if sqlstate == asyncpg.UniqueViolationError.sqlstate:
         return LedgerError("duplicate", "that already exists")
-    if isinstance(exc, asyncpg.DataError):
+    if sqlstate.startswith("22"):  # data_exception, asyncpg's DataError (also its own argument checks)
         return LedgerError("invalid_input", "a value is not of the right kind or too large")
-    raise exc
+    return None
+
+
+def _translate(exc: asyncpg.PostgresError) -> LedgerError:
+    refusal = _refusal(
+        str(exc.sqlstate or ""), str(exc.args[0]) if exc.args else None, getattr(exc, "detail", None)
+    )
+    if refusal is None:
+        raise exc
+    return refusal
+
+
+def _unless_refused(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of an `_or_refusal` function (sql/0017); its refusal raised as a `LedgerError`."""
+    assert row is not None
+    if row["refusal_state"] is not None:
+        refusal = _refusal(row["refusal_state"], row["refusal"], row["refusal_detail"])
+        raise refusal or LedgerError("refused", row["refusal"])  # (the functions catch nothing else)
+    return row
 
 
 class Ledger:
@@ -122,7 +148,7 @@ class Ledger:
             self._now(),
             self._ttl,
         )
-        return Proposal.from_row(row)
+        return Proposal.from_row(_unless_refused(row))
 
     async def revise(
         self, transaction_id: uuid.UUID, user_id: uuid.UUID, request: ProposalRequest
@@ -137,7 +163,7 @@ class Ledger:
             self._now(),
             self._ttl,
         )
-        return Proposal.from_row(row)
+        return Proposal.from_row(_unless_refused(row))
 
     async def confirm(
         self, transaction_id: uuid.UUID, user_id: uuid.UUID, version: int, *, voice_verified: bool
@@ -147,8 +173,8 @@ class Ledger:
             raise LedgerError("stale_version", "the version must be an integer")
         if not -(2**31) <= version < 2**31:
             raise LedgerError("stale_version", "no such version")
-        result = await self._call(
-            "fetchval",
+        row = await self._call(
+            "fetchrow",
             _CONFIRM,
             _uuid(transaction_id, "transaction"),
             _uuid(user_id, "user"),
@@ -156,7 +182,7 @@ class Ledger:
             bool(voice_verified),
             self._now(),
         )
-        data = cast(dict[str, Any], result)
+        data = cast(dict[str, Any], _unless_refused(row)["result"])
         if "error" in data:
             raise LedgerError(str(data["error"]), str(data.get("message") or ""))
         return ConfirmResult(**data)
@@ -168,7 +194,7 @@ class Ledger:
         row = await self._call(
             "fetchrow", _CANCEL, _uuid(transaction_id, "transaction"), _uuid(user_id, "user"), reason[:200]
         )
-        return Proposal.from_row(row)
+        return Proposal.from_row(_unless_refused(row))
 
     async def expire_due(self) -> int:
         """Cancels every pending proposal past its expiry; the session sweeper calls this."""

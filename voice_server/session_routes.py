@@ -16,16 +16,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
+from voice_server.appkeys import METRICS_KEY, POOL_KEY, SESSION_TOKENS_KEY, SETTINGS_KEY
 from voice_server.auth import bearer_token, request_user
 from voice_server.conversation.driver import SessionClosed, SessionDriver
 from voice_server.http_errors import ApiError
-from voice_server.session_tokens import (
-    SessionClaims,
-    SessionTokenError,
-    mint_session_token,
-    verify_session_token,
-)
+from voice_server.session_tokens import SessionClaims, SessionTokenError, SessionTokens
 from voice_server.settings import Settings
 from voice_server.ws.handler import conversation_ws
 from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, Live
@@ -80,7 +75,7 @@ def session_claims(request: web.Request) -> SessionClaims:
     if token is None:
         raise ApiError(401, "unauthorized", "a session token is needed (Authorization: Bearer ...)")
     try:
-        return verify_session_token(request.app[SETTINGS_KEY].session_token_secret(), token)
+        return request.app[SESSION_TOKENS_KEY].verify(token)
     except SessionTokenError:
         raise ApiError(401, "unauthorized", "the session token is not valid") from None
 
@@ -154,13 +149,15 @@ async def _mint(
         log.warning("POST /v1/sessions: database unavailable", exc_info=True)
         raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
     claims = SessionClaims(str(info.session_id), user_id, info.expires_at)
-    token = mint_session_token(settings.session_token_secret(), claims.session_id, user_id, info.expires_at)
+    token = request.app[SESSION_TOKENS_KEY].mint(claims.session_id, user_id, info.expires_at)
     return claims, token, eleven
 
 
 async def create_session(request: web.Request) -> web.Response:
     body: object = {}
-    if request.can_read_body:
+    # (`body_exists`, not `can_read_body`: the middleware has read the body already, so nothing is left to
+    # read and `can_read_body` is false; the language asked for was ignored.)
+    if request.body_exists:
         try:
             body = json.loads(await request.text() or "{}")
         except ValueError:
@@ -216,6 +213,7 @@ def setup_sessions(app: web.Application) -> None:
     from voice_server.webhooks import setup_webhooks
 
     driver = SessionDriver(app[POOL_KEY], app[SETTINGS_KEY])
+    app[SESSION_TOKENS_KEY] = SessionTokens(app[SETTINGS_KEY].session_token_secret)
     app[LIVE_KEY] = Live(driver=driver, metrics=app[METRICS_KEY])
     app.router.add_post("/v1/sessions", create_session)
     app.router.add_delete("/v1/sessions/{session_id}", delete_session)

@@ -96,3 +96,58 @@ async def test_a_revision_racing_a_confirmation_never_pays_an_unread_version(
             done = await there.handle(session.session_id, user, Utterance("yes"))
             assert done.committed is not None and done.committed["amount"] == "700.00"
         assert await check_invariants(pool, [user]) == []
+
+
+async def _wait_for_a_lock_waiter(pool: asyncpg.Pool) -> None:
+    for _ in range(200):
+        waiting = await pool.fetchval(
+            """SELECT count(*) FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the turn never waited for the session lock")
+
+
+async def test_a_turn_that_waited_for_the_lock_sees_what_the_turn_before_it_changed(
+    pool: asyncpg.Pool, second_pool: asyncpg.Pool, settings: Settings, make_user: MakeUser
+) -> None:
+    """The turn before (on another connection) locked the PIN, and also the contacts changed meanwhile: a
+    turn queued behind it reads the user's facts as that turn left them, not as they were when it began to
+    wait (one statement that waits for a row lock sees the rest of the database as it was before)."""
+    driver = SessionDriver(pool, settings)
+    user = await make_user(balance="5000.00", pin="4321")
+    session = await driver.start_session(user)
+    async with second_pool.acquire() as conn, conn.transaction():
+        # What a turn does: the session row locked, the PIN locked (a fifth wrong attempt), its state stored.
+        await conn.execute(
+            "SELECT 1 FROM voice_sessions WHERE session_id = $1 FOR UPDATE", session.session_id
+        )
+        queued = asyncio.get_running_loop().create_task(
+            driver.handle(session.session_id, user, Utterance("send 2000 to kamau"))
+        )
+        await _wait_for_a_lock_waiter(pool)
+        await conn.execute(
+            "UPDATE profiles SET pin_locked_until = now() + interval '1 hour' WHERE id = $1", user
+        )
+        await conn.execute(
+            "INSERT INTO contacts (user_id, name, phone_number) VALUES ($1, 'Kamau Njoroge', '254711222333')",
+            user,
+        )
+        await conn.execute(
+            "UPDATE voice_sessions SET turns = turns + 1 WHERE session_id = $1", session.session_id
+        )
+    result = await queued
+    # Kamau was found (the contact added by the turn before) and the PIN is locked: refused before read-back.
+    assert result.outcome == "rejected" and result.rejected == "pin_locked", result
+    assert await pool.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", user) == 0
+
+    # Uncontended, the same facts are read with the session row.
+    again = await driver.handle(session.session_id, user, Utterance("send 2000 to kamau"))
+    assert again.outcome == "rejected" and again.rejected == "pin_locked", again
+    await pool.execute("UPDATE profiles SET pin_locked_until = NULL WHERE id = $1", user)
+    proposed = await driver.handle(session.session_id, user, Utterance("send 2000 to kamau"))
+    assert proposed.outcome == "proposed" and proposed.proposal is not None
+    assert proposed.proposal["phone"] == "254711222333"
+    assert await check_invariants(pool, [user]) == []

@@ -255,3 +255,30 @@ async def test_a_limit_reached_between_read_back_and_yes_is_said_with_the_balanc
     assert "this month" in said and "KES 4,490" in said
     assert await _status(pool, user) == ["processing"] * 5 + ["cancelled"]
     assert await check_invariants(pool, [user]) == []
+
+
+async def test_the_state_is_stored_verbatim_whatever_the_person_said(
+    driver: SessionDriver, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    """The state and the COMMIT go to the database as one query with the state's JSON quoted in it: nothing
+    the person says can end that quote."""
+    user = await make_user()
+    session = await driver.start_session(user)
+    for said in (
+        "send 500 to $state$'); UPDATE profiles SET wallet_balance = 1e9; --",
+        "send 500 to $$ \\' \" \\\\ $state_ab$ $ state $state",
+        "tuma 500 kwa Mzee wa 'Kijiji' 🙂 — ñ",
+    ):
+        answer = await driver.handle(session.session_id, user, Utterance(said))
+        assert answer.outcome == "asked" and answer.asked == "recipient", (said, answer)
+        stored = await pool.fetchrow(
+            "SELECT dialogue_state, turns FROM voice_sessions WHERE session_id = $1", session.session_id
+        )
+        assert stored is not None and stored["dialogue_state"]["draft"]["text"] == said
+        cancelled = await driver.handle(session.session_id, user, Utterance("cancel"))
+        assert cancelled.outcome in ("cancelled", "answered"), cancelled
+    wallet = await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user)
+    assert wallet == Decimal("5000.00")
+    assert (
+        await pool.fetchval("SELECT turns FROM voice_sessions WHERE session_id = $1", session.session_id) == 6
+    )

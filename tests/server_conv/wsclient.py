@@ -43,11 +43,15 @@ class Conv:
         self.metadata: dict[str, Any] = {}
 
     @classmethod
-    async def open(cls, ws_url: str, *, init: bool = True) -> tuple[Conv, Turn]:
+    async def open(
+        cls, ws_url: str, *, init: bool = True, dynamic_variables: dict[str, Any] | None = None
+    ) -> tuple[Conv, Turn]:
         ws = await websockets.connect(ws_url, max_size=None)
         conv = cls(ws)
         if init:
-            await conv.send({"type": "conversation_initiation_client_data", "dynamic_variables": {}})
+            await conv.send(
+                {"type": "conversation_initiation_client_data", "dynamic_variables": dynamic_variables or {}}
+            )
         first = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert first["type"] == "conversation_initiation_metadata", first
         conv.metadata = first["conversation_initiation_metadata_event"]

@@ -7,11 +7,12 @@ send. Money is decided here and in the ledger only; the network layers translate
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -116,11 +117,78 @@ class SessionInfo:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+# The session row, locked: what every turn starts with.
+_LOCK = """SELECT id, session_id, user_id, status, expires_at, dialogue_state::text AS dialogue_state
+           FROM voice_sessions WHERE session_id = $1 FOR UPDATE"""
+
+# The same, with the facts about the user a turn's dialogue needs (`World`), in the same round trip.
+# A statement that waited for the lock (another turn of this session was running) sees the locked row as that
+# turn left it but everything else as it was when the statement began: `world_fresh` is false then (the row
+# we locked is not the version our snapshot had) and the facts are read again by a statement of their own.
+_LOCK_WITH_WORLD = """
+    SELECT s.id, s.session_id, s.user_id, s.status, s.expires_at, s.dialogue_state::text AS dialogue_state,
+           (SELECT v.xmin FROM voice_sessions v WHERE v.id = s.id) = s.xmin AS world_fresh,
+           p.pin_hash IS NOT NULL AS pin_set, p.pin_locked_until,
+           CASE WHEN $3 THEN (
+               SELECT jsonb_agg(jsonb_build_object('id', c.id::text, 'name', c.name,
+                                                   'phone_number', coalesce(c.phone_number, ''),
+                                                   'nickname', c.nickname)
+                                ORDER BY c.favorite DESC NULLS LAST, c.name, c.id)
+               FROM contacts c WHERE c.user_id = $2)
+           END AS contacts
+    FROM voice_sessions s LEFT JOIN profiles p ON p.id = $2
+    WHERE s.session_id = $1
+    FOR UPDATE OF s
+"""
+
+_STORE = """UPDATE voice_sessions
+            SET dialogue_state = $2::text::jsonb, language = $3, turns = turns + 1, last_turn_at = $4
+            WHERE id = $1"""
+
+
+def _store_and_commit(row_id: uuid.UUID, state: DialogueState, now: datetime) -> str:
+    """`_STORE` and the COMMIT as one simple query: one round trip instead of two (asyncpg cannot pipeline,
+    and a statement with parameters cannot carry a COMMIT). No value can end its literal: the id is a UUID,
+    the language en or sw, the time an ISO stamp (converted as asyncpg converts a parameter), and the state's
+    JSON sits in a dollar quote whose tag it does not contain (a dollar quote has no escapes: only its tag
+    ends it)."""
+    data = state.model_dump_json()
+    tag = "state"
+    while f"${tag}$" in data:
+        tag = "state_" + secrets.token_hex(8)
+    language = "sw" if state.language == "sw" else "en"
+    stamp = now.astimezone(UTC).isoformat()
+    return f"""UPDATE voice_sessions
+               SET dialogue_state = ${tag}${data}${tag}$::jsonb, language = '{language}', turns = turns + 1,
+                   last_turn_at = '{stamp}'::timestamptz
+               WHERE id = '{uuid.UUID(str(row_id))}'::uuid;
+               COMMIT"""
+
+
+@contextlib.asynccontextmanager
+async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """BEGIN ... COMMIT, where the block may end the transaction itself (`_store_and_commit`); rolled back
+    on any failure."""
+    await conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            # (Should this fail too, the pool rolls back or drops the connection when it is released.)
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await conn.execute("ROLLBACK")
+        raise
+    if conn.is_in_transaction():
+        await conn.execute("COMMIT")
+
+
 class SessionDriver:
     """Runs turns of voice sessions; safe to share between connections and processes: each turn is one
-    database transaction holding the session row's lock, with the ledger's calls inside it (each in a
-    savepoint), so the dialogue state and the money it moved commit together, and a tap and a spoken yes
-    arriving together are applied one after the other (the second finds nothing left to confirm)."""
+    database transaction holding the session row's lock, with the ledger's calls inside it (their refusals
+    come back as results, so the transaction survives them), so the dialogue state and the money it moved
+    commit together, and a tap and a spoken yes arriving together are applied one after the other (the
+    second finds nothing left to confirm). A turn is four round trips: BEGIN, the locked row with the
+    user's facts, the ledger call (if any), the state with the COMMIT."""
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings, *, clock: Clock | None = None) -> None:
         self.pool = pool
@@ -173,8 +241,12 @@ class SessionDriver:
             raise LedgerError("user_not_found", "no such user") from None
         return SessionInfo(session_id, row_id, user_id, expires, agent_id[:200], lang)
 
-    async def greeting(self, session_id: str, user_id: uuid.UUID) -> TurnResult:
-        return await self._turn(session_id, user_id, None)
+    async def greeting(
+        self, session_id: str, user_id: uuid.UUID, *, language: str | None = None
+    ) -> TurnResult:
+        """The first message of a connection; `language` (en or sw, what the client says it speaks) sets
+        the language of the greeting and of the answers until the person speaks another."""
+        return await self._turn(session_id, user_id, None, language=language)
 
     async def handle(self, session_id: str, user_id: uuid.UUID, event: UserEvent) -> TurnResult:
         """One event of the person (speech, tap, PIN, tool call, tick): the dialogue's answer."""
@@ -192,10 +264,12 @@ class SessionDriver:
 
     # --- one turn ----------------------------------------------------------------------------------------
 
-    async def _turn(self, session_id: str, user_id: uuid.UUID, event: UserEvent | None) -> TurnResult:
+    async def _turn(
+        self, session_id: str, user_id: uuid.UUID, event: UserEvent | None, *, language: str | None = None
+    ) -> TurnResult:
         expired = False
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, session_id, user_id)
+        async with self.pool.acquire() as conn, _transaction(conn):
+            row = await self._lock(conn, session_id, user_id, event=event)
             now = self.now()
             if now >= row["expires_at"]:
                 await self._close(conn, row, "expired")
@@ -204,36 +278,41 @@ class SessionDriver:
                 state = _stored_state(row["dialogue_state"])
                 state.session_expires_at = row["expires_at"].timestamp()
                 if event is None:
+                    if language in ("en", "sw"):
+                        state.language = cast(Language, language)
                     greeting = machine.greet(state)
                     state, actions, ended = greeting.state, list(greeting.actions), False
                 else:
-                    world = await self._world(conn, user_id, event, now)
+                    if row["world_fresh"]:
+                        world = self._world_of(row, now)
+                    else:
+                        world = await self._world(conn, user_id, event, now)
                     state, actions, ended = await self._run(conn, row, state, event, now, world)
-                await conn.execute(
-                    """UPDATE voice_sessions
-                       SET dialogue_state = $2, language = $3, turns = turns + 1, last_turn_at = $4
-                       WHERE id = $1""",
-                    row["id"],
-                    state.model_dump(mode="json"),
-                    state.language,
-                    now,
-                )
                 if ended:
+                    await conn.execute(_STORE, row["id"], state.model_dump_json(), state.language, now)
                     await self._close(conn, row, "expired" if _expired(actions) else "ended", state)
+                else:
+                    await conn.execute(_store_and_commit(row["id"], state, now))
         if expired:
             raise SessionClosed("expired", "the session has expired")
         return _result(state, actions)
 
     async def _lock(
-        self, conn: asyncpg.Connection, session_id: str, user_id: uuid.UUID, *, allow_closed: bool = False
+        self,
+        conn: asyncpg.Connection,
+        session_id: str,
+        user_id: uuid.UUID,
+        *,
+        allow_closed: bool = False,
+        event: UserEvent | None = None,
     ) -> asyncpg.Record:
+        """The session row, locked; with `event`, also the user's facts for it (see `_LOCK_WITH_WORLD`)."""
         if not isinstance(session_id, str) or not session_id or len(session_id) > 200:
             raise SessionClosed("not_found", "no such session")
-        row = await conn.fetchrow(
-            """SELECT id, session_id, user_id, status, expires_at, dialogue_state
-               FROM voice_sessions WHERE session_id = $1 FOR UPDATE""",
-            session_id,
-        )
+        if event is None:
+            row = await conn.fetchrow(_LOCK, session_id)
+        else:
+            row = await conn.fetchrow(_LOCK_WITH_WORLD, session_id, user_id, _needs_contacts(event))
         if row is None:
             raise SessionClosed("not_found", "no such session")
         if row["user_id"] != user_id:
@@ -254,23 +333,35 @@ class SessionDriver:
             state = _stored_state(row["dialogue_state"])
         state.phase, state.proposal, state.draft, state.candidates = "ended", None, None, []
         await conn.execute(
-            """UPDATE voice_sessions SET status = $2, ended_at = $3, dialogue_state = $4
+            """UPDATE voice_sessions SET status = $2, ended_at = $3, dialogue_state = $4::text::jsonb
                WHERE id = $1 AND status = 'active'""",
             row["id"],
             status,
             self.now(),
-            state.model_dump(mode="json"),
+            state.model_dump_json(),
         )
-        async with conn.transaction():
-            await self._ledger(conn).cancel_session(
-                row["session_id"],
-                "session_expired" if status == "expired" else "session_ended",
-                user_id=row["user_id"],
-            )
+        # (A failure here fails the whole turn: the session does not end with its proposals still held.)
+        await self._ledger(conn).cancel_session(
+            row["session_id"],
+            "session_expired" if status == "expired" else "session_ended",
+            user_id=row["user_id"],
+        )
+
+    def _world_of(self, row: asyncpg.Record, now: datetime) -> World:
+        """The facts `_LOCK_WITH_WORLD` read with the session row."""
+        locked_until: datetime | None = row["pin_locked_until"]
+        contacts = row["contacts"]
+        return World(
+            contacts=ContactIndex(contacts or ()),
+            pin_set=bool(row["pin_set"]),
+            pin_locked=locked_until is not None and locked_until > now,
+            pin_threshold=self.settings.pin_threshold,
+        )
 
     async def _world(
         self, conn: asyncpg.Connection, user_id: uuid.UUID, event: UserEvent, now: datetime
     ) -> World:
+        """The facts about the user, read by statements of their own (after a wait for the session lock)."""
         profile = await conn.fetchrow(
             """SELECT pin_hash IS NOT NULL AS pin_set,
                       coalesce(pin_locked_until > $2, false) AS pin_locked
@@ -279,7 +370,7 @@ class SessionDriver:
             now,
         )
         contacts = ContactIndex(())
-        if isinstance(event, Utterance | ToolPropose):
+        if _needs_contacts(event):
             rows = await conn.fetch(
                 """SELECT id::text AS id, name, coalesce(phone_number, '') AS phone_number, nickname
                    FROM contacts WHERE user_id = $1 ORDER BY favorite DESC NULLS LAST, name, id""",
@@ -356,11 +447,10 @@ class SessionDriver:
                 voice_command_text=action.text or None,
                 session_id=session_id,
             )
-            async with conn.transaction():
-                if action.revise is not None:
-                    proposal = await ledger.revise(action.revise, user_id, request)
-                else:
-                    proposal = await ledger.propose(user_id, request)
+            if action.revise is not None:
+                proposal = await ledger.revise(action.revise, user_id, request)
+            else:
+                proposal = await ledger.propose(user_id, request)
         except LedgerError as exc:
             balance = await ledger.balance(user_id)
             code = _SPOKEN_CODES.get(exc.code, exc.code)
@@ -371,10 +461,9 @@ class SessionDriver:
         self, conn: asyncpg.Connection, ledger: Ledger, user_id: uuid.UUID, action: Confirm
     ) -> Event:
         try:
-            async with conn.transaction():
-                result = await ledger.confirm(
-                    action.proposal_id, user_id, action.version, voice_verified=action.voice_verified
-                )
+            result = await ledger.confirm(
+                action.proposal_id, user_id, action.version, voice_verified=action.voice_verified
+            )
         except LedgerError as exc:
             balance = await ledger.balance(user_id)
             code = _SPOKEN_CODES.get(exc.code, exc.code)
@@ -397,8 +486,7 @@ class SessionDriver:
         self, conn: asyncpg.Connection, ledger: Ledger, user_id: uuid.UUID, action: Cancel
     ) -> None:
         try:
-            async with conn.transaction():
-                await ledger.cancel(action.proposal_id, user_id, action.reason)
+            await ledger.cancel(action.proposal_id, user_id, action.reason)
         except LedgerError as exc:  # already cancelled by the sweeper, or confirmed: nothing to void
             log.info("cancel of %s: %s", action.proposal_id, exc.code)
 
@@ -430,11 +518,16 @@ class SessionDriver:
 _SPOKEN_CODES = {"below_minimum": "invalid_amount"}
 
 
-def _stored_state(data: object) -> DialogueState:
-    """The stored dialogue; one that no longer reads (an older shape) starts afresh rather than failing the
-    turn: a fresh dialogue has no proposal, so nothing can be confirmed by mistake."""
+def _needs_contacts(event: UserEvent) -> bool:
+    """Only what the person says (or the agent proposes) can name a contact."""
+    return isinstance(event, Utterance | ToolPropose)
+
+
+def _stored_state(data: str | None) -> DialogueState:
+    """The stored dialogue (its JSON text); one that no longer reads (an older shape) starts afresh rather
+    than failing the turn: a fresh dialogue has no proposal, so nothing can be confirmed by mistake."""
     try:
-        return DialogueState.model_validate(data or {})
+        return DialogueState.model_validate_json(data if data and data != "null" else "{}")
     except ValidationError:
         log.warning("unreadable dialogue state; starting the dialogue afresh")
         return DialogueState()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ledger.models import TransactionType
 from voice_server.dialogue.events import (
@@ -55,6 +55,14 @@ class ToolBody(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     session_id: str | None = SessionField
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        """A NUL cannot be stored in PostgreSQL text: refused here (a 400), not by the database (a 500)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text holds a NUL character")
+        return value
 
 
 class ParseCommand(ToolBody):

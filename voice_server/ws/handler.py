@@ -18,10 +18,10 @@ from typing import Any
 import asyncpg
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
+from voice_server.appkeys import POOL_KEY, SESSION_TOKENS_KEY, SETTINGS_KEY
 from voice_server.conversation.driver import ClientEvent, SessionClosed, TurnResult
 from voice_server.dialogue.events import PinEntry, Tap, UserEvent, Utterance
-from voice_server.session_tokens import SessionClaims, SessionTokenError, verify_session_token
+from voice_server.session_tokens import SessionClaims, SessionTokenError
 from voice_server.ws import protocol
 from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, DatabaseUnavailable, Live
 
@@ -104,9 +104,9 @@ class Connection:
             await self.ws.close(code=code, message=reason.encode()[:120])
 
     async def run(self) -> None:
-        first = await self._first_frame()
+        first, language = await self._first_frame()
         try:
-            greeting = await self.live.turn("ws", self.session_id, self.user_id, None)
+            greeting = await self.live.turn("ws", self.session_id, self.user_id, None, language=language)
         except SessionClosed as exc:
             await self.close(WSCloseCode.POLICY_VIOLATION, f"session {exc.code}")
             return
@@ -137,18 +137,20 @@ class Connection:
                 worker.cancel()
             await asyncio.gather(pinger, worker, return_exceptions=True)
 
-    async def _first_frame(self) -> WSMessage | None:
-        """The SDKs send `conversation_initiation_client_data` first; a client that does not is not kept
-        waiting long."""
+    async def _first_frame(self) -> tuple[WSMessage | None, str | None]:
+        """The SDKs send `conversation_initiation_client_data` first (its `dynamic_variables.language`, en or
+        sw, is the language the greeting is said in); a client that does not is not kept waiting long. The
+        frame when it is something else, to be handled as any other."""
         try:
             msg = await self.ws.receive(timeout=FIRST_MESSAGE_WAIT)
         except TimeoutError:
-            return None
+            return None, None
         if msg.type == WSMsgType.TEXT:
             with contextlib.suppress(protocol.ProtocolError):
-                if isinstance(protocol.parse_client(msg.data), protocol.Initiation):
-                    return None
-        return msg
+                message = protocol.parse_client(msg.data)
+                if isinstance(message, protocol.Initiation):
+                    return None, message.language
+        return msg, None
 
     async def _frame(self, msg: WSMessage) -> bool:
         """Handles one frame; False when the connection is over."""
@@ -291,7 +293,7 @@ async def conversation_ws(request: web.Request) -> web.StreamResponse:
         return ws
     token = request.query.get("conversation_signature", "")
     try:
-        claims = verify_session_token(settings.session_token_secret(), token)
+        claims = request.app[SESSION_TOKENS_KEY].verify(token)
     except SessionTokenError:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"invalid session token")
         return ws

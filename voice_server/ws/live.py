@@ -53,11 +53,18 @@ class Live:
     in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def turn(
-        self, channel: str, session_id: str, user_id: uuid.UUID, event: UserEvent | None
+        self,
+        channel: str,
+        session_id: str,
+        user_id: uuid.UUID,
+        event: UserEvent | None,
+        *,
+        language: str | None = None,
     ) -> TurnResult:
-        """One driver turn, shielded from the caller's cancellation, timed, counted and logged."""
+        """One driver turn (`event` None: the greeting, in `language` when given), shielded from the
+        caller's cancellation, timed, counted and logged."""
         started = time.perf_counter()
-        task = asyncio.get_running_loop().create_task(self._run(session_id, user_id, event))
+        task = asyncio.get_running_loop().create_task(self._run(session_id, user_id, event, language))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
         try:
@@ -85,9 +92,11 @@ class Live:
         )
         return result
 
-    async def _run(self, session_id: str, user_id: uuid.UUID, event: UserEvent | None) -> TurnResult:
+    async def _run(
+        self, session_id: str, user_id: uuid.UUID, event: UserEvent | None, language: str | None
+    ) -> TurnResult:
         if event is None:
-            return await self.driver.greeting(session_id, user_id)
+            return await self.driver.greeting(session_id, user_id, language=language)
         return await self.driver.handle(session_id, user_id, event)
 
     def add_socket(self, session_id: str, ws: web.WebSocketResponse) -> None:

@@ -66,6 +66,15 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
+def _storable(text: str) -> bool:
+    """JSON may escape a lone UTF-16 surrogate ("\\ud800"), which no UTF-8 text (nor PostgreSQL) can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_client(raw: str) -> ClientMessage:
     """One text frame from the client, or `ProtocolError` saying what is wrong with it."""
     try:
@@ -89,6 +98,8 @@ def parse_client(raw: str) -> ClientMessage:
             raise ProtocolError("invalid_message", f"`text` is longer than {MAX_TEXT_CHARS} characters")
         if "\x00" in text:
             raise ProtocolError("invalid_message", "`text` holds a NUL character")
+        if not _storable(text):
+            raise ProtocolError("invalid_message", "`text` is not valid Unicode (a lone surrogate)")
         return UserMessage(text.strip())
     if kind == "client_tool_result":
         call_id = data.get("tool_call_id")
