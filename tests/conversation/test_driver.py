@@ -260,8 +260,8 @@ async def test_a_limit_reached_between_read_back_and_yes_is_said_with_the_balanc
 async def test_the_state_is_stored_verbatim_whatever_the_person_said(
     driver: SessionDriver, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
-    """The state and the COMMIT go to the database as one query with the state's JSON quoted in it: nothing
-    the person says can end that quote."""
+    """Whatever the person says (quotes, dollar quotes, SQL) is stored in the dialogue state as said and
+    changes nothing else."""
     user = await make_user()
     session = await driver.start_session(user)
     for said in (

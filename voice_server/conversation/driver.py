@@ -7,12 +7,11 @@ send. Money is decided here and in the ledger only; the network layers translate
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -146,49 +145,13 @@ _STORE = """UPDATE voice_sessions
             WHERE id = $1"""
 
 
-def _store_and_commit(row_id: uuid.UUID, state: DialogueState, now: datetime) -> str:
-    """`_STORE` and the COMMIT as one simple query: one round trip instead of two (asyncpg cannot pipeline,
-    and a statement with parameters cannot carry a COMMIT). No value can end its literal: the id is a UUID,
-    the language en or sw, the time an ISO stamp (converted as asyncpg converts a parameter), and the state's
-    JSON sits in a dollar quote whose tag it does not contain (a dollar quote has no escapes: only its tag
-    ends it)."""
-    data = state.model_dump_json()
-    tag = "state"
-    while f"${tag}$" in data:
-        tag = "state_" + secrets.token_hex(8)
-    language = "sw" if state.language == "sw" else "en"
-    stamp = now.astimezone(UTC).isoformat()
-    return f"""UPDATE voice_sessions
-               SET dialogue_state = ${tag}${data}${tag}$::jsonb, language = '{language}', turns = turns + 1,
-                   last_turn_at = '{stamp}'::timestamptz
-               WHERE id = '{uuid.UUID(str(row_id))}'::uuid;
-               COMMIT"""
-
-
-@contextlib.asynccontextmanager
-async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """BEGIN ... COMMIT, where the block may end the transaction itself (`_store_and_commit`); rolled back
-    on any failure."""
-    await conn.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        if not conn.is_closed() and conn.is_in_transaction():
-            # (Should this fail too, the pool rolls back or drops the connection when it is released.)
-            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                await conn.execute("ROLLBACK")
-        raise
-    if conn.is_in_transaction():
-        await conn.execute("COMMIT")
-
-
 class SessionDriver:
     """Runs turns of voice sessions; safe to share between connections and processes: each turn is one
     database transaction holding the session row's lock, with the ledger's calls inside it (their refusals
     come back as results, so the transaction survives them), so the dialogue state and the money it moved
     commit together, and a tap and a spoken yes arriving together are applied one after the other (the
-    second finds nothing left to confirm). A turn is four round trips: BEGIN, the locked row with the
-    user's facts, the ledger call (if any), the state with the COMMIT."""
+    second finds nothing left to confirm). A turn is five round trips: BEGIN, the locked row with the
+    user's facts, the ledger call (if any), the state, COMMIT."""
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings, *, clock: Clock | None = None) -> None:
         self.pool = pool
@@ -268,7 +231,7 @@ class SessionDriver:
         self, session_id: str, user_id: uuid.UUID, event: UserEvent | None, *, language: str | None = None
     ) -> TurnResult:
         expired = False
-        async with self.pool.acquire() as conn, _transaction(conn):
+        async with self.pool.acquire() as conn, conn.transaction():
             row = await self._lock(conn, session_id, user_id, event=event)
             now = self.now()
             if now >= row["expires_at"]:
@@ -288,11 +251,9 @@ class SessionDriver:
                     else:
                         world = await self._world(conn, user_id, event, now)
                     state, actions, ended = await self._run(conn, row, state, event, now, world)
+                await conn.execute(_STORE, row["id"], state.model_dump_json(), state.language, now)
                 if ended:
-                    await conn.execute(_STORE, row["id"], state.model_dump_json(), state.language, now)
                     await self._close(conn, row, "expired" if _expired(actions) else "ended", state)
-                else:
-                    await conn.execute(_store_and_commit(row["id"], state, now))
         if expired:
             raise SessionClosed("expired", "the session has expired")
         return _result(state, actions)
