@@ -8,7 +8,10 @@ measured the same way in the same run (client and servers on this machine).
    sending the `user_message` / `client_tool_result` to the first `agent_response`. The echo server gets as
    many clients sending a message and waiting for its echo.
 
-    .venv/bin/python bench/ws_sessions.py [--idle 5000] [--conversations 200] [--seconds 60]
+   `--think S` pauses each conversation about S seconds between turns (a person hearing the read-back and
+   answering); 0, the default, sends the next turn at once: a closed loop that measures the server saturated.
+
+    .venv/bin/python bench/ws_sessions.py [--idle 5000] [--conversations 200] [--seconds 60] [--think 0]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import subprocess
 import sys
 import time
@@ -124,7 +128,9 @@ class Stats:
         self.errors = 0
 
 
-async def converse(ws: websockets.ClientConnection, deadline: float, stats: Stats) -> None:
+async def converse(
+    ws: websockets.ClientConnection, deadline: float, stats: Stats, think: float = 0.0
+) -> None:
     async def turn(frame: dict[str, Any]) -> list[dict[str, Any]]:
         sent = time.perf_counter()
         await ws.send(json.dumps(frame))
@@ -142,8 +148,14 @@ async def converse(ws: websockets.ClientConnection, deadline: float, stats: Stat
                 stats.turns += 1
                 return events
 
+    async def pause() -> None:
+        if think > 0:
+            await asyncio.sleep(think * random.uniform(0.5, 1.5))
+
+    await pause()  # the conversations do not all start in the same instant
     while time.monotonic() < deadline:
         events = await turn({"type": "user_message", "text": "pay till 123456 10"})
+        await pause()
         cards = [
             e["client_tool_call"]["tool_call_id"]
             for e in events
@@ -157,6 +169,7 @@ async def converse(ws: websockets.ClientConnection, deadline: float, stats: Stat
             stats.payments += 1
         else:
             stats.errors += 1
+        await pause()
 
 
 async def echo_clients(url: str, clients: int, seconds: float) -> Stats:
@@ -196,6 +209,7 @@ async def main() -> int:
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--think", type=float, default=0.0, help="seconds between a conversation's turns")
     args = parser.parse_args()
     load = Path("/proc/loadavg").read_text().split()[:3]  # noqa: ASYNC240
     print(f"load average at start: {' '.join(load)} (2 cores; client and servers on this machine)")
@@ -248,10 +262,10 @@ async def main() -> int:
         conns = await connect_all([s["ws_url"] for s in conv_sessions], open_conversation)
         stats = Stats()
         deadline = time.monotonic() + args.seconds
-        await asyncio.gather(*(converse(ws, deadline, stats) for ws in conns))
+        await asyncio.gather(*(converse(ws, deadline, stats, args.think) for ws in conns))
         echo_stats = await echo_clients(echo_url, args.conversations, min(args.seconds, 20))
         print(
-            f"{args.conversations} concurrent conversations, {args.seconds:.0f} s "
+            f"{args.conversations} concurrent conversations, {args.seconds:.0f} s, think {args.think:g} s "
             "(user_message -> agent_response):"
         )
         report("ours", stats, args.seconds)
