@@ -16,7 +16,7 @@ import sys
 import asyncpg
 
 from voice_server.mpesa_routes import MpesaService
-from voice_server.runtime import open_database
+from voice_server.runtime import command_settings, configure_logging, open_database
 from voice_server.settings import Settings
 
 log = logging.getLogger("ongea_pesa")
@@ -31,12 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings()
-    if args.database_url:
-        settings = settings.model_copy(update={"database_url": args.database_url})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = command_settings(args.database_url)
+    configure_logging(settings)
     refusal = settings.startup_refusal()
     if refusal is not None:
         print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)

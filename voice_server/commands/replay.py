@@ -16,7 +16,7 @@ import sys
 import time
 
 from voice_server.conversation.replay import Report, local_replayer, replay_files, summary
-from voice_server.runtime import open_database
+from voice_server.runtime import command_settings, open_database
 from voice_server.settings import Settings
 
 
@@ -32,9 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("pgserver").setLevel(logging.ERROR)
-    settings = Settings()
-    if args.database_url:
-        settings = settings.model_copy(update={"database_url": args.database_url})
+    settings = command_settings(args.database_url)
     started = time.perf_counter()
     if args.server:
         from voice_server.replay_ws import replay_server

@@ -11,9 +11,9 @@ import sys
 
 from aiohttp import web
 
-from voice_server.app import AppRunner, create_app, install_log_redaction
+from voice_server.app import AppRunner, create_app
 from voice_server.mpesa_routes import setup_mpesa
-from voice_server.runtime import open_database
+from voice_server.runtime import configure_logging, open_database
 from voice_server.settings import Settings
 from voice_server.startup_errors import StartupError
 from voice_server.sweeper import setup_sweeper
@@ -39,11 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.database_url:
         overrides["database_url"] = args.database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines echo every pg_ctl call
-    install_log_redaction(settings)
+    configure_logging(settings)
     refusal = settings.startup_refusal()
     if refusal is not None:
         print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)

@@ -7,9 +7,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 
-from voice_server.runtime import open_database
+from voice_server.runtime import command_settings, configure_logging, open_database
 from voice_server.settings import Settings
 from voice_server.sweeper import sweep, sweep_forever
 
@@ -22,12 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings()
-    if args.database_url:
-        settings = settings.model_copy(update={"database_url": args.database_url})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = command_settings(args.database_url)
+    configure_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(settings, once=args.once))
     return 0

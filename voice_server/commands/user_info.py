@@ -19,7 +19,7 @@ from ledger.phones import normalize_ke_phone
 from ledger.reads import as_user
 from voice_server.app_api import queries
 from voice_server.app_api.models import Profile, Transaction
-from voice_server.runtime import open_database
+from voice_server.runtime import command_settings, open_database
 from voice_server.settings import Settings
 
 _DB_HELP = "PostgreSQL URL (default: DATABASE_URL, else the embedded database)"
@@ -40,13 +40,6 @@ def register(user_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.add_argument("--json", action="store_true", help="print JSON lines, one user each")
     listing.add_argument("--database-url", help=_DB_HELP)
     listing.set_defaults(func=run_list)
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
-    if args.database_url:
-        settings = settings.model_copy(update={"database_url": args.database_url})
-    return settings
 
 
 async def _resolve(pool: asyncpg.Pool, who: str) -> uuid.UUID | None:
@@ -83,7 +76,7 @@ def run_show(args: argparse.Namespace) -> int:
     if not 1 <= args.transactions <= 100:
         print("user show: --transactions is from 1 to 100", file=sys.stderr)
         return 2
-    settings = _settings(args)
+    settings = command_settings(args.database_url)
     try:
         found = asyncio.run(_show(settings, args.who, args.transactions))
     except LedgerError:
@@ -150,7 +143,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 100000:
         print("user list: --limit is from 1 to 100000", file=sys.stderr)
         return 2
-    users = asyncio.run(_list(_settings(args), args.limit))
+    users = asyncio.run(_list(command_settings(args.database_url), args.limit))
     for u in users:
         if args.json:
             print(

@@ -17,7 +17,7 @@ from ledger.models import LedgerError
 from ledger.users import PLANS, NewUser, create_user, user_exists
 from voice_server.auth import mint_user_token
 from voice_server.commands import user_info
-from voice_server.runtime import open_database
+from voice_server.runtime import command_settings, open_database
 from voice_server.settings import Settings
 
 _DB_HELP = "PostgreSQL URL (default: DATABASE_URL, else the embedded database)"
@@ -42,13 +42,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     token.set_defaults(func=run_token)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
-    if args.database_url:
-        settings = settings.model_copy(update={"database_url": args.database_url})
-    return settings
-
-
 def _token(settings: Settings, user_id: uuid.UUID) -> str:
     return mint_user_token(settings.user_jwt_secret(), user_id, ttl_seconds=settings.user_token_ttl_seconds)
 
@@ -62,7 +55,7 @@ async def _add(settings: Settings, args: argparse.Namespace) -> NewUser:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = command_settings(args.database_url)
     try:
         Decimal(args.balance)
         user = asyncio.run(_add(settings, args))
@@ -102,7 +95,7 @@ async def _exists(settings: Settings, user_id: uuid.UUID) -> bool:
 
 
 def run_token(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = command_settings(args.database_url)
     try:
         user_id = uuid.UUID(args.user_id)
     except ValueError:
