@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ledger.daraja.client import DarajaClient, DarajaError
 from ledger.daraja.credentials import NAIROBI
-from ledger.daraja.models import as_decimal
-from ledger.models import C2bOutcome, LedgerError, to_amount
+from ledger.daraja.models import as_decimal, callback_amount
+from ledger.models import C2bOutcome, to_amount
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -94,14 +94,7 @@ class C2bCallback(BaseModel):
 
     def amount(self) -> Decimal | None:
         """What arrived, as money (positive, at most two places), or None when unreadable."""
-        value = as_decimal(self.TransAmount)
-        if value is None:
-            return None
-        try:
-            amount = to_amount(value)
-        except LedgerError:
-            return None
-        return amount if amount > 0 else None
+        return callback_amount(self.TransAmount)
 
 
 def parse_callback(body: Any) -> C2bCallback | None:

@@ -24,10 +24,10 @@ from ledger.daraja.models import (
     ResultBody,
     ResultEnvelope,
     StkCallbackEnvelope,
-    as_decimal,
+    callback_amount,
     is_verdict,
 )
-from ledger.models import LedgerError, to_amount
+from ledger.models import LedgerError
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -472,7 +472,7 @@ class CallbackProcessor:
         amount: Decimal | None = None
         if success and _has_item(cb.CallbackMetadata, "Amount"):
             raw = cb.item("Amount")
-            amount = _callback_amount(raw)
+            amount = callback_amount(raw)
             if amount is None:
                 # A success that names an amount we cannot read as money: never credit on it (the STK
                 # query, which names no amount, still settles the push by its recorded amount).
@@ -508,18 +508,6 @@ def _has_item(metadata: CallbackMetadataBody | None, name: str) -> bool:
     return metadata is not None and any(it.Name == name for it in metadata.Item)
 
 
-def _callback_amount(raw: Any) -> Decimal | None:
-    """A callback's amount as money (positive, finite, at most two places), or None."""
-    value = as_decimal(raw)
-    if value is None:
-        return None
-    try:
-        amount = to_amount(value)
-    except LedgerError:
-        return None
-    return amount if amount > 0 else None
-
-
 def _reported(result: ResultBody, *keys: str) -> Decimal | str | None:
     """The amount a result names under the first of `keys` it has: None when it names none, the raw value
     as text when it is not readable as money."""
@@ -528,5 +516,5 @@ def _reported(result: ResultBody, *keys: str) -> Decimal | str | None:
             p.Key == key for p in result.ResultParameters.ResultParameter
         ):
             raw = result.parameter(key)
-            return _callback_amount(raw) or repr(raw)
+            return callback_amount(raw) or repr(raw)
     return None

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from ledger.models import LedgerError, to_amount
+
 
 def _code(value: Any) -> str:
     """Result and response codes arrive as `0`, `"0"`, `"2001"` or `"R000002"`: keep one canonical string."""
@@ -298,3 +300,15 @@ def as_decimal(value: Any) -> Decimal | None:
         return Decimal(str(value).strip().replace(",", ""))
     except (InvalidOperation, ValueError):
         return None
+
+
+def callback_amount(raw: Any) -> Decimal | None:
+    """A callback's amount as money (positive, finite, at most two places), or None when it is not one."""
+    value = as_decimal(raw)
+    if value is None:
+        return None
+    try:
+        amount = to_amount(value)
+    except LedgerError:
+        return None
+    return amount if amount > 0 else None
