@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from ledger.db import resolve_database_url
 from ledger.migrate import MigrationError, migrate
+from voice_server.loop import run as run_loop
 from voice_server.settings import Settings
 from voice_server.startup_errors import announce_database
 
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     dsn = resolve_database_url(args.database_url or settings.database_url, settings.data_dir)
     announce_database(args.database_url or settings.database_url, dsn, settings.data_dir)
     try:
-        applied = asyncio.run(migrate(dsn))
+        applied = run_loop(migrate(dsn))
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 from ledger.daraja.simulator import Behaviour, Simulator
+from voice_server.loop import run as run_loop
 from voice_server.settings import Settings
 
 log = logging.getLogger("ongea_pesa")
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         args.certificate_out.write_bytes(sim.certificate)
     port = args.port if args.port is not None else (settings.mpesa_sim_port or 8081)
     try:
-        asyncio.run(_serve(sim, args.host, port, args.certificate_out))
+        run_loop(_serve(sim, args.host, port, args.certificate_out))
     except KeyboardInterrupt:
         pass
     return 0

@@ -15,6 +15,7 @@ import sys
 
 import asyncpg
 
+from voice_server.loop import run as run_loop
 from voice_server.mpesa_routes import MpesaService
 from voice_server.runtime import command_settings, configure_logging, open_database
 from voice_server.settings import Settings
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_work(settings, args.seconds, args.interval))
+        return run_loop(_work(settings, args.seconds, args.interval))
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"ongea-pesa: database unreachable: {exc}", file=sys.stderr)
         return 1

@@ -9,13 +9,13 @@ server instead (`--server URL`) plugs in through `voice_server.conversation.repl
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
 import time
 
 from voice_server.conversation.replay import Report, local_replayer, replay_files, summary
+from voice_server.loop import run as run_loop
 from voice_server.runtime import command_settings, open_database
 from voice_server.settings import Settings
 
@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     if args.server:
         from voice_server.replay_ws import replay_server
 
-        reports = asyncio.run(replay_server(args.paths, args.server, settings))
+        reports = run_loop(replay_server(args.paths, args.server, settings))
     else:
-        reports = asyncio.run(replay_local(args.paths, settings))
+        reports = run_loop(replay_local(args.paths, settings))
     return report(reports, time.perf_counter() - started, as_json=args.json)
 
 

@@ -12,6 +12,8 @@ import sys
 from aiohttp import web
 
 from voice_server.app import AppRunner, create_app
+from voice_server.loop import run as run_loop
+from voice_server.loop import settle_garbage_collector
 from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import configure_logging, open_database
 from voice_server.settings import Settings
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings))
+        run_loop(serve(settings))
     except KeyboardInterrupt:
         pass
     return 0
@@ -70,6 +72,7 @@ async def serve(settings: Settings) -> None:
         await site.start()
         for address in runner.addresses:
             log.info("Ongea Pesa listening on http://%s:%s", address[0], address[1])
+        settle_garbage_collector()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

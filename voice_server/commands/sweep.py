@@ -4,10 +4,10 @@ run at once, beside the servers: each pass takes rows with FOR UPDATE SKIP LOCKE
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 
+from voice_server.loop import run as run_loop
 from voice_server.runtime import command_settings, configure_logging, open_database
 from voice_server.settings import Settings
 from voice_server.sweeper import sweep, sweep_forever
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     settings = command_settings(args.database_url)
     configure_logging(settings)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(settings, once=args.once))
+        run_loop(_run(settings, once=args.once))
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import websockets
 
+from voice_server.loop import run as run_loop
 from voice_server.page_routes import DEMO_ROUTE
 
 
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(talk(args.server.rstrip("/"), args.token))
+        return run_loop(talk(args.server.rstrip("/"), args.token))
     except KeyboardInterrupt:
         return 0
     except (OSError, aiohttp.ClientError, websockets.WebSocketException) as exc:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import uuid
@@ -19,6 +18,7 @@ from ledger.phones import normalize_ke_phone
 from ledger.reads import as_user
 from voice_server.app_api import queries
 from voice_server.app_api.models import Profile, Transaction
+from voice_server.loop import run as run_loop
 from voice_server.runtime import command_settings, open_database
 from voice_server.settings import Settings
 
@@ -78,7 +78,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 2
     settings = command_settings(args.database_url)
     try:
-        found = asyncio.run(_show(settings, args.who, args.transactions))
+        found = run_loop(_show(settings, args.who, args.transactions))
     except LedgerError:
         print(f"user show: {args.who!r} is neither a user id nor a Kenyan mobile number", file=sys.stderr)
         return 2
@@ -143,7 +143,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 100000:
         print("user list: --limit is from 1 to 100000", file=sys.stderr)
         return 2
-    users = asyncio.run(_list(command_settings(args.database_url), args.limit))
+    users = run_loop(_list(command_settings(args.database_url), args.limit))
     for u in users:
         if args.json:
             print(

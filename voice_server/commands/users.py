@@ -7,7 +7,6 @@ Exit status: 0 done, 2 refused input (bad phone, PIN, plan, duplicate phone, unk
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import uuid
@@ -17,6 +16,7 @@ from ledger.models import LedgerError
 from ledger.users import PLANS, NewUser, create_user, user_exists
 from voice_server.auth import mint_user_token
 from voice_server.commands import user_info
+from voice_server.loop import run as run_loop
 from voice_server.runtime import command_settings, open_database
 from voice_server.settings import Settings
 
@@ -58,7 +58,7 @@ def run_add(args: argparse.Namespace) -> int:
     settings = command_settings(args.database_url)
     try:
         Decimal(args.balance)
-        user = asyncio.run(_add(settings, args))
+        user = run_loop(_add(settings, args))
     except LedgerError as exc:
         print(f"user add: {exc.message} ({exc.code})", file=sys.stderr)
         return 2
@@ -101,7 +101,7 @@ def run_token(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"token: not a user id: {args.user_id!r}", file=sys.stderr)
         return 2
-    found = asyncio.run(_exists(settings, user_id))
+    found = run_loop(_exists(settings, user_id))
     if not found:
         print(f"token: no user {user_id}", file=sys.stderr)
         return 2
