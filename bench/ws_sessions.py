@@ -10,8 +10,14 @@ measured the same way in the same run (client and servers on this machine).
 
    `--think S` pauses each conversation about S seconds between turns (a person hearing the read-back and
    answering); 0, the default, sends the next turn at once: a closed loop that measures the server saturated.
+   The first `--warmup` (5) seconds of conversations are not measured: the server has just taken 5,000
+   sessions, and their objects' first trip through the garbage collector is a one-time cost of start-up.
 
     .venv/bin/python bench/ws_sessions.py [--idle 5000] [--conversations 200] [--seconds 60] [--think 0]
+
+Client and servers run on uvloop with the garbage collector settled as `ongea-pesa serve` does
+(`voice_server.loop`): the client holds 5,200 connections too, and its own full collections (up to 450 ms)
+would otherwise be counted as the server's latency.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.conv_server import Served, drop, fresh_database, make_users, percentile, serve
+from voice_server.loop import run, settle_garbage_collector
 
 # -- the raw aiohttp echo server (run in its own process by this script) ---------------------------------
 
@@ -49,15 +56,16 @@ def echo_server_main() -> None:
     app = web.Application()
     app.router.add_get("/echo", echo)
 
-    async def run() -> None:
+    async def run_echo() -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         print(runner.addresses[0][1], flush=True)
+        settle_garbage_collector()
         await asyncio.Event().wait()
 
-    asyncio.run(run())
+    run(run_echo())
 
 
 def rss_kib(pid: int) -> int:
@@ -126,12 +134,14 @@ class Stats:
         self.turns = 0
         self.payments = 0
         self.errors = 0
+        self.measure_from = 0.0  # time.monotonic(): turns sent before it are the warm-up
 
 
 async def converse(
     ws: websockets.ClientConnection, deadline: float, stats: Stats, think: float = 0.0
 ) -> None:
     async def turn(frame: dict[str, Any]) -> list[dict[str, Any]]:
+        measured = time.monotonic() >= stats.measure_from
         sent = time.perf_counter()
         await ws.send(json.dumps(frame))
         events, first = [], None
@@ -144,8 +154,9 @@ async def converse(
             if event["type"] == "agent_response" and first is None:
                 first = time.perf_counter() - sent
             if event["type"] == "agent_response" and "turn" in event["agent_response_event"]:
-                stats.latencies.append(first if first is not None else time.perf_counter() - sent)
-                stats.turns += 1
+                if measured:
+                    stats.latencies.append(first if first is not None else time.perf_counter() - sent)
+                    stats.turns += 1
                 return events
 
     async def pause() -> None:
@@ -164,11 +175,12 @@ async def converse(
         if not cards:
             stats.errors += 1
             continue
+        measured = time.monotonic() >= stats.measure_from
         events = await turn({"type": "client_tool_result", "tool_call_id": cards[-1], "result": "confirm"})
-        if events[-1]["agent_response_event"]["turn"]["outcome"] == "committed":
-            stats.payments += 1
-        else:
+        if events[-1]["agent_response_event"]["turn"]["outcome"] != "committed":
             stats.errors += 1
+        elif measured:
+            stats.payments += 1
         await pause()
 
 
@@ -210,6 +222,7 @@ async def main() -> int:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--think", type=float, default=0.0, help="seconds between a conversation's turns")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of conversations not measured")
     args = parser.parse_args()
     load = Path("/proc/loadavg").read_text().split()[:3]  # noqa: ASYNC240
     print(f"load average at start: {' '.join(load)} (2 cores; client and servers on this machine)")
@@ -245,6 +258,7 @@ async def main() -> int:
         idle = await connect_all([s["ws_url"] for s in sessions[20:]], open_conversation)
         connect_rate = len(idle) / (time.monotonic() - started)
         readers = [asyncio.get_running_loop().create_task(keep_answering(ws)) for ws in idle + warm_ws]
+        settle_garbage_collector()
         await asyncio.sleep(1)
         ours_per = (served.rss_kib() - before) / args.idle
         print(
@@ -261,12 +275,13 @@ async def main() -> int:
         conv_sessions = await mint_sessions(served.url, tokens, args.conversations)
         conns = await connect_all([s["ws_url"] for s in conv_sessions], open_conversation)
         stats = Stats()
-        deadline = time.monotonic() + args.seconds
+        stats.measure_from = time.monotonic() + args.warmup
+        deadline = stats.measure_from + args.seconds
         await asyncio.gather(*(converse(ws, deadline, stats, args.think) for ws in conns))
         echo_stats = await echo_clients(echo_url, args.conversations, min(args.seconds, 20))
         print(
-            f"{args.conversations} concurrent conversations, {args.seconds:.0f} s, think {args.think:g} s "
-            "(user_message -> agent_response):"
+            f"{args.conversations} concurrent conversations, {args.seconds:.0f} s after {args.warmup:g} s of "
+            f"warm-up, think {args.think:g} s (user_message -> agent_response):"
         )
         report("ours", stats, args.seconds)
         report("aiohttp echo", echo_stats, min(args.seconds, 20))
@@ -286,4 +301,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--echo-server"]:
         echo_server_main()
     else:
-        sys.exit(asyncio.run(main()))
+        sys.exit(run(main()))
