@@ -20,7 +20,7 @@ from typing import Any, Literal, cast
 import asyncpg
 from pydantic import ValidationError
 
-from intents import ContactIndex
+from intents.contacts import index_of
 from ledger.models import LedgerError, Proposal, ProposalRequest
 from ledger.pins import check_user_pin
 from ledger.service import Ledger
@@ -313,7 +313,7 @@ class SessionDriver:
         locked_until: datetime | None = row["pin_locked_until"]
         contacts = row["contacts"]
         return World(
-            contacts=ContactIndex(contacts or ()),
+            contacts=index_of(contacts or ()),
             pin_set=bool(row["pin_set"]),
             pin_locked=locked_until is not None and locked_until > now,
             pin_threshold=self.settings.pin_threshold,
@@ -330,14 +330,14 @@ class SessionDriver:
             user_id,
             now,
         )
-        contacts = ContactIndex(())
+        contacts = index_of(())
         if _needs_contacts(event):
             rows = await conn.fetch(
                 """SELECT id::text AS id, name, coalesce(phone_number, '') AS phone_number, nickname
                    FROM contacts WHERE user_id = $1 ORDER BY favorite DESC NULLS LAST, name, id""",
                 user_id,
             )
-            contacts = ContactIndex([dict(r) for r in rows])
+            contacts = index_of([dict(r) for r in rows])
         return World(
             contacts=contacts,
             pin_set=bool(profile and profile["pin_set"]),
