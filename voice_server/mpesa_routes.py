@@ -121,6 +121,7 @@ class MpesaService:
         await self.c2b.start()
 
     def _payout_config(self) -> PayoutConfig:
+        """The worker's settings; a round's bound follows the rate, so a round lasts about the same."""
         rate = self.settings.payout_rate_per_second
         return PayoutConfig(
             urls=self.urls,
@@ -246,7 +247,8 @@ def setup_mpesa(
     app: web.Application, *, poll_interval: float | None = None, lease_seconds: float | None = None
 ) -> None:
     """Routes plus the background service for the application's lifetime (needs POOL_KEY and SETTINGS_KEY);
-    the worker's pace is ONGEA_MPESA_POLL_SECONDS / ONGEA_MPESA_LEASE_SECONDS unless given here."""
+    the idle worker's pause and its lease are ONGEA_MPESA_POLL_SECONDS / ONGEA_MPESA_LEASE_SECONDS unless
+    given here, its payouts go out at ONGEA_PAYOUT_RATE_PER_SECOND."""
     add_mpesa_routes(app)
 
     async def mpesa_context(app: web.Application) -> AsyncIterator[None]:
