@@ -13,6 +13,12 @@ no such id (Daraja assigns it), so a B2B payout is never resent once a request m
 answer are matched by it. A missing callback is unknown, not failed: once a payout has been out for
 `reconcile_after` seconds, a Transaction Status query asks M-Pesa, and its result callback settles the payout
 like a result callback would.
+
+Pace: `send_due` drains the backlog in one round (a full claim is followed at once by another) up to
+`max_per_round` rows, so a burst of confirmations is paid out at Daraja's pace, not `batch` a round. Each
+request waits for its slot of the process's `Pace` (`rate_per_second`, evenly spaced) with no connection in
+hand, and the next claim waits until the slots already taken have started, so a claimed row waits at most
+one claim's worth of slots, well inside its lease.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from ledger.daraja.client import (
 )
 from ledger.daraja.models import AcceptedResponse
 from ledger.mpesa_callbacks import B2B_TYPES, CallbackProcessor
+from ledger.pace import Pace
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -101,6 +108,14 @@ class PayoutConfig:
     backoff_base: float = 1.0
     backoff_cap: float = 300.0
     batch: int = 8
+    rate_per_second: float = 50.0  # Daraja's throttling limit for this process (see ledger.pace)
+    max_per_round: int = 100  # a round then ends, so the other background duties get their turn
+
+    @property
+    def claim_size(self) -> int:
+        """Rows per claim: `batch`, but never more than half a lease's worth of slots, so no claimed row can
+        wait for its slot until its lease runs out and another worker sends it too."""
+        return max(1, min(self.batch, int(self.rate_per_second * self.lease_seconds / 2)))
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,8 @@ WHERE o.id = ANY($1::bigint[])
 ORDER BY o.id
 """
 
+_B2B_GOING_OUT = "UPDATE payout_outbox SET b2b_sent_at = now() WHERE id = $1"
+
 
 def backoff(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with full jitter (attempts counts from 1)."""
@@ -164,24 +181,46 @@ class PayoutWorker:
         config: PayoutConfig,
         *,
         ledger: Ledger | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.pool = pool
         self.client = client
         self.config = config
         self.ledger = ledger or Ledger(pool)
         self.callbacks = CallbackProcessor(pool, self.ledger)
+        self.pace = pace or Pace(config.rate_per_second)
 
     # --- sending ---------------------------------------------------------------------------------------
 
     async def send_due(self) -> int:
-        """Claim and send what is due now; returns how many rows were handled."""
+        """Drain what is due: claim again at once while claims come back full, up to `max_per_round` rows
+        (a backlog goes out at the pace, not `batch` a round); returns how many rows were claimed.
+
+        Sends run while the next rows are claimed, so Daraja's latency does not slow the pace; the round
+        ends when they all have, whatever happens to the claims."""
+        claimed = 0
+        sending: list[asyncio.Task[None]] = []
+        try:
+            while claimed < self.config.max_per_round:
+                await self.pace.caught_up()
+                size = min(self.config.claim_size, self.config.max_per_round - claimed)
+                rows = await self._claim(size)
+                sending += [asyncio.create_task(self._handle(row)) for row in rows]
+                claimed += len(rows)
+                if len(rows) < size:
+                    break
+        finally:
+            await asyncio.gather(*sending)
+        return claimed
+
+    async def _claim(self, size: int) -> list[asyncpg.Record]:
+        """Lease up to `size` due rows and commit before any of them is sent (no lock across the network)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            ids = [r["id"] for r in await conn.fetch(_CLAIM, self.config.batch, self.config.lease_seconds)]
+            ids = [r["id"] for r in await conn.fetch(_CLAIM, size, self.config.lease_seconds)]
         if not ids:
-            return 0
-        rows = await self.pool.fetch(_JOB, ids)
-        await asyncio.gather(*(self._handle(row) for row in rows))
-        return len(rows)
+            return []
+        rows: list[asyncpg.Record] = await self.pool.fetch(_JOB, ids)
+        return rows
 
     async def _handle(self, row: asyncpg.Record) -> None:
         job = PayoutJob(**{k: row[k] for k in PayoutJob.__dataclass_fields__})
@@ -201,8 +240,11 @@ class PayoutWorker:
     async def _send(self, job: PayoutJob) -> None:
         fault_point("after_commit_before_send")
         b2b = job.type in B2B_TYPES
-        if b2b and not await self._b2b_may_send(job):
+        if b2b and await self._b2b_already_out(job):
             return
+        await self.pace.wait()  # with no connection in hand; only a request about to go out takes a slot
+        if b2b:  # committed before the request goes out, after the wait: the last step before it
+            await self.pool.execute(_B2B_GOING_OUT, job.outbox_id)
         try:
             accepted = await self._request(job)
         except DarajaDuplicate as exc:
@@ -232,16 +274,15 @@ class PayoutWorker:
             return
         await self._mark_sent(job, accepted.ConversationID or None, None)
 
-    async def _b2b_may_send(self, job: PayoutJob) -> bool:
-        """Commit `b2b_sent_at` before a B2B request goes out; refuse if an earlier attempt may have gone."""
+    async def _b2b_already_out(self, job: PayoutJob) -> bool:
+        """An earlier attempt of this B2B payout was answered or may have gone: record that, send nothing."""
         if job.conversation_id is not None:
             await self._mark_sent(job, job.conversation_id, None)
-            return False
+            return True
         if job.b2b_sent_at is not None:
             await self._park(job, "B2B request may have reached M-Pesa before a crash (not resent)")
-            return False
-        await self.pool.execute("UPDATE payout_outbox SET b2b_sent_at = now() WHERE id = $1", job.outbox_id)
-        return True
+            return True
+        return False
 
     async def _park(self, job: PayoutJob, error: str) -> None:
         """A payout that may have been paid and cannot be safely resent: never refunded blindly. Its result

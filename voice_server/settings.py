@@ -200,6 +200,12 @@ class Settings(BaseSettings):
     mpesa_lease_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="A claimed payout or push not finished by then is due again"
     )
+    payout_rate_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        le=1000,
+        description="Payout requests a process sends Daraja a second, evenly spaced",
+    )
     topup_rate_limit: int = Field(default=5, ge=1, description="Top-up requests a user may make per window")
     topup_rate_window_seconds: int = Field(
         default=600, ge=1, description="Window of ONGEA_TOPUP_RATE_LIMIT (a further request answers 429)"

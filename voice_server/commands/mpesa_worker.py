@@ -54,11 +54,12 @@ async def _work(settings: Settings, seconds: float | None, interval: float) -> i
         deadline = loop.time() + (seconds or 0.0)
         rounds = 0
         while True:
-            await service.run_once()
+            backlog = await service.run_once()
             rounds += 1
             if loop.time() >= deadline:
                 break
-            await asyncio.sleep(interval)
+            if not backlog:  # payouts still waiting go out at once; the pause is for an idle worker
+                await asyncio.sleep(interval)
         log.info("mpesa-worker: %d round(s) done", rounds)
         return 0
     finally:
