@@ -22,12 +22,14 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.conv_server import drop, fresh_database, make_users, percentile, serve
 from bench.ledger_throughput import pgbench_binary, pgbench_rate
 from ledger.db import create_database, drop_database
+from voice_server.loop import run
 
 PAYMENT = {"type": "buy_goods_till", "amount": "10", "till": "123456"}
 
@@ -92,6 +94,16 @@ async def mean_turn_seconds(url: str) -> float:
     return values.get("ongea_turn_seconds_sum", 0.0) / max(values.get("ongea_turn_seconds_count", 0.0), 1.0)
 
 
+async def paid_out(dsn: str) -> int:
+    """Payouts settled by M-Pesa (the simulator) during the run; the rest wait their turn at the worker's
+    rate cap (ONGEA_PAYOUT_RATE_PER_SECOND), as they would at Daraja's."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM transactions WHERE status = 'completed'"))
+    finally:
+        await conn.close()
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,6 +123,7 @@ async def main() -> int:
         users = await make_users(dsn, args.sessions)
         done, refused, latencies = await run_payments(served.url, [t for _, t in users], args.seconds)
         turn_mean = await mean_turn_seconds(served.url)
+        settled = await paid_out(dsn)
         rate = done / args.seconds
         subprocess.run([binary, "-i", "-q", pgbench_dsn], capture_output=True, text=True, check=True)  # noqa: ASYNC221
         tps = pgbench_rate(binary, pgbench_dsn, args.sessions, args.seconds)
@@ -121,6 +134,7 @@ async def main() -> int:
             f"p99 {percentile(latencies, 99) * 1000:.1f} ms"
         )
         print(f"  server-side time per turn (driver + database, /metrics): mean {turn_mean * 1000:.1f} ms")
+        print(f"  paid out through the M-Pesa simulator meanwhile: {settled} (warm-up included)")
         print(f"pgbench tpcb-like, {args.sessions} clients: {tps:.1f} tps")
         print(f"ratio: {rate / tps:.2f} (aim 0.5)")
     finally:
@@ -131,4 +145,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run(main()))
