@@ -449,7 +449,7 @@ async def test_a_reload_goes_on_with_the_same_session_and_shows_a_payment_made_m
     assert await pool.fetchval("SELECT count(*) FROM voice_sessions WHERE user_id = $1", user.user_id) == 1
 
 
-async def test_a_reload_with_a_proposal_open_shows_its_card_to_answer_by_voice(
+async def test_a_reload_with_a_proposal_open_shows_its_card_again_to_tap(
     served: ServeProcess,
     open_tab: Callable[..., Awaitable[Tab]],
     make_user: Callable[..., Awaitable[User]],
@@ -463,8 +463,47 @@ async def test_a_reload_with_a_proposal_open_shows_its_card_to_answer_by_voice(
     row = await card_shows(tab, pool, user, "450.00", "Mary Wambui")
     await page.reload()
     await card_shows(tab, pool, user, "450.00", "Mary Wambui")
-    # Its tool call belonged to the old page: the buttons are off, the voice works.
-    assert await page.get_by_role("button", name="Confirm").is_disabled()
-    await say(tab, "yes")
+    # The new page's connection is greeted with the waiting payment, read back, and a card of its own.
+    await until(page, "document.querySelector('#conversation').textContent.includes('Welcome back')")
+    confirm = page.get_by_role("button", name="Confirm")
+    await until(page, "!document.querySelector('#confirm').disabled")
+    await confirm.click()
     done = await receipt_shows(tab, pool, user, row["id"])
-    assert done["voice_verified"] is True
+    assert done["voice_verified"] is False
+    assert len([r for r in await transactions(pool, user) if r["status"] in PAID]) == 1
+
+
+async def test_a_card_open_when_the_connection_drops_can_be_tapped_after_the_reconnect(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    """The network drops while the card is on screen: the page reconnects by itself, the card comes back
+    live (without the read-back being said again), and one tap pays once."""
+    address = urlsplit(served.base)
+    proxy = TcpProxy(address.hostname or "127.0.0.1", address.port or 80)
+    await proxy.start()
+    try:
+        user = await make_user(balance="2000.00")
+        tab = await open_tab(PHONE)
+        page = tab.page
+        await sign_in(tab, f"http://127.0.0.1:{proxy.port}", user.token)
+        await say(tab, "send 300 to brayo")
+        row = await card_shows(tab, pool, user, "300.00", "Brian Otieno")
+        readbacks = await page.locator(".msg.agent", has_text="Send KES 300").count()
+        assert readbacks == 1
+        proxy.cut()
+        await until(
+            page,
+            "document.querySelector('#status').dataset.state === 'live' && "
+            "!document.querySelector('#confirm').disabled",
+        )
+        assert "reconnecting" in await tab.states()
+        assert await page.locator(".msg.agent", has_text="Send KES 300").count() == readbacks
+        await page.get_by_role("button", name="Confirm").click()
+        done = await receipt_shows(tab, pool, user, row["id"])
+        assert done["voice_verified"] is False
+        assert len([r for r in await transactions(pool, user) if r["status"] in PAID]) == 1
+    finally:
+        await proxy.stop()

@@ -107,6 +107,45 @@ async def test_websockets_conversation_from_minting_to_completed_payout(
     assert "4321" not in server.log()
 
 
+async def test_a_card_left_open_by_a_dropped_connection_is_shown_again_and_can_be_tapped(
+    server: Server, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    """The app loses its connection with a proposal on screen: the new connection reads it back with a new
+    card, a tap on that card pays it once, and the old card (of a connection that is gone) changes nothing."""
+    user = await make_user(balance="3000.00")
+    session = await mint(server.url, user.token)
+    conv, _ = await Conv.open(session["ws_url"])
+    proposed = await conv.say("send 500 to mama")
+    old_card = proposed.calls("show_proposal")[0]
+    await conv.close()
+
+    again, greeting = await Conv.open(session["ws_url"])
+    assert greeting.said.startswith("Welcome back") and "Mary Wambui" in greeting.said
+    new_card = greeting.calls("show_proposal")[0]
+    assert new_card["parameters"]["proposal_id"] == old_card["parameters"]["proposal_id"]
+    assert new_card["parameters"]["version"] == old_card["parameters"]["version"]
+    assert new_card["tool_call_id"] != old_card["tool_call_id"]
+
+    await again.send(
+        {"type": "client_tool_result", "tool_call_id": old_card["tool_call_id"], "result": "confirm"}
+    )
+    refused = await again.recv()
+    assert refused["type"] == "error" and refused["error_event"]["code"] == "unknown_tool_call", refused
+
+    done = await again.answer(new_card["tool_call_id"], "confirm")
+    assert done.summary["outcome"] == "committed", done.events
+    transaction_id = str(done.calls("show_receipt")[0]["parameters"]["transaction_id"])
+    await again.send(
+        {"type": "client_tool_result", "tool_call_id": new_card["tool_call_id"], "result": "confirm"}
+    )
+    assert (await again.recv())["error_event"]["code"] == "unknown_tool_call"  # one tap per card
+    await again.close()
+
+    paid = await _wait_status(pool, transaction_id, "completed")
+    assert sorted(await _debits(pool, transaction_id)) == sorted([-paid["amount"], -paid["fee"]])
+    assert await pool.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", user.user_id) == 1
+
+
 async def test_official_sdk_conversation_taps_confirm(
     server: Server, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:

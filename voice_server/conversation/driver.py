@@ -232,7 +232,7 @@ class SessionDriver:
     ) -> TurnResult:
         expired = False
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, session_id, user_id, event=event)
+            row = await self._lock(conn, session_id, user_id, world=True, contacts=_needs_contacts(event))
             now = self.now()
             if now >= row["expires_at"]:
                 await self._close(conn, row, "expired")
@@ -240,16 +240,16 @@ class SessionDriver:
             else:
                 state = _stored_state(row["dialogue_state"])
                 state.session_expires_at = row["expires_at"].timestamp()
+                if row["world_fresh"]:
+                    world = self._world_of(row, now)
+                else:
+                    world = await self._world(conn, user_id, event, now)
                 if event is None:
                     if language in ("en", "sw"):
                         state.language = cast(Language, language)
-                    greeting = machine.greet(state)
+                    greeting = machine.greet(state, now, world)
                     state, actions, ended = greeting.state, list(greeting.actions), False
                 else:
-                    if row["world_fresh"]:
-                        world = self._world_of(row, now)
-                    else:
-                        world = await self._world(conn, user_id, event, now)
                     state, actions, ended = await self._run(conn, row, state, event, now, world)
                 await conn.execute(_STORE, row["id"], state.model_dump_json(), state.language, now)
                 if ended:
@@ -265,15 +265,17 @@ class SessionDriver:
         user_id: uuid.UUID,
         *,
         allow_closed: bool = False,
-        event: UserEvent | None = None,
+        world: bool = False,
+        contacts: bool = False,
     ) -> asyncpg.Record:
-        """The session row, locked; with `event`, also the user's facts for it (see `_LOCK_WITH_WORLD`)."""
+        """The session row, locked; with `world`, also the user's facts (and `contacts`) for the turn
+        (see `_LOCK_WITH_WORLD`)."""
         if not isinstance(session_id, str) or not session_id or len(session_id) > 200:
             raise SessionClosed("not_found", "no such session")
-        if event is None:
-            row = await conn.fetchrow(_LOCK, session_id)
+        if world:
+            row = await conn.fetchrow(_LOCK_WITH_WORLD, session_id, user_id, contacts)
         else:
-            row = await conn.fetchrow(_LOCK_WITH_WORLD, session_id, user_id, _needs_contacts(event))
+            row = await conn.fetchrow(_LOCK, session_id)
         if row is None:
             raise SessionClosed("not_found", "no such session")
         if row["user_id"] != user_id:
@@ -320,7 +322,7 @@ class SessionDriver:
         )
 
     async def _world(
-        self, conn: asyncpg.Connection, user_id: uuid.UUID, event: UserEvent, now: datetime
+        self, conn: asyncpg.Connection, user_id: uuid.UUID, event: UserEvent | None, now: datetime
     ) -> World:
         """The facts about the user, read by statements of their own (after a wait for the session lock)."""
         profile = await conn.fetchrow(
@@ -479,7 +481,7 @@ class SessionDriver:
 _SPOKEN_CODES = {"below_minimum": "invalid_amount"}
 
 
-def _needs_contacts(event: UserEvent) -> bool:
+def _needs_contacts(event: UserEvent | None) -> bool:
     """Only what the person says (or the agent proposes) can name a contact."""
     return isinstance(event, Utterance | ToolPropose)
 

@@ -159,10 +159,20 @@ def step(state: DialogueState, event: Event, now: datetime, world: World) -> Ste
     return Step(turn.state, tuple(turn.actions))
 
 
-def greet(state: DialogueState) -> Step:
-    """The first message of a session."""
-    turn = Turn(state.model_copy(deep=True), World(), 0.0)
-    turn.say("greeting")
+def greet(state: DialogueState, now: datetime, world: World) -> Step:
+    """The first message of a connection. When a proposal is still waiting for its answer (the person's app
+    lost its connection and came back), it is read back and its card shown again: the card of the old
+    connection can no longer be tapped, and a payment must never be answerable only by voice."""
+    turn = Turn(state.model_copy(deep=True), world, now.timestamp())
+    p = turn.state.proposal
+    waiting = turn.state.phase in ("read_back", "pin") and p is not None
+    if p is None or not waiting or (p.expires_at is not None and turn.now >= p.expires_at):
+        turn.say("greeting")  # an expired proposal is voided by the next step, as at any other turn
+    else:
+        turn.say("greeting_pending")
+        _read_back(turn, p, changed=False)
+        if turn.state.phase == "pin":
+            turn.actions.append(Show("request_pin", {"proposal_id": str(p.proposal_id)}))
     turn.note("answered")
     return Step(turn.state, tuple(turn.actions))
 

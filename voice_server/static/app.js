@@ -361,13 +361,15 @@ function onServerEvent(message) {
       break;
     case "agent_response": {
       const event = message.agent_response_event || {};
-      // The greeting is shown only to someone who has not started talking (and not again on a reconnect).
+      // The greeting is shown only to someone who has not started talking (and not again on a reconnect,
+      // where the card of a waiting payment comes back without its read-back being said again).
       const quiet = app.greeting && (app.reconnecting || document.querySelector(".msg.user"));
-      app.greeting = false;
       if (event.agent_response && !quiet) {
         addMessage("agent", event.agent_response);
         speak(event.agent_response);
       }
+      if (!event.turn) break; // more of the same turn follows
+      app.greeting = false;
       // This server adds what the turn did; a card whose proposal is gone (cancelled, expired) goes too.
       app.reconnecting = false;
       if (event.turn && event.turn.proposal === null) hideProposal();
@@ -455,8 +457,9 @@ function sameCard(p) {
   return shown && !card.hidden;
 }
 
-/** Tool calls belong to the connection that sent them: after a reconnect the card can no longer be tapped,
- * but the proposal is still open on the server, so a spoken answer still works. */
+/** Tool calls belong to the connection that sent them: after a reconnect the old card can no longer be
+ * tapped. The new connection's greeting shows a proposal still waiting as a new card (with its own tool call);
+ * until it does, and for a server that does not, a spoken answer still works. */
 function staleCard() {
   if (!$("pin").hidden) hidePin();
   if ($("proposal").hidden) return;
