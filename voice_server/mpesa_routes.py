@@ -16,9 +16,9 @@ import logging
 import math
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from aiohttp import web
@@ -198,16 +198,32 @@ class MpesaService:
 
     async def run_once(self) -> bool:
         """One round of every background duty (the loop calls this; tests may too). True when the round
-        stopped at its payout bound with more perhaps due: the next round should start at once."""
+        stopped at its payout bound with more perhaps due: the next round should start at once.
+
+        Each duty runs whatever happened to the ones before it: a payout claim that keeps failing must not
+        also stop top-ups being pushed and credited, or recorded callbacks being applied. The failures are
+        raised together at the end of the round (an ExceptionGroup), for the loop to log."""
         assert self.payouts is not None and self.topups is not None
-        sent = await self.payouts.send_due()
-        await self.topups.push_auto_topups()
-        await self.payouts.reconcile_due()
-        await self.topups.reconcile_due()
-        if self.c2b is not None:
-            await self.c2b.run_once()
-        await self.callbacks.apply_pending()
-        return sent >= self.payouts.config.max_per_round
+        payouts, topups, c2b = self.payouts, self.topups, self.c2b
+        failures: list[Exception] = []
+
+        async def duty(run: Callable[[], Awaitable[object]]) -> object:
+            try:
+                return await run()
+            except Exception as exc:
+                failures.append(exc)
+                return None
+
+        sent = cast(int, await duty(payouts.send_due) or 0)
+        await duty(topups.push_auto_topups)
+        await duty(payouts.reconcile_due)
+        await duty(topups.reconcile_due)
+        if c2b is not None:
+            await duty(c2b.run_once)
+        await duty(self.callbacks.apply_pending)
+        if failures:
+            raise ExceptionGroup("M-Pesa background duties failed", failures)
+        return sent >= payouts.config.max_per_round
 
     async def _loop(self) -> None:
         while not self._stop.is_set():

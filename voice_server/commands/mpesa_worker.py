@@ -54,7 +54,11 @@ async def _work(settings: Settings, seconds: float | None, interval: float) -> i
         deadline = loop.time() + (seconds or 0.0)
         rounds = 0
         while True:
-            backlog = await service.run_once()
+            try:
+                backlog = await service.run_once()
+            except Exception:  # each duty ran; the failed ones are tried again next round
+                log.exception("M-Pesa background round failed; next round in %.1fs", interval)
+                backlog = False
             rounds += 1
             if loop.time() >= deadline:
                 break

@@ -1,0 +1,48 @@
+"""A round of the M-Pesa background worker runs every duty even when one fails: a payout claim that keeps
+failing must not also stop top-ups being pushed. Real PostgreSQL, the simulator over HTTP, the background
+loop stopped so the test runs the round."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from tests.mpesa.conftest import Harness
+
+
+@pytest.fixture
+async def idle(harness: Harness) -> AsyncIterator[Harness]:
+    await harness.service.stop()
+    await harness.service.start_without_loop()
+    yield harness
+
+
+async def test_a_failing_payout_duty_does_not_stop_the_auto_topup_push(idle: Harness) -> None:
+    user = await idle.user(
+        "1000.00",
+        mpesa_auto_topup=True,
+        mpesa_auto_topup_threshold=Decimal("500.00"),
+        mpesa_auto_topup_amount=Decimal("2000.00"),
+    )
+    await idle.confirmed(user, "send_phone", "600", phone="0712345678")  # below 500: an auto top-up queued
+    queued = await idle.pool.fetchrow(
+        "SELECT id, checkout_request_id FROM mpesa_transactions WHERE user_id = $1 AND kind = 'auto_topup'",
+        user,
+    )
+    assert queued is not None and queued["checkout_request_id"] is None
+
+    # The payout duty now fails every round, as it would if its table could not be read.
+    await idle.pool.execute("ALTER TABLE payout_outbox RENAME TO payout_outbox_unreadable")
+    try:
+        with pytest.raises(ExceptionGroup) as failed:
+            await idle.service.run_once()
+        assert any(isinstance(e, asyncpg.UndefinedTableError) for e in failed.value.exceptions)
+        pushed = await idle.pool.fetchval(
+            "SELECT checkout_request_id FROM mpesa_transactions WHERE id = $1", queued["id"]
+        )
+        assert pushed is not None and pushed in idle.sim.stk  # the top-up's push went out in that round
+    finally:
+        await idle.pool.execute("ALTER TABLE payout_outbox_unreadable RENAME TO payout_outbox")
