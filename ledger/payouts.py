@@ -162,7 +162,10 @@ WHERE o.id = ANY($1::bigint[])
 ORDER BY o.id
 """
 
-_B2B_GOING_OUT = "UPDATE payout_outbox SET b2b_sent_at = now() WHERE id = $1"
+# Taken only by the attempt that finds the mark unset: two attempts at one B2B payout (a lease that ran out
+# while the first waited for its slot) cannot both send it; B2B has no id of ours for M-Pesa to refuse twice.
+_B2B_GOING_OUT = """UPDATE payout_outbox SET b2b_sent_at = now()
+                    WHERE id = $1 AND b2b_sent_at IS NULL AND status = 'pending' RETURNING id"""
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -243,8 +246,10 @@ class PayoutWorker:
         if b2b and await self._b2b_already_out(job):
             return
         await self.pace.wait()  # with no connection in hand; only a request about to go out takes a slot
-        if b2b:  # committed before the request goes out, after the wait: the last step before it
-            await self.pool.execute(_B2B_GOING_OUT, job.outbox_id)
+        # Committed before the request goes out, after the wait: the last step before it.
+        if b2b and await self.pool.fetchval(_B2B_GOING_OUT, job.outbox_id) is None:
+            log.warning("payout %s: another attempt is sending this B2B payout; not sent", job.transaction_id)
+            return
         try:
             accepted = await self._request(job)
         except DarajaDuplicate as exc:
