@@ -14,7 +14,8 @@ How each is made checkable:
 5. wallets + (amount + fee of payouts in processing or completed)
    = opening balances + completed top-ups + completed bank credits net of their fee.
 6. Every positive `balance_history` row is backed by an external fact: the user's first row (the opening
-   balance), a completed top-up of that amount with an M-Pesa receipt or checkout id, the refund of a failed
+   balance), a completed top-up of that amount with an M-Pesa receipt, or with a successful STK callback or
+   STK query answer recorded for its push (`mpesa_stk_queries`, sql/0018), the refund of a failed
    payout, or the credit of a bank_to_mpesa completed by the C2B deposit (TransID) of that amount. A credit
    written any other way (say `update_user_balance` called by hand) is reported.
 And a seventh, of bookkeeping: the per-day usage counters behind the limits agree with `transactions`.
@@ -165,7 +166,13 @@ CHECKS: dict[str, str] = {
                AND b.seq = (SELECT min(f.seq) FROM balance_history f WHERE f.user_id = b.user_id))
               OR (b.reason = 'topup' AND b.transaction_id IS NULL AND m.user_id = b.user_id
                   AND m.status = 'completed' AND m.amount = b.change_amount
-                  AND coalesce(m.mpesa_receipt_number, m.checkout_request_id) IS NOT NULL)
+                  AND (m.mpesa_receipt_number IS NOT NULL
+                       OR EXISTS (SELECT 1 FROM mpesa_callbacks c
+                                  WHERE c.kind = 'stk' AND c.result_code = '0'
+                                    AND c.checkout_request_id = m.checkout_request_id)
+                       OR EXISTS (SELECT 1 FROM mpesa_stk_queries q
+                                  WHERE q.result_code = '0'
+                                    AND q.checkout_request_id = m.checkout_request_id)))
               OR (b.reason IN ('refund', 'fee_refund') AND b.topup_id IS NULL AND t.user_id = b.user_id
                   AND t.type <> 'bank_to_mpesa' AND t.status = 'failed'
                   AND b.change_amount = CASE WHEN b.reason = 'refund' THEN t.amount ELSE t.fee END)

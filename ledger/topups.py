@@ -342,6 +342,13 @@ class TopupService:
         if answer.ResultCode in STK_PENDING_CODES or not is_verdict(answer.ResultCode):
             return
         success = answer.ResultCode == "0"
+        # Recorded before the credit: the M-Pesa fact a credit without a receipt rests on (invariant 6).
+        await self.pool.execute(
+            "INSERT INTO mpesa_stk_queries (checkout_request_id, result_code, body) VALUES ($1, $2, $3)",
+            checkout,
+            str(answer.ResultCode),
+            answer.model_dump(mode="json"),
+        )
         outcome = await self.ledger.credit_topup(
             checkout,
             success=success,

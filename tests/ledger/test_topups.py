@@ -179,7 +179,13 @@ async def test_a_verified_second_push_replaces_an_unpaid_first_and_credits_once(
     assert await ledger.attach_checkout(topup, first, "m1")
     assert await ledger.credit_topup(second, success=True, topup_id=topup) == "needs_query"
     assert (await ledger.balance(user)).wallet == D("0.00")
-    # The STK query of the second push says it was paid: it replaces the first, credited once.
+    # The STK query of the second push says it was paid (recorded as TopupService._query records it): it
+    # replaces the first, credited once.
+    await pool.execute(
+        "INSERT INTO mpesa_stk_queries (checkout_request_id, result_code, body) VALUES ($1, '0', $2)",
+        second,
+        {"CheckoutRequestID": second, "ResultCode": "0", "ResultDesc": "The service request is processed."},
+    )
     outcomes = await asyncio.gather(
         *(ledger.credit_topup(second, success=True, topup_id=topup, verified=True) for _ in range(3))
     )

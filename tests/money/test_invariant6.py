@@ -32,6 +32,9 @@ async def _user(pool: asyncpg.Pool, balance: str = "100.00") -> uuid.UUID:
         " 'bank_credit')",
         "SELECT update_user_balance($1, NULL, 5000, 'topup',"
         " (SELECT id FROM mpesa_transactions WHERE user_id = $1 LIMIT 1))",
+        # The top-up's own push marked paid as if our STK query had said so, with no answer recorded.
+        "SELECT ledger_credit_stk(NULL, (SELECT checkout_request_id FROM mpesa_transactions"
+        " WHERE user_id = $1 LIMIT 1), true, NULL, NULL, NULL, true)",
     ],
 )
 async def test_the_checker_reports_a_credit_no_one_paid_in(pool: asyncpg.Pool, forgery: str) -> None:
@@ -43,6 +46,7 @@ async def test_the_checker_reports_a_credit_no_one_paid_in(pool: asyncpg.Pool, f
     await ledger.record_topup_request(user, Decimal("50"), "0712345678", f"ws_CO_{uuid.uuid4().hex}", None)
     assert await check_invariants(pool, [user]) == []
     await pool.execute(forgery, user)
+    assert await pool.fetchval("SELECT count(*) FROM balance_history WHERE user_id = $1", user) >= 4
     violations = await check_invariants(pool, [user])
     assert any(v.startswith("6_credits_backed_by_external_facts") for v in violations), violations
 
