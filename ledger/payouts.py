@@ -207,6 +207,10 @@ class PayoutWorker:
             while claimed < self.config.max_per_round:
                 await self.pace.caught_up()
                 size = min(self.config.claim_size, self.config.max_per_round - claimed)
+                # The claim's last row starts within half its lease: claim_size bounds the slots a claim
+                # takes, this the wait for the first of them (a slot further off than the lease would let
+                # another worker claim the row and send it too).
+                await self.pace.near(self.config.lease_seconds / 2 - (size - 1) / self.config.rate_per_second)
                 rows = await self._claim(size)
                 sending += [asyncio.create_task(self._handle(row)) for row in rows]
                 claimed += len(rows)

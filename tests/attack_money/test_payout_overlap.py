@@ -5,6 +5,7 @@ Real PostgreSQL, the simulator over HTTP, the background loop stopped so the tes
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
@@ -76,3 +77,39 @@ async def test_a_rejection_after_an_overlapping_attempt_may_have_paid_is_not_ref
     assert await idle.wallet(user) == after_debit  # no refund of a payout that was paid
     outbox = await idle.pool.fetchrow("SELECT status FROM payout_outbox WHERE transaction_id = $1", tx)
     assert outbox["status"] == "dead"  # parked for the status query / a person
+
+
+async def test_a_slow_pace_never_claims_a_payout_whose_slot_is_beyond_its_lease(idle: Harness) -> None:
+    """ONGEA_PAYOUT_RATE_PER_SECOND may be anything above 0 (0.001: a slot every 1,000 s). claim_size keeps a
+    claim within half a lease's worth of slots, but the claim's first row still waits for the slot after the
+    last one taken: with slots further apart than the lease, a payout claimed right after another waits
+    1,000 s holding a 60 s lease. Another worker claims it when the lease runs out and sends it, then the
+    first one's slot comes and it is requested again (here the lease is made to run out, as in
+    tests/mpesa/test_drain.py). A row must not be claimed before its slot is near."""
+    waits: list[float] = []
+    waiting, slot = asyncio.Event(), asyncio.Event()
+
+    async def held(seconds: float) -> None:
+        waits.append(seconds)
+        waiting.set()
+        await slot.wait()
+
+    slow = Pace(0.001, clock=lambda: 0, sleep=held)
+    slow.reserve()  # the payout sent just before: the next slot is 1,000 s away
+    assert idle.service.client is not None and idle.service.payouts is not None
+    config = dataclasses.replace(idle.service.payouts.config, rate_per_second=0.001)
+    a = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger, pace=slow)
+    b = PayoutWorker(idle.pool, idle.service.client, idle.service.payouts.config, ledger=idle.ledger)
+    user = await idle.user("100000.00")
+    tx = await idle.confirmed(user, "send_phone", "733", phone="0712345678")
+
+    first = asyncio.create_task(a.send_due())
+    await asyncio.wait_for(waiting.wait(), 10)
+    leased = await idle.pool.fetchval("SELECT attempts FROM payout_outbox WHERE transaction_id = $1", tx)
+    assert leased == 0 or max(waits) < config.lease_seconds, "claimed with its slot beyond its lease"
+    await lease_runs_out(idle, tx)
+    assert await b.send_due() >= 1
+    slot.set()
+    await first
+    assert len(idle.sim.sent_payouts(str(tx))) == 1  # requested once
+    assert (await idle.settled(tx))["status"] == "completed"
