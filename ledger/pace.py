@@ -61,3 +61,11 @@ class Pace:
         delay = self.backlog()
         if delay > 0:
             await self.sleep(delay)
+
+    async def near(self, within: float) -> None:
+        """Sleep (asyncio only) until the next slot not yet taken starts at most `within` seconds from now:
+        work claimed under a lease waits for its slot well inside that lease, even when slots are further
+        apart than the lease (a rate of 0.001 a second is a slot every 1,000 s)."""
+        delay = (self.free_at - self.clock()) / NANOS - max(0.0, within)
+        if delay > 0:
+            await self.sleep(delay)

@@ -207,6 +207,10 @@ class PayoutWorker:
             while claimed < self.config.max_per_round:
                 await self.pace.caught_up()
                 size = min(self.config.claim_size, self.config.max_per_round - claimed)
+                # The claim's last row starts within half its lease: claim_size bounds the slots a claim
+                # takes, this the wait for the first of them (a slot further off than the lease would let
+                # another worker claim the row and send it too).
+                await self.pace.near(self.config.lease_seconds / 2 - (size - 1) / self.config.rate_per_second)
                 rows = await self._claim(size)
                 sending += [asyncio.create_task(self._handle(row)) for row in rows]
                 claimed += len(rows)
@@ -399,23 +403,41 @@ class PayoutWorker:
         )
 
     async def _rejected(self, job: PayoutJob, error: str) -> None:
-        if job.attempts > 1:
-            # An earlier attempt ended in a transient error and may have been accepted: a refund now could
-            # pay the money twice. A human (and the status query) decides.
-            log.error("payout %s: rejected after an uncertain attempt, parked: %s", job.transaction_id, error)
-            await self.pool.execute(
-                """UPDATE payout_outbox SET status = 'dead', last_error = $2, check_due_at = now()
-                   WHERE id = $1 AND status = 'pending'""",
-                job.outbox_id,
-                error[:1000],
+        """Refunded only when this attempt is the payout's only one, as the database says under its locks:
+        `job.attempts` is what it was at our claim, and another attempt may have been claimed since (a lease
+        that ran out while ours waited for its slot or its answer) and reached M-Pesa. The refund commits with
+        that check, so no attempt can be claimed in between (a claim skips the locked row, then finds it
+        settled)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            # ledger_settle's lock order (the user's profile, then the payout): no deadlock with a callback.
+            await conn.execute(
+                """SELECT 1 FROM profiles p JOIN transactions t ON t.user_id = p.id
+                   WHERE t.id = $1 FOR UPDATE OF p""",
+                job.transaction_id,
             )
-            return
-        log.warning("payout %s: rejected by Daraja, refunding: %s", job.transaction_id, error)
-        outcome = await self.ledger.settle(job.transaction_id, success=False, error=error[:500])
+            row = await conn.fetchrow(
+                "SELECT attempts, status FROM payout_outbox WHERE id = $1 FOR UPDATE", job.outbox_id
+            )
+            alone = row is not None and row["attempts"] <= 1 and row["status"] == "pending"
+            if alone:
+                log.warning("payout %s: rejected by Daraja, refunding: %s", job.transaction_id, error)
+                outcome = await conn.fetchval(
+                    "SELECT ledger_settle($1, false, NULL, $2)", job.transaction_id, error[:500]
+                )
+                await conn.execute(
+                    "UPDATE payout_outbox SET last_error = $2 WHERE id = $1", job.outbox_id, error
+                )
+                log.info("payout %s: %s", job.transaction_id, outcome)
+                return
+        # Another attempt was made (before ours, or since our claim) and may have been accepted: a refund
+        # now could pay the money twice. A human (and the status query) decides.
+        log.error("payout %s: rejected after an uncertain attempt, parked: %s", job.transaction_id, error)
         await self.pool.execute(
-            "UPDATE payout_outbox SET last_error = $2 WHERE id = $1", job.outbox_id, error
+            """UPDATE payout_outbox SET status = 'dead', last_error = $2, check_due_at = now()
+               WHERE id = $1 AND status = 'pending'""",
+            job.outbox_id,
+            error[:1000],
         )
-        log.info("payout %s: %s", job.transaction_id, outcome)
 
     # --- reconciliation --------------------------------------------------------------------------------
 
