@@ -31,7 +31,7 @@ import signal
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -421,9 +421,8 @@ class PayoutWorker:
             alone = row is not None and row["attempts"] <= 1 and row["status"] == "pending"
             if alone:
                 log.warning("payout %s: rejected by Daraja, refunding: %s", job.transaction_id, error)
-                outcome = await conn.fetchval(
-                    "SELECT ledger_settle($1, false, NULL, $2)", job.transaction_id, error[:500]
-                )
+                ledger = Ledger(cast(asyncpg.Pool, conn))  # its calls run in this transaction
+                outcome = await ledger.settle(job.transaction_id, success=False, error=error[:500])
                 await conn.execute(
                     "UPDATE payout_outbox SET last_error = $2 WHERE id = $1", job.outbox_id, error
                 )

@@ -4,12 +4,17 @@ loop stopped so the test runs the round."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from ledger.migrate import migrate
 from tests.mpesa.conftest import Harness
 
 
@@ -46,3 +51,27 @@ async def test_a_failing_payout_duty_does_not_stop_the_auto_topup_push(idle: Har
         assert pushed is not None and pushed in idle.sim.stk  # the top-up's push went out in that round
     finally:
         await idle.pool.execute("ALTER TABLE payout_outbox_unreadable RENAME TO payout_outbox")
+
+
+async def test_the_worker_command_fails_when_a_duty_of_its_last_round_failed(
+    empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    """`ongea-pesa mpesa-worker` runs one round by default: a round whose payout duty failed ends in exit 1
+    with the failure in its log (a cron job or supervisor must see it), where the same round on a sound
+    database ends in 0."""
+    url = await empty_database()
+    await migrate(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_", "DATABASE_URL"))}
+    env["ONGEA_DATA_DIR"] = str(tmp_path)
+    command = [sys.executable, "-m", "voice_server.cli", "mpesa-worker", "--database-url", url]
+    sound = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)  # noqa: ASYNC221
+    assert sound.returncode == 0, sound.stderr
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ALTER TABLE payout_outbox RENAME TO payout_outbox_unreadable")
+    finally:
+        await conn.close()
+    broken = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)  # noqa: ASYNC221
+    assert broken.returncode == 1, broken.stderr
+    assert "M-Pesa background round failed" in broken.stderr and "payout_outbox" in broken.stderr

@@ -3,7 +3,8 @@
 Sends due payouts, pushes auto top-ups, reconciles by status and STK queries, and re-applies recorded
 callbacks, for a while or once, beside any number of servers on the same database: rows are claimed with
 leases and the Daraja token is the one all processes share through the database. Callbacks still go to the
-servers (ONGEA_PUBLIC_URL). Exit status: 0 done, 2 refused settings, 1 database unreachable.
+servers (ONGEA_PUBLIC_URL). Exit status: 0 done, 2 refused settings, 1 database unreachable or a duty of
+the last round failed (each is logged).
 """
 
 from __future__ import annotations
@@ -54,18 +55,19 @@ async def _work(settings: Settings, seconds: float | None, interval: float) -> i
         deadline = loop.time() + (seconds or 0.0)
         rounds = 0
         while True:
+            failed = False
             try:
                 backlog = await service.run_once()
             except Exception:  # each duty ran; the failed ones are tried again next round
                 log.exception("M-Pesa background round failed; next round in %.1fs", interval)
-                backlog = False
+                backlog, failed = False, True
             rounds += 1
             if loop.time() >= deadline:
                 break
             if not backlog:  # payouts still waiting go out at once; the pause is for an idle worker
                 await asyncio.sleep(interval)
         log.info("mpesa-worker: %d round(s) done", rounds)
-        return 0
+        return 1 if failed else 0  # a run whose last round failed is not a success
     finally:
         await service.stop()
         await pool.close()
