@@ -3,4 +3,4 @@ Daraja simulator over real HTTP, on the run's real PostgreSQL)."""
 
 from __future__ import annotations
 
-from tests.mpesa.conftest import client, harness, sim  # noqa: F401  (fixtures used by these tests)
+from tests.mpesa.conftest import client, harness, idle, sim  # noqa: F401  (fixtures used by these tests)

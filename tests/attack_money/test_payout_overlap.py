@@ -7,22 +7,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 
 from ledger.daraja.simulator import Behaviour
 from ledger.pace import Pace
 from ledger.payouts import PayoutWorker
 from tests.mpesa.conftest import Harness
-
-
-@pytest.fixture
-async def idle(harness: Harness) -> AsyncIterator[Harness]:
-    """The harness with its background loop stopped (workers and client started again without it)."""
-    await harness.service.stop()
-    await harness.service.start_without_loop()
-    yield harness
 
 
 def held_pace() -> tuple[Pace, asyncio.Event, asyncio.Event]:

@@ -185,3 +185,12 @@ async def harness(pool: asyncpg.Pool, sim: Simulator, tmp_path: Path) -> AsyncIt
         violations = await h.invariants()
     await runner.cleanup()
     assert violations == [], violations
+
+
+@pytest.fixture
+async def idle(harness: Harness) -> AsyncIterator[Harness]:
+    """The harness with its background loop stopped (workers and client started again without it), so a
+    test runs the worker's rounds itself."""
+    await harness.service.stop()
+    await harness.service.start_without_loop()
+    yield harness

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,14 +17,6 @@ from ledger.payouts import PayoutWorker
 from tests.mpesa.conftest import Harness
 
 PAYOUT_PATHS = {api.B2C_PATH, api.B2POCHI_PATH, api.B2B_PATH}
-
-
-@pytest.fixture
-async def idle(harness: Harness) -> AsyncIterator[Harness]:
-    """The harness with its background loop stopped (workers and client started again without it)."""
-    await harness.service.stop()
-    await harness.service.start_without_loop()
-    yield harness
 
 
 def worker(h: Harness) -> PayoutWorker:

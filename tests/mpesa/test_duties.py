@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,13 +16,6 @@ import pytest
 
 from ledger.migrate import migrate
 from tests.mpesa.conftest import Harness
-
-
-@pytest.fixture
-async def idle(harness: Harness) -> AsyncIterator[Harness]:
-    await harness.service.stop()
-    await harness.service.start_without_loop()
-    yield harness
 
 
 async def test_a_failing_payout_duty_does_not_stop_the_auto_topup_push(idle: Harness) -> None:
