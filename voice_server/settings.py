@@ -228,6 +228,13 @@ class Settings(BaseSettings):
                 return f"{name} is too short: at least {minimum} characters are needed"
         if self.daraja_environment == "production" and self.daraja_c2b_shortcode == "600000":
             return "DARAJA_C2B_SHORTCODE is the sandbox's 600000: set the paybill people pay into"
+        if self.payout_rate_per_second * self.mpesa_lease_seconds < 2:
+            # A claimed payout waits for its slot; one whose slot lies past half its lease would hold the
+            # worker's whole round (top-ups, callbacks) waiting for it.
+            return (
+                "ONGEA_PAYOUT_RATE_PER_SECOND is too slow for ONGEA_MPESA_LEASE_SECONDS: a payout must get "
+                "its turn within half its lease (rate x lease >= 2)"
+            )
         return None
 
     # Billing

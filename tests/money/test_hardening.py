@@ -208,6 +208,23 @@ def test_serve_refuses_short_secrets_with_one_clear_line(
     assert value not in lines[0] or len(value) < 3
 
 
+def test_serve_refuses_a_payout_rate_too_slow_for_the_lease(database_url: str, tmp_path: Path) -> None:
+    """One payout every 100 s with a 60 s lease: a claimed payout would wait past its lease for its turn."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
+    env.update({"ONGEA_DATA_DIR": str(tmp_path), "ONGEA_PAYOUT_RATE_PER_SECOND": "0.01"})
+    done = subprocess.run(
+        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if "ONGEA_PAYOUT_RATE_PER_SECOND" in line]
+    assert len(lines) == 1 and "too slow" in lines[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
 # Each process waits for the starting gun, then asks for the secret: they create it at the same moment.
 _RACER = """
 import os, sys, time
