@@ -6,31 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 
 from ledger.daraja.simulator import Behaviour
-from ledger.pace import Pace
 from ledger.payouts import PayoutWorker
-from tests.mpesa.conftest import Harness
-
-
-def held_pace() -> tuple[Pace, asyncio.Event, asyncio.Event]:
-    """A pace whose next slot waits for the test: (pace, the sender is waiting, let it go)."""
-    waiting, slot = asyncio.Event(), asyncio.Event()
-
-    async def held(seconds: float) -> None:
-        waiting.set()
-        await slot.wait()
-
-    pace = Pace(1, clock=lambda: 0, sleep=held)
-    pace.reserve()  # the next slot is the held one
-    return pace, waiting, slot
-
-
-async def lease_runs_out(h: Harness, tx: uuid.UUID) -> None:
-    await h.pool.execute(
-        "UPDATE payout_outbox SET next_attempt_at = now() - interval '1 second' WHERE transaction_id = $1", tx
-    )
+from tests.mpesa.conftest import Harness, held_pace, lease_runs_out
 
 
 async def test_a_rejection_after_an_overlapping_attempt_may_have_paid_is_not_refunded(idle: Harness) -> None:
@@ -43,8 +22,8 @@ async def test_a_rejection_after_an_overlapping_attempt_may_have_paid_is_not_ref
     assert idle.service.client is not None
     config = idle.service.payouts.config if idle.service.payouts else None
     assert config is not None
-    pace, waiting, slot = held_pace()
-    a = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger, pace=pace)
+    held = held_pace()
+    a = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger, pace=held.pace)
     b = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger)
     user = await idle.user("100000.00")
     idle.sim.add_rule(Behaviour(lose_response=True, callback="none"), amount=731, times=1)
@@ -52,13 +31,13 @@ async def test_a_rejection_after_an_overlapping_attempt_may_have_paid_is_not_ref
     after_debit = await idle.wallet(user)
 
     first = asyncio.create_task(a.send_due())
-    await asyncio.wait_for(waiting.wait(), 10)  # A holds attempt 1 and waits for its slot
+    await asyncio.wait_for(held.waiting.wait(), 10)  # A holds attempt 1 and waits for its slot
     await lease_runs_out(idle, tx)
     assert await b.send_due() >= 1  # attempt 2: processed by M-Pesa, its answer lost
     paid = [p for p in idle.sim.payouts_for(str(tx)) if p.success]
     assert len(paid) == 1  # the money went out
     idle.sim.add_rule(Behaviour(http_error=403), amount=731, times=1)  # A's request is refused
-    slot.set()
+    held.slot.set()
     await first
 
     row = await idle.tx(tx)
@@ -75,30 +54,21 @@ async def test_a_slow_pace_never_claims_a_payout_whose_slot_is_beyond_its_lease(
     1,000 s holding a 60 s lease. Another worker claims it when the lease runs out and sends it, then the
     first one's slot comes and it is requested again (here the lease is made to run out, as in
     tests/mpesa/test_drain.py). A row must not be claimed before its slot is near."""
-    waits: list[float] = []
-    waiting, slot = asyncio.Event(), asyncio.Event()
-
-    async def held(seconds: float) -> None:
-        waits.append(seconds)
-        waiting.set()
-        await slot.wait()
-
-    slow = Pace(0.001, clock=lambda: 0, sleep=held)
-    slow.reserve()  # the payout sent just before: the next slot is 1,000 s away
+    held = held_pace(0.001)  # the payout sent just before: the next slot is 1,000 s away
     assert idle.service.client is not None and idle.service.payouts is not None
     config = dataclasses.replace(idle.service.payouts.config, rate_per_second=0.001)
-    a = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger, pace=slow)
+    a = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger, pace=held.pace)
     b = PayoutWorker(idle.pool, idle.service.client, idle.service.payouts.config, ledger=idle.ledger)
     user = await idle.user("100000.00")
     tx = await idle.confirmed(user, "send_phone", "733", phone="0712345678")
 
     first = asyncio.create_task(a.send_due())
-    await asyncio.wait_for(waiting.wait(), 10)
+    await asyncio.wait_for(held.waiting.wait(), 10)
     leased = await idle.pool.fetchval("SELECT attempts FROM payout_outbox WHERE transaction_id = $1", tx)
-    assert leased == 0 or max(waits) < config.lease_seconds, "claimed with its slot beyond its lease"
+    assert leased == 0 or max(held.waits) < config.lease_seconds, "claimed with its slot beyond its lease"
     await lease_runs_out(idle, tx)
     assert await b.send_due() >= 1
-    slot.set()
+    held.slot.set()
     await first
     assert len(idle.sim.sent_payouts(str(tx))) == 1  # requested once
     assert (await idle.settled(tx))["status"] == "completed"

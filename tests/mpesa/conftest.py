@@ -23,6 +23,7 @@ from ledger.daraja.client import DarajaClient, DarajaConfig
 from ledger.daraja.simulator import Simulator
 from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest
+from ledger.pace import Pace
 from ledger.service import Ledger
 from ledger.users import create_user
 from voice_server.app import AppRunner, create_app
@@ -194,3 +195,35 @@ async def idle(harness: Harness) -> AsyncIterator[Harness]:
     await harness.service.stop()
     await harness.service.start_without_loop()
     yield harness
+
+
+@dataclass
+class HeldPace:
+    """A pace whose next slot waits for the test: `waiting` is set once a sender waits for it (after its
+    claim), `slot` lets it go; `waits` are the delays the senders were told."""
+
+    pace: Pace
+    waiting: asyncio.Event
+    slot: asyncio.Event
+    waits: list[float]
+
+
+def held_pace(per_second: float = 1) -> HeldPace:
+    waiting, slot = asyncio.Event(), asyncio.Event()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        waiting.set()
+        await slot.wait()
+
+    pace = Pace(per_second, clock=lambda: 0, sleep=sleep)
+    pace.reserve()  # the slot of a payout sent just before: the next one is the held one
+    return HeldPace(pace, waiting, slot, waits)
+
+
+async def lease_runs_out(h: Harness, tx: uuid.UUID) -> None:
+    """The payout's lease as it is once its time has passed (due again for any worker)."""
+    await h.pool.execute(
+        "UPDATE payout_outbox SET next_attempt_at = now() - interval '1 second' WHERE transaction_id = $1", tx
+    )

@@ -14,7 +14,7 @@ from ledger.daraja import client as api
 from ledger.daraja.simulator import Simulator
 from ledger.pace import Pace
 from ledger.payouts import PayoutWorker
-from tests.mpesa.conftest import Harness
+from tests.mpesa.conftest import Harness, held_pace, lease_runs_out
 
 PAYOUT_PATHS = {api.B2C_PATH, api.B2POCHI_PATH, api.B2B_PATH}
 
@@ -124,30 +124,21 @@ async def test_a_b2b_payout_whose_lease_ran_out_while_it_waited_is_sent_once(idl
     """Worker A claims a B2B payout and waits for its slot; the lease runs out meanwhile (here: made to) and
     worker B claims and sends it. When A's slot comes, A finds the payout marked as going out and sends
     nothing: B2B carries no id of ours, so M-Pesa would pay both."""
-    waiting, slot = asyncio.Event(), asyncio.Event()
-
-    async def held(seconds: float) -> None:
-        waiting.set()
-        await slot.wait()
-
-    slow = Pace(1, clock=lambda: 0, sleep=held)
-    slow.reserve()  # the next slot is A's, and it waits for the test
+    held = held_pace()  # the next slot is A's, and it waits for the test
     assert idle.service.client is not None
     config = worker(idle).config
-    a = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger, pace=slow)
+    a = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger, pace=held.pace)
     b = PayoutWorker(idle.pool, idle.service.client, config, ledger=idle.ledger)
     user = await idle.user("100000.00")
     tx = await idle.confirmed(user, "paybill", "700", paybill="888880", account="RACE1")
 
     first = asyncio.create_task(a.send_due())
-    await asyncio.wait_for(waiting.wait(), 10)  # A has claimed it and waits for its slot
+    await asyncio.wait_for(held.waiting.wait(), 10)  # A has claimed it and waits for its slot
     assert await idle.pool.fetchval("SELECT attempts FROM payout_outbox WHERE transaction_id = $1", tx) == 1
-    await idle.pool.execute(
-        "UPDATE payout_outbox SET next_attempt_at = now() - interval '1 second' WHERE transaction_id = $1", tx
-    )
+    await lease_runs_out(idle, tx)
     assert await b.send_due() >= 1
     assert times_sent(idle.sim, [tx]) == [1]
-    slot.set()
+    held.slot.set()
     await first
     assert times_sent(idle.sim, [tx]) == [1]  # A sent nothing
     await settled_once(idle, [tx])
