@@ -180,6 +180,21 @@ async def test_user_tokens_need_role_authenticated_and_a_bounded_life(
     assert verify_user_token(JWT_SECRET, good)
 
 
+def _serve_with(
+    database_url: str, data_dir: Path, settings: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`ongea-pesa serve` with only these settings of ours (and a data dir), run until it exits."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
+    env.update({"ONGEA_DATA_DIR": str(data_dir), **settings})
+    return subprocess.run(
+        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -192,15 +207,7 @@ async def test_user_tokens_need_role_authenticated_and_a_bounded_life(
 def test_serve_refuses_short_secrets_with_one_clear_line(
     variable: str, value: str, database_url: str, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
-    env.update({"ONGEA_DATA_DIR": str(tmp_path), variable: value})
-    done = subprocess.run(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _serve_with(database_url, tmp_path, {variable: value})
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if variable in line]
     assert len(lines) == 1 and "too short" in lines[0], done.stderr[-2000:]
@@ -210,15 +217,7 @@ def test_serve_refuses_short_secrets_with_one_clear_line(
 
 def test_serve_refuses_a_payout_rate_too_slow_for_the_lease(database_url: str, tmp_path: Path) -> None:
     """One payout every 100 s with a 60 s lease: a claimed payout would wait past its lease for its turn."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
-    env.update({"ONGEA_DATA_DIR": str(tmp_path), "ONGEA_PAYOUT_RATE_PER_SECOND": "0.01"})
-    done = subprocess.run(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _serve_with(database_url, tmp_path, {"ONGEA_PAYOUT_RATE_PER_SECOND": "0.01"})
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if "ONGEA_PAYOUT_RATE_PER_SECOND" in line]
     assert len(lines) == 1 and "too slow" in lines[0], done.stderr[-2000:]
