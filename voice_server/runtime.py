@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import asyncpg
 
@@ -37,3 +38,12 @@ def configure_logging(settings: Settings) -> None:
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines echo every pg_ctl call
     install_log_redaction(settings)
+
+
+def refused_to_start(settings: Settings) -> bool:
+    """Whether a long-running command (serve, the M-Pesa worker) must not start with these settings; the
+    reason is then said in one line on stderr."""
+    refusal = settings.startup_refusal()
+    if refusal is not None:
+        print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
+    return refusal is not None

@@ -18,7 +18,7 @@ import asyncpg
 
 from voice_server.loop import run as run_loop
 from voice_server.mpesa_routes import MpesaService
-from voice_server.runtime import command_settings, configure_logging, open_database
+from voice_server.runtime import command_settings, configure_logging, open_database, refused_to_start
 from voice_server.settings import Settings
 
 log = logging.getLogger("ongea_pesa")
@@ -35,9 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = command_settings(args.database_url)
     configure_logging(settings)
-    refusal = settings.startup_refusal()
-    if refusal is not None:
-        print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
+    if refused_to_start(settings):
         return 2
     try:
         return run_loop(_work(settings, args.seconds, args.interval))

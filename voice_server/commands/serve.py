@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 import socket
-import sys
 
 from aiohttp import web
 
@@ -15,7 +14,7 @@ from voice_server.app import AppRunner, create_app
 from voice_server.loop import run as run_loop
 from voice_server.loop import settle_garbage_collector
 from voice_server.mpesa_routes import setup_mpesa
-from voice_server.runtime import configure_logging, open_database
+from voice_server.runtime import configure_logging, open_database, refused_to_start
 from voice_server.settings import Settings
 from voice_server.startup_errors import StartupError
 from voice_server.sweeper import setup_sweeper
@@ -42,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["database_url"] = args.database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings)
-    refusal = settings.startup_refusal()
-    if refusal is not None:
-        print(f"ongea-pesa: refusing to start: {refusal}", file=sys.stderr)
+    if refused_to_start(settings):
         return 2
     try:
         run_loop(serve(settings))
