@@ -6,16 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.ledger.conftest import fresh_phone
+from tests.serving import ServeProcess
 from voice_server.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,26 +31,9 @@ def try_it_block() -> str:
 def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_", "STRIPE_"))}
     env = {**clean, "ONGEA_DATA_DIR": str(tmp_path / ".ongea"), "DATABASE_URL": database_url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    address = None
-    deadline = time.monotonic() + 60
-    while address is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        found = re.search(r"listening on http://(\S+)", line)
-        address = found.group(1) if found else None
-    assert address, "server did not start"
-    yield address, env
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    server = ServeProcess([], env, limit=60)
+    yield server.base.removeprefix("http://"), env
+    server.stop()
 
 
 def test_try_it_works_when_pasted(served: tuple[str, dict[str, str]]) -> None:

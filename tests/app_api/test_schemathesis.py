@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from schemathesis.checks import (
 )
 
 from tests.ledger.conftest import fresh_phone
+from tests.serving import ServeProcess
 
 CHECKS = (not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance)
 
@@ -66,27 +64,10 @@ def served_api(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         check=True,
     )
     user = json.loads(made.stdout)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
-        env={**env, "ONGEA_LOG_LEVEL": "INFO"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    base = None
-    deadline = time.monotonic() + 60
-    while base is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        found = re.search(r"listening on (http://\S+)", line)
-        base = found.group(1) if found else None
-    assert base, "server did not start"
-    yield {"base": base, "token": user["token"]}
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    log = proc.stdout.read()
+    server = ServeProcess(["--database-url", database_url], {**env, "ONGEA_LOG_LEVEL": "INFO"}, limit=60)
+    yield {"base": server.base, "token": user["token"]}
+    server.stop()
+    log = server.output()
     assert "Traceback" not in log, log
 
 

@@ -7,16 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,6 +21,7 @@ from ledger.db import create_database, drop_database
 from ledger.migrate import migrate
 from ledger.users import create_user
 from tests.ledger.conftest import fresh_phone
+from tests.serving import ServeProcess
 from voice_server.auth import mint_user_token
 
 JWT_SECRET = "attack-test-jwt-secret-" + "k" * 24
@@ -161,33 +156,10 @@ def served(attack_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "ONGEA_DB_POOL_MIN": "1",
         "ONGEA_DB_POOL_MAX": "4",  # the PostgreSQL server is shared
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", attack_url],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    base = None
-    seen: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and base is None:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(r"Ongea Pesa listening on (http://\S+)", line)
-        if match:
-            base = match.group(1)
-    assert base, "server did not start:\n" + "".join(seen)
-    log_path = Path(env["ONGEA_DATA_DIR"]) / "serve.log"
-    drain = subprocess.Popen(["cat"], stdin=proc.stdout, stdout=log_path.open("w"))
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    drain.wait(timeout=10)
-    log = log_path.read_text()
+    server = ServeProcess(["--database-url", attack_url], env, limit=60)
+    yield server.base
+    server.stop()
+    log = server.output()
     assert "Traceback" not in log, log[-4000:]
 
 

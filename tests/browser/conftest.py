@@ -14,13 +14,8 @@ import contextlib
 import itertools
 import os
 import random
-import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -33,6 +28,7 @@ import asyncpg
 import pytest
 
 from ledger.users import create_user
+from tests.serving import ServeProcess
 from voice_server.auth import mint_user_token
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,51 +65,6 @@ def scratch_dir() -> Path:
 
 def fresh_phone() -> str:
     return f"25411{next(_phones) % 10_000_000:07d}"
-
-
-class ServeProcess:
-    """`ongea-pesa serve` as a person runs it; its output is drained (and kept) so it never blocks."""
-
-    def __init__(self, args: list[str], env: dict[str, str], *, limit: float = 120) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        found = threading.Event()
-        self.base = ""
-
-        def drain() -> None:
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.lines.append(line)
-                match = re.search(r"listening on (http://\S+)", line)
-                if match and not self.base:
-                    self.base = match.group(1)
-                    found.set()
-            found.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        found.wait(limit)
-        if not self.base:
-            self.stop()
-            raise AssertionError("server did not start:\n" + self.log())
-
-    def log(self) -> str:
-        return "".join(self.lines[-80:])
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                return self.proc.wait()
-        return self.proc.returncode
 
 
 def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import random
-import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +17,8 @@ import aiohttp
 import asyncpg
 import pytest
 
+from tests.serving import ServeProcess
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
@@ -28,30 +28,10 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def served(database_url: str, env: dict[str, str]) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    base = None
-    seen: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and base is None:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(r"listening on (http://\S+)", line)
-        if match:
-            base = match.group(1)
-    assert base, "server did not start:\n" + "".join(seen)
-    assert any("M-Pesa simulator" in line for line in seen), "no word in the log of the simulator standing in"
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    server = ServeProcess(["--database-url", database_url], env, limit=60)
+    assert any("M-Pesa simulator" in line for line in server.lines), "no word in the log of the simulator"
+    yield server.base
+    assert server.stop() == 0
 
 
 async def test_health_metrics_and_json_errors(served: str) -> None:
