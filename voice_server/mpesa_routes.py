@@ -17,6 +17,7 @@ import math
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
@@ -60,6 +61,15 @@ CALLBACK_KINDS: dict[str, CallbackKind] = {
     "status/timeout": "status_timeout",
     "stk": "stk",
 }
+
+
+@dataclass(frozen=True)
+class Round:
+    """How a round of the background duties went: it stopped at its payout bound with more perhaps due
+    (`backlog`: the next round starts at once), or a duty failed (`failed`)."""
+
+    backlog: bool
+    failed: bool
 
 
 class MpesaService:
@@ -225,16 +235,18 @@ class MpesaService:
             raise ExceptionGroup("M-Pesa background duties failed", failures)
         return sent >= payouts.config.max_per_round
 
+    async def logged_round(self) -> Round:
+        """`run_once` for the loops of `serve` and `ongea-pesa mpesa-worker`: a failed round is logged and
+        they go on (the failed duties are tried again next round)."""
+        try:
+            return Round(backlog=await self.run_once(), failed=False)
+        except Exception:
+            log.exception("M-Pesa background round failed; next round in %.1fs", self.poll_interval)
+            return Round(backlog=False, failed=True)
+
     async def _loop(self) -> None:
         while not self._stop.is_set():
-            backlog = False
-            try:
-                backlog = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("M-Pesa background round failed; next round in %.1fs", self.poll_interval)
-            if backlog:
+            if (await self.logged_round()).backlog:
                 continue  # the pause is for an idle worker, not for payouts still waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.poll_interval)

@@ -53,19 +53,14 @@ async def _work(settings: Settings, seconds: float | None, interval: float) -> i
         deadline = loop.time() + (seconds or 0.0)
         rounds = 0
         while True:
-            failed = False
-            try:
-                backlog = await service.run_once()
-            except Exception:  # each duty ran; the failed ones are tried again next round
-                log.exception("M-Pesa background round failed; next round in %.1fs", interval)
-                backlog, failed = False, True
+            done = await service.logged_round()
             rounds += 1
             if loop.time() >= deadline:
                 break
-            if not backlog:  # payouts still waiting go out at once; the pause is for an idle worker
+            if not done.backlog:  # payouts still waiting go out at once; the pause is for an idle worker
                 await asyncio.sleep(interval)
         log.info("mpesa-worker: %d round(s) done", rounds)
-        return 1 if failed else 0  # a run whose last round failed is not a success
+        return 1 if done.failed else 0  # a run whose last round failed is not a success
     finally:
         await service.stop()
         await pool.close()
