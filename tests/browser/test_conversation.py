@@ -494,12 +494,16 @@ async def test_a_card_open_when_the_connection_drops_can_be_tapped_after_the_rec
         readbacks = await page.locator(".msg.agent", has_text="Send KES 300").count()
         assert readbacks == 1
         proxy.cut()
+
+        async def noticed() -> bool:  # before it does, the old card still looks live
+            return "reconnecting" in await tab.states()
+
+        await wait_for(noticed)
         await until(
             page,
             "document.querySelector('#status').dataset.state === 'live' && "
             "!document.querySelector('#confirm').disabled",
         )
-        assert "reconnecting" in await tab.states()
         assert await page.locator(".msg.agent", has_text="Send KES 300").count() == readbacks
         await page.get_by_role("button", name="Confirm").click()
         done = await receipt_shows(tab, pool, user, row["id"])
