@@ -8,17 +8,24 @@ as many clients for as long, on a fresh pgbench database on the same server, in 
     .venv/bin/python bench/server_throughput.py [--seconds 20] [--sessions 8]
 
 Uses DATABASE_URL when set, else the embedded PostgreSQL. Starts its own `ongea-pesa serve`; the payout
-worker pays through the local M-Pesa simulator meanwhile, as in production.
+worker pays through the local M-Pesa simulator meanwhile, as in production. Also prints the CPU a payment
+costs the server, PostgreSQL and this client (from /proc), and the same two ledger statements driven by
+pgbench with no server at all: the ceiling any server on this database could reach. The server is stopped
+before pgbench runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -34,7 +41,9 @@ from voice_server.loop import run
 PAYMENT = {"type": "buy_goods_till", "amount": "10", "till": "123456"}
 
 
-async def run_payments(url: str, tokens: list[str], seconds: float) -> tuple[int, int, list[float]]:
+async def run_payments(
+    url: str, tokens: list[str], seconds: float, measuring: Callable[[], Awaitable[None]]
+) -> tuple[int, int, list[float]]:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         sessions = []
@@ -78,6 +87,7 @@ async def run_payments(url: str, tokens: list[str], seconds: float) -> tuple[int
         await asyncio.gather(*(client(s) for s in sessions))
         done = refused = 0
         latencies.clear()
+        await measuring()
         deadline = time.monotonic() + seconds
         await asyncio.gather(*(client(s) for s in sessions))
         return done, refused, latencies
@@ -104,6 +114,104 @@ async def paid_out(dsn: str) -> int:
         await conn.close()
 
 
+# The ledger's own two statements of a payment (the tools' propose and confirm, each its own transaction),
+# driven by pgbench from its client number's wallet: what the database alone does, with no server.
+LEDGER_SCRIPT = """\\set n :client_id
+BEGIN;
+SELECT u.id AS uid, (r.tx).id AS txid, (r.tx).version AS ver
+FROM (SELECT id FROM profiles ORDER BY id OFFSET :n LIMIT 1) u,
+     ledger_propose_or_refusal(u.id, 'buy_goods_till', 10, NULL, '123456', NULL, NULL, NULL, NULL, NULL, 90,
+                               'lipa till 123456 shilingi kumi', 'pgbench', now(), 120) r \\gset
+COMMIT;
+BEGIN;
+SELECT refusal FROM ledger_confirm_or_refusal(:txid, :uid, :ver, true, now());
+COMMIT;
+"""
+
+
+async def ledger_alone_rate(binary: str, dsn: str, clients: int, seconds: float) -> tuple[float, int]:
+    """Payments per second of LEDGER_SCRIPT, and how many the ledger refused (expected 0)."""
+    script = Path(tempfile.mkdtemp(prefix="ongea-bench-")) / "payment.sql"
+    script.write_text(LEDGER_SCRIPT)
+    before = await _count(dsn, "processing")
+    done = subprocess.run(  # noqa: ASYNC221
+        [
+            binary,
+            "-n",
+            "-M",
+            "prepared",
+            "-f",
+            str(script),
+            "-c",
+            str(clients),
+            "-j",
+            str(clients),
+            "-T",
+            str(int(seconds)),
+            dsn,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
+    if not match:
+        raise SystemExit(f"cannot read pgbench output:\n{done.stdout}\n{done.stderr}")
+    confirmed = await _count(dsn, "processing") - before
+    processed = int(re.search(r"actually processed: (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
+    return float(match.group(1)), processed - confirmed
+
+
+async def _count(dsn: str, status: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM transactions WHERE status = $1", status))
+    finally:
+        await conn.close()
+
+
+class CpuMeter:
+    """CPU seconds spent over a window by the server process, the PostgreSQL backends of its database and
+    this client, read from /proc (the database's share only when PostgreSQL runs on this machine)."""
+
+    def __init__(self, server_pid: int, dsn: str) -> None:
+        self.server_pid, self.dsn = server_pid, dsn
+        self.start: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    async def _read(self) -> dict[str, float]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            pids = await conn.fetch(
+                """SELECT pid FROM pg_stat_activity
+                   WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+            )
+        finally:
+            await conn.close()
+        client = os.times()
+        figures = {"server": _cpu_of(self.server_pid), "client": client.user + client.system}
+        figures.update({f"postgres {r['pid']}": _cpu_of(r["pid"]) for r in pids})
+        return figures
+
+    async def begin(self) -> None:
+        self.start = await self._read()
+
+    async def end(self) -> None:
+        now = await self._read()
+        # (A backend that closed during the window took its CPU with it: the sum is then a lower bound.)
+        spent = {k: v - self.start.get(k, 0.0) for k, v in now.items()}
+        self.spent = {k: v for k, v in spent.items() if not k.startswith("postgres ")}
+        self.spent["postgres"] = sum(v for k, v in spent.items() if k.startswith("postgres "))
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,12 +227,21 @@ async def main() -> int:
     pgbench_dsn = await create_database(server_dsn, bench_db)
     binary = pgbench_binary()
     served = serve(dsn)
+    stopped = False
     try:
         users = await make_users(dsn, args.sessions)
-        done, refused, latencies = await run_payments(served.url, [t for _, t in users], args.seconds)
+        meter = CpuMeter(served.proc.pid, dsn)
+        done, refused, latencies = await run_payments(
+            served.url, [t for _, t in users], args.seconds, meter.begin
+        )
+        await meter.end()
         turn_mean = await mean_turn_seconds(served.url)
         settled = await paid_out(dsn)
         rate = done / args.seconds
+        # The server (and its payout worker) stops before pgbench runs: pgbench gets the machine to itself.
+        served.stop()
+        stopped = True
+        alone, alone_refused = await ledger_alone_rate(binary, dsn, args.sessions, args.seconds)
         subprocess.run([binary, "-i", "-q", pgbench_dsn], capture_output=True, text=True, check=True)  # noqa: ASYNC221
         tps = pgbench_rate(binary, pgbench_dsn, args.sessions, args.seconds)
         print(f"{args.sessions} sessions, {args.seconds:.0f} s each; server and clients on this machine")
@@ -134,11 +251,21 @@ async def main() -> int:
             f"p99 {percentile(latencies, 99) * 1000:.1f} ms"
         )
         print(f"  server-side time per turn (driver + database, /metrics): mean {turn_mean * 1000:.1f} ms")
+        per = {k: v / max(done, 1) * 1000 for k, v in meter.spent.items()}
+        print(
+            f"  CPU per payment: server {per['server']:.2f} ms, PostgreSQL {per['postgres']:.2f} ms (the "
+            f"backends of this database; payouts included), this client {per['client']:.2f} ms"
+        )
         print(f"  paid out through the M-Pesa simulator meanwhile: {settled} (warm-up included)")
+        print(
+            f"the ledger's SQL alone (propose and confirm as two transactions through pgbench, "
+            f"{args.sessions} clients, no server): {alone:.1f} payments/s ({alone_refused} refused)"
+        )
         print(f"pgbench tpcb-like, {args.sessions} clients: {tps:.1f} tps")
-        print(f"ratio: {rate / tps:.2f} (aim 0.5)")
+        print(f"ratio: {rate / tps:.2f} (aim 0.5); the ledger's SQL alone: {alone / tps:.2f}")
     finally:
-        served.stop()
+        if not stopped:
+            served.stop()
         await drop(server_dsn, name)
         await drop_database(server_dsn, bench_db)
     return 0
