@@ -11,30 +11,19 @@ finds for a person (`reference_expired`). Real HTTP (our routes, the Daraja simu
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 from ledger.invariants import check_invariants
-from ledger.models import ProposalRequest
 from tests.mpesa.conftest import Harness
 
 PAYBILL = "600000"
-
-
-async def _expect_deposit(h: Harness, user: uuid.UUID, amount: str) -> tuple[uuid.UUID, str]:
-    proposal = await h.ledger.propose(
-        user, ProposalRequest.build(type="bank_to_mpesa", amount=amount, bank_code="68")
-    )
-    result = await h.ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
-    assert result.account_reference is not None
-    return proposal.id, result.account_reference
 
 
 async def test_a_deposit_whose_confirmation_was_missed_is_never_lost_to_the_expiry(harness: Harness) -> None:
     from voice_server.sweeper import sweep
 
     user = await harness.user("100.00")
-    tx, ref = await _expect_deposit(harness, user, "900")
+    tx, ref = await harness.expect_deposit(user, "900")
     # The person pays on time, but the confirmation never reaches us.
     harness.sim.c2b_validation = False
     paid = await harness.sim.c2b_pay(PAYBILL, Decimal("900"), ref, deliver=False)

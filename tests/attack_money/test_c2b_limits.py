@@ -8,28 +8,17 @@ Real HTTP (our routes, the Daraja simulator), real PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 from ledger.invariants import check_invariants
-from ledger.models import ProposalRequest
 from tests.mpesa.conftest import Harness
 
 PAYBILL = "600000"
 
 
-async def _expect_deposit(h: Harness, user: uuid.UUID, amount: str) -> tuple[uuid.UUID, str]:
-    proposal = await h.ledger.propose(
-        user, ProposalRequest.build(type="bank_to_mpesa", amount=amount, bank_code="68")
-    )
-    result = await h.ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
-    assert result.account_reference is not None
-    return proposal.id, result.account_reference
-
-
 async def test_a_deposit_too_large_to_credit_is_bounced_by_validation(harness: Harness) -> None:
     user = await harness.user("0.00", plan="basic")
-    tx, ref = await _expect_deposit(harness, user, "200000")
+    tx, ref = await harness.expect_deposit(user, "200000")
     harness.sim.c2b_validation = True
     payment = await harness.sim.c2b_pay(PAYBILL, Decimal("1000000"), ref)
     # Bounced: the payer keeps the money; nothing reaches a paybill where only a person could undo it.
@@ -48,7 +37,7 @@ async def test_a_deposit_too_large_to_credit_is_bounced_by_validation(harness: H
 
 async def test_the_largest_creditable_deposit_is_accepted_and_credited(harness: Harness) -> None:
     user = await harness.user("0.00", plan="basic")
-    tx, ref = await _expect_deposit(harness, user, "1000")
+    tx, ref = await harness.expect_deposit(user, "1000")
     harness.sim.c2b_validation = True
     payment = await harness.sim.c2b_pay(PAYBILL, Decimal("999999"), ref)
     assert payment.validated == "0" and payment.confirmed

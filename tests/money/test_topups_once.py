@@ -13,15 +13,6 @@ from ledger.daraja.simulator import Behaviour
 from tests.mpesa.conftest import Harness
 
 
-async def _topup(h: Harness, user: uuid.UUID, amount: Any) -> tuple[int, dict[str, Any]]:
-    async with h.http.post(
-        f"{h.base_url}/v1/topups",
-        json={"amount": amount},
-        headers={"Authorization": f"Bearer {h.token(user)}"},
-    ) as resp:
-        return resp.status, await resp.json()
-
-
 def _success(checkout: str, amount: Any, receipt: str) -> dict[str, Any]:
     return {
         "Body": {
@@ -46,7 +37,7 @@ async def test_success_callbacks_with_fresh_checkout_ids_credit_a_topup_once(har
     """Finding 2: five success callbacks on /stk/{topup_id}, each with a fresh CheckoutRequestID (the
     top-up id is in the user's own /v1/topups answer), credited the wallet five times."""
     user = await harness.user("0.00")
-    status, body = await _topup(harness, user, 400)
+    status, body = await harness.topup(user, 400)
     assert status == 201
 
     async def credited() -> bool:
@@ -72,7 +63,7 @@ async def test_concurrent_duplicate_callbacks_are_acknowledged_and_credit_once(h
     """Finding 5: concurrent duplicate STK callbacks answered 500 (an uncaught duplicate)."""
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback="none"), path=api.STK_PUSH_PATH, amount=650)
-    status, body = await _topup(harness, user, 650)
+    status, body = await harness.topup(user, 650)
     assert status == 201
     url = f"{harness.callback_base}/stk/{body['topup_id']}"
     payload = _success(body["checkout_request_id"], 650, "SAME000001")
@@ -95,7 +86,7 @@ async def test_a_push_whose_answer_and_callback_were_lost_is_credited_by_pull_tr
     checkout id, so nothing could ever query it, though the person paid."""
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(lose_response=True, callback="none"), path=api.STK_PUSH_PATH, amount=1357)
-    status, body = await _topup(harness, user, 1357)
+    status, body = await harness.topup(user, 1357)
     assert status == 502 and "credited" in body["error"]["message"]
     row = await harness.pool.fetchrow("SELECT * FROM mpesa_transactions WHERE user_id = $1", user)
     assert row["status"] == "pending" and row["checkout_request_id"] is None
@@ -119,11 +110,11 @@ async def test_topups_are_rate_limited_per_user_with_a_json_429(harness: Harness
     other = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback="none"), path=api.STK_PUSH_PATH, amount=10)
     limit = harness.settings.topup_rate_limit
-    statuses = [(await _topup(harness, user, 10))[0] for _ in range(limit)]
+    statuses = [(await harness.topup(user, 10))[0] for _ in range(limit)]
     assert statuses == [201] * limit
-    status, body = await _topup(harness, user, 10)
+    status, body = await harness.topup(user, 10)
     assert status == 429 and body["error"]["code"] == "rate_limited"
-    assert (await _topup(harness, other, 10))[0] == 201  # per user
+    assert (await harness.topup(other, 10))[0] == 201  # per user
     pushes = await harness.pool.fetchval("SELECT count(*) FROM mpesa_transactions WHERE user_id = $1", user)
     assert pushes == limit
 
@@ -132,7 +123,7 @@ async def test_a_burst_of_topup_requests_cannot_race_past_the_limit(harness: Har
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback="none"), path=api.STK_PUSH_PATH, amount=11)
     limit = harness.settings.topup_rate_limit
-    results = await asyncio.gather(*(_topup(harness, user, 11) for _ in range(limit * 4)))
+    results = await asyncio.gather(*(harness.topup(user, 11) for _ in range(limit * 4)))
     statuses = [status for status, _ in results]
     assert set(statuses) <= {201, 429} and 1 <= statuses.count(201) <= limit, statuses
     phone = await harness.pool.fetchval("SELECT phone_number FROM profiles WHERE id = $1", user)

@@ -146,6 +146,24 @@ class Harness:
         )
         return rows
 
+    async def topup(self, user_id: uuid.UUID, amount: Any) -> tuple[int, dict[str, Any]]:
+        """`POST /v1/topups` as the user's app sends it: (status, JSON body)."""
+        async with self.http.post(
+            f"{self.base_url}/v1/topups",
+            json={"amount": amount},
+            headers={"Authorization": f"Bearer {self.token(user_id)}"},
+        ) as resp:
+            return resp.status, await resp.json()
+
+    async def expect_deposit(self, user_id: uuid.UUID, amount: str) -> tuple[uuid.UUID, str]:
+        """Confirm a bank_to_mpesa: (transaction id, the account reference to pay the paybill with)."""
+        proposal = await self.ledger.propose(
+            user_id, ProposalRequest.build(type="bank_to_mpesa", amount=amount, bank_code="68")
+        )
+        result = await self.ledger.confirm(proposal.id, user_id, proposal.version, voice_verified=True)
+        assert result.account_reference is not None
+        return proposal.id, result.account_reference
+
     async def post_callback(self, kind: str, body: Any) -> tuple[int, Any]:
         async with self.http.post(f"{self.callback_base}/{kind}", json=body) as resp:
             return resp.status, await resp.json()

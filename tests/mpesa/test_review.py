@@ -15,15 +15,6 @@ from ledger.daraja.simulator import Behaviour
 from tests.mpesa.conftest import Harness
 
 
-async def _topup(h: Harness, user: uuid.UUID, amount: Any) -> tuple[int, dict[str, Any]]:
-    async with h.http.post(
-        f"{h.base_url}/v1/topups",
-        json={"amount": amount},
-        headers={"Authorization": f"Bearer {h.token(user)}"},
-    ) as resp:
-        return resp.status, await resp.json()
-
-
 async def _phone(h: Harness, user: uuid.UUID) -> str:
     phone: str = await h.pool.fetchval("SELECT phone_number FROM profiles WHERE id = $1", user)
     return phone
@@ -54,7 +45,7 @@ async def test_stk_push_whose_answer_was_lost_is_still_credited(harness: Harness
     the customer's money must still reach the wallet, once."""
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(lose_response=True, delay=0.1), path=api.STK_PUSH_PATH, amount=1234)
-    status, body = await _topup(harness, user, 1234)
+    status, body = await harness.topup(user, 1234)
     assert status == 502, body
     await harness.sim.idle()
     paid = _paid_stk(harness, await _phone(harness, user))
@@ -111,7 +102,7 @@ async def test_stk_callback_with_an_unreadable_amount_is_refused_not_a_500(
 ) -> None:
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback="none"), path=api.STK_PUSH_PATH, amount=100)
-    status, body = await _topup(harness, user, 100)
+    status, body = await harness.topup(user, 100)
     assert status == 201
     checkout = body["checkout_request_id"]
     status, answer = await harness.post_callback("stk", _stk_body(checkout, 0, amount, "SAAAAAAAA1"))

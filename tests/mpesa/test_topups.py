@@ -14,15 +14,6 @@ from ledger.daraja.simulator import Behaviour
 from tests.mpesa.conftest import Harness
 
 
-async def _topup(h: Harness, user: uuid.UUID, amount: Any) -> tuple[int, dict[str, Any]]:
-    async with h.http.post(
-        f"{h.base_url}/v1/topups",
-        json={"amount": amount},
-        headers={"Authorization": f"Bearer {h.token(user)}"},
-    ) as resp:
-        return resp.status, await resp.json()
-
-
 async def _topup_row(h: Harness, topup_id: str) -> Any:
     return await h.pool.fetchrow("SELECT * FROM mpesa_transactions WHERE id = $1", uuid.UUID(topup_id))
 
@@ -37,7 +28,7 @@ async def _settled(h: Harness, topup_id: str, limit: float = 10.0) -> Any:
 
 async def test_topup_is_credited_once_by_its_callback(harness: Harness) -> None:
     user = await harness.user("100.00")
-    status, body = await _topup(harness, user, 500)
+    status, body = await harness.topup(user, 500)
     assert status == 201, body
     assert body["status"] == "pending" and body["amount"] == "500.00"
     row = await _settled(harness, body["topup_id"])
@@ -53,7 +44,7 @@ async def test_topup_is_credited_once_by_its_callback(harness: Harness) -> None:
 async def test_duplicate_stk_callback_credits_once(harness: Harness) -> None:
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback="twice", code_as_string=True), path=api.STK_PUSH_PATH, amount=300)
-    status, body = await _topup(harness, user, "300")
+    status, body = await harness.topup(user, "300")
     assert status == 201
     await _settled(harness, body["topup_id"])
     await harness.sim.idle()
@@ -67,7 +58,7 @@ async def test_duplicate_stk_callback_credits_once(harness: Harness) -> None:
 async def test_cancelled_stk_push_credits_nothing(harness: Harness) -> None:
     user = await harness.user("50.00")
     harness.sim.add_rule(Behaviour(outcome="fail"), path=api.STK_PUSH_PATH, amount=700)
-    status, body = await _topup(harness, user, 700)
+    status, body = await harness.topup(user, 700)
     assert status == 201
     row = await _settled(harness, body["topup_id"])
     assert row["status"] == "failed" and "1032" in row["error_message"]
@@ -77,7 +68,7 @@ async def test_cancelled_stk_push_credits_nothing(harness: Harness) -> None:
 async def test_stk_callback_before_the_push_answer_still_credits_once(harness: Harness) -> None:
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback="out_of_order", delay=0.2), path=api.STK_PUSH_PATH, amount=800)
-    status, body = await _topup(harness, user, 800)
+    status, body = await harness.topup(user, 800)
     assert status == 201
     row = await _settled(harness, body["topup_id"])
     await harness.sim.idle()
@@ -93,7 +84,7 @@ async def test_stk_callback_before_the_push_answer_still_credits_once(harness: H
 async def test_missing_stk_callback_is_reconciled_by_stk_query(harness: Harness) -> None:
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback="none"), path=api.STK_PUSH_PATH, amount=900)
-    status, body = await _topup(harness, user, 900)
+    status, body = await harness.topup(user, 900)
     assert status == 201
     row = await _settled(harness, body["topup_id"], limit=15)
     assert row["status"] == "completed"
@@ -109,7 +100,7 @@ async def test_missing_stk_callback_is_reconciled_by_stk_query(harness: Harness)
 async def test_stk_callback_with_another_amount_is_refused(harness: Harness) -> None:
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(callback_amount=Decimal("90000")), path=api.STK_PUSH_PATH, amount=950)
-    status, body = await _topup(harness, user, 950)
+    status, body = await harness.topup(user, 950)
     assert status == 201
     await harness.sim.idle()
 
