@@ -1,13 +1,20 @@
 """`ongea-pesa serve` started the way a person starts it, for the tests that need the real process: a free
-port, its output drained (and kept) on a thread so it never blocks, stopped with SIGTERM."""
+port, its output drained (and kept) on a thread so it never blocks, stopped with SIGTERM.
+
+Also the crash tests' server (`FaultProcess`), which is killed at a fault point and restarted on its port, and
+`wait_healthy`, the wait for a started process's `/healthz`."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
+
+import aiohttp
 
 
 class ServeProcess:
@@ -60,3 +67,85 @@ class ServeProcess:
                 self.proc.wait()
         self._drain.join(timeout=10)
         return self.proc.returncode
+
+
+async def wait_healthy(
+    url: str, *, tries: int, pause: float, proc: subprocess.Popen[bytes] | None = None
+) -> bool:
+    """GET `url` every `pause` seconds until it answers 200 (True). False after `tries` tries, or as soon as
+    `proc` has exited (a crash test's process may kill itself at its fault point before it is up)."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(tries):
+            if proc is not None and proc.poll() is not None:
+                return False
+            try:
+                async with http.get(url) as resp:
+                    if resp.status == 200:
+                        return True
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(pause)
+    return False
+
+
+class FaultProcess:
+    """A server process a crash test arms with `ONGEA_FAULT`, so it SIGKILLs itself at that point, and then
+    starts again on the same port and log file. Not `ServeProcess`: a start must accept a process that dies
+    before it is up, and the restart must keep the URL its callbacks were registered with."""
+
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        base: str,
+        start_tries: int,
+        kill_limit: float,
+        stop_grace: float,
+    ) -> None:
+        self.command = command
+        self.env = env
+        self.log_path = log_path
+        self.base = base
+        self.start_tries = start_tries
+        self.kill_limit = kill_limit
+        self.stop_grace = stop_grace
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def tail(self) -> str:
+        """The end of its log, for failure messages."""
+        return self.log_path.read_text()[-3000:]
+
+    async def start(self, fault: str | None) -> None:
+        """Start it with `fault` armed (or none); return once `/healthz` answers or it has already died."""
+        env = {k: v for k, v in self.env.items() if k != "ONGEA_FAULT"}
+        if fault:
+            env["ONGEA_FAULT"] = fault
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 - one start; asyncio's subprocess API adds nothing
+                self.command, env=env, stdout=log, stderr=log
+            )
+        up = await wait_healthy(f"{self.base}/healthz", tries=self.start_tries, pause=0.05, proc=self.proc)
+        if not up and self.proc.poll() is None:
+            raise AssertionError("server did not start: " + self.tail())
+
+    async def wait_killed(self, limit: float | None = None) -> int:
+        """Its exit status, once it has died at its fault point (within `limit`, by default `kill_limit`)."""
+        assert self.proc is not None
+        deadline = asyncio.get_running_loop().time() + (self.kill_limit if limit is None else limit)
+        while self.proc.poll() is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("fault point not reached: " + self.tail())
+            await asyncio.sleep(0.02)
+        return self.proc.returncode
+
+    def stop(self) -> None:
+        """SIGTERM, killed if it takes longer than `stop_grace` seconds."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(self.stop_grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -30,6 +30,7 @@ from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
 from tests.mpesa.conftest import free_port, fresh_phone
+from tests.serving import wait_healthy
 from voice_server.auth import mint_user_token
 
 ROOT = Path(__file__).parents[2]
@@ -86,16 +87,9 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     p.stop()
 
 
-async def wait_up(http: aiohttp.ClientSession, url: str, procs: Processes) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(url) as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} did not come up\n{procs.logs()}")
+async def wait_up(url: str, procs: Processes) -> None:
+    if not await wait_healthy(url, tries=300, pause=0.1):
+        raise AssertionError(f"{url} did not come up\n{procs.logs()}")
 
 
 async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
@@ -122,7 +116,7 @@ async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
         "ONGEA_DB_POOL_MIN": "1", "ONGEA_DB_POOL_MAX": "6",
     })  # fmt: skip
     async with aiohttp.ClientSession() as http:
-        await wait_up(http, f"{sim_url}/simulator/payouts", processes)
+        await wait_up(f"{sim_url}/simulator/payouts", processes)
         async with http.post(
             f"{sim_url}/simulator/behaviour",
             json={"rules": [{"behaviour": b, "amount": a} for a, b in TRICKS.items()]},
@@ -133,7 +127,7 @@ async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
             env = dict(server_env, ONGEA_PUBLIC_URL=url)
             processes.start(f"serve-{name}", ["serve", "--port", str(port)], env)
         for url in servers:
-            await wait_up(http, f"{url}/healthz", processes)
+            await wait_up(f"{url}/healthz", processes)
 
         ledger = Ledger(pool)
         users = [

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
 from tests.mpesa.conftest import free_port, fresh_phone
+from tests.serving import FaultProcess
 from voice_server.auth import mint_user_token
 
 JWT_SECRET = "crash-jwt-secret-" + uuid.uuid4().hex
@@ -32,63 +32,10 @@ CALLBACK_SECRET = "crash-callback-secret-" + uuid.uuid4().hex[:12]
 PAYBILL = "600000"
 
 
-class Served:
-    """`ongea-pesa serve` as an OS process."""
-
-    def __init__(self, env: dict[str, str], database_url: str, log_path: Path) -> None:
-        self.env = env
-        self.database_url = database_url
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.base = f"http://127.0.0.1:{env['ONGEA_PORT']}"
-
-    async def start(self, fault: str | None) -> None:
-        env = {k: v for k, v in self.env.items() if k != "ONGEA_FAULT"}
-        if fault:
-            env["ONGEA_FAULT"] = fault
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 - one start; asyncio's subprocess API adds nothing
-                [sys.executable, "-m", "voice_server.cli", "serve", "--database-url", self.database_url],
-                env=env,
-                stdout=log,
-                stderr=log,
-            )
-        async with aiohttp.ClientSession() as http:
-            for _ in range(600):
-                if self.proc.poll() is not None:
-                    return  # it may have reached its fault point already
-                try:
-                    async with http.get(f"{self.base}/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("serve did not start: " + self.log_path.read_text()[-3000:])
-
-    async def killed(self, limit: float = 20.0) -> int:
-        assert self.proc is not None
-        deadline = asyncio.get_running_loop().time() + limit
-        while self.proc.poll() is None:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("fault point not reached: " + self.log_path.read_text()[-3000:])
-            await asyncio.sleep(0.02)
-        return self.proc.returncode
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @dataclass
 class Rig:
     sim: Simulator
-    server: Served
+    server: FaultProcess
     pool: asyncpg.Pool
     ledger: Ledger
 
@@ -96,9 +43,7 @@ class Rig:
         deadline = asyncio.get_running_loop().time() + limit
         while not await self.pool.fetchval(query, *args):
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"not reached: {query} {args}\n" + self.server.log_path.read_text()[-3000:]
-                )
+                raise AssertionError(f"not reached: {query} {args}\n" + self.server.tail())
             await asyncio.sleep(0.1)
 
 
@@ -127,7 +72,15 @@ async def rig(pool: asyncpg.Pool, database_url: str, tmp_path: Path) -> AsyncIte
         ONGEA_DB_POOL_MIN="1",
         ONGEA_DB_POOL_MAX="5",  # the test server is shared by many runs: few connections each
     )
-    server = Served(env, database_url, tmp_path / "serve.log")
+    server = FaultProcess(
+        [sys.executable, "-m", "voice_server.cli", "serve", "--database-url", database_url],
+        env,
+        tmp_path / "serve.log",
+        base=f"http://127.0.0.1:{port}",
+        start_tries=600,
+        kill_limit=20.0,
+        stop_grace=15,
+    )
     try:
         yield Rig(sim, server, pool, Ledger(pool))
     finally:
@@ -157,7 +110,7 @@ async def test_a_payout_is_paid_exactly_once_whatever_the_crash(rig: Rig, fault:
         await rig.ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
         txs.append(proposal.id)
     await rig.server.start(fault)
-    assert await rig.server.killed() == -9, rig.server.log_path.read_text()[-3000:]
+    assert await rig.server.wait_killed() == -9, rig.server.tail()
     assert {
         r["status"] for r in await rig.pool.fetch("SELECT status FROM transactions WHERE id = ANY($1)", txs)
     } == {"processing"}
@@ -200,7 +153,7 @@ async def test_a_topup_is_credited_exactly_once_whatever_the_crash(rig: Rig, fau
     user = await _user(rig.pool, "0")
     await rig.server.start(fault)
     status = await _post_topup(rig, user, 777)
-    assert await rig.server.killed() == -9, rig.server.log_path.read_text()[-3000:]
+    assert await rig.server.wait_killed() == -9, rig.server.tail()
     assert status in (None, 201)
     await rig.sim.idle()
     row = await rig.pool.fetchrow("SELECT * FROM mpesa_transactions WHERE user_id = $1", user)
@@ -240,7 +193,7 @@ async def test_a_deposit_is_credited_exactly_once_whatever_the_crash(rig: Rig, f
     )
     rig.sim.c2b_register_once = True  # as production: the restart's registration answers 500.003.1001
     payment = await rig.sim.c2b_pay(PAYBILL, Decimal("2500"), result.account_reference)
-    assert await rig.server.killed() == -9, rig.server.log_path.read_text()[-3000:]
+    assert await rig.server.wait_killed() == -9, rig.server.tail()
     assert payment.validated == "0"  # the server accepted it, then died on the confirmation
     # Old enough for Pull Transactions to look for a missed confirmation.
     await rig.pool.execute(

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import pytest
 
@@ -30,61 +28,13 @@ from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
 from tests.mpesa.conftest import CALLBACK_SECRET, free_port, fresh_phone
+from tests.serving import FaultProcess
 
 SERVER = Path(__file__).with_name("crash_server.py")
 
 
-class ServerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self, fault: str | None) -> None:
-        env = dict(self.env)
-        if fault:
-            env["ONGEA_FAULT"] = fault
-        else:
-            env.pop("ONGEA_FAULT", None)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 - started once; asyncio's subprocess API adds nothing
-            [sys.executable, str(SERVER)], env=env, stdout=log, stderr=log
-        )
-        url = f"http://127.0.0.1:{env['ONGEA_PORT']}/healthz"
-        async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                if self.proc.poll() is not None:
-                    return  # it may already have killed itself at the fault point
-                try:
-                    async with http.get(url) as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"server did not start: {self.log_path.read_text()[-2000:]}")
-
-    async def wait_killed(self, limit: float = 15.0) -> int:
-        assert self.proc is not None
-        deadline = asyncio.get_running_loop().time() + limit
-        while self.proc.poll() is None:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"fault point not reached: {self.log_path.read_text()[-2000:]}")
-            await asyncio.sleep(0.02)
-        return self.proc.returncode
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture
-async def crash_env(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Simulator, ServerProcess]]:
+async def crash_env(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Simulator, FaultProcess]]:
     sim = Simulator(consumer_key="crash-key", consumer_secret="crash-secret", callback_delay=0.05)
     await sim.start()
     cert = tmp_path / "daraja.cer"
@@ -105,7 +55,15 @@ async def crash_env(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Si
         "ONGEA_PAYOUT_RECONCILE_AFTER_SECONDS": "1",
         "ONGEA_DATA_DIR": str(tmp_path / "data"),
     }
-    server = ServerProcess(env, tmp_path / "server.log")
+    server = FaultProcess(
+        [sys.executable, str(SERVER)],
+        env,
+        tmp_path / "server.log",
+        base=f"http://127.0.0.1:{port}",
+        start_tries=200,
+        kill_limit=15.0,
+        stop_grace=10,
+    )
     try:
         yield sim, server
     finally:
@@ -140,7 +98,7 @@ async def _all_settled(pool: asyncpg.Pool, txs: list[uuid.UUID], limit: float = 
     "fault", ["after_commit_before_send", "after_send_before_record", "callback_before_record"]
 )
 async def test_payouts_survive_sigkill(
-    pool: asyncpg.Pool, crash_env: tuple[Simulator, ServerProcess], fault: str
+    pool: asyncpg.Pool, crash_env: tuple[Simulator, FaultProcess], fault: str
 ) -> None:
     sim, server = crash_env
     if fault == "callback_before_record":
