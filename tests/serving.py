@@ -53,7 +53,9 @@ class ServeProcess:
         return "".join(self.lines[-80:])
 
     def output(self) -> str:
-        """Everything it printed (after `stop`, to its last line)."""
+        """Everything it printed so far; once it has exited, to its last line (the drain is waited for)."""
+        if self.proc.poll() is not None:
+            self._drain.join(timeout=10)
         return "".join(self.lines)
 
     def stop(self) -> int:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +22,7 @@ import jwt
 import pytest
 
 from ledger.db import create_pool
+from tests.serving import ServeProcess
 from voice_server.app import AppRunner, create_app, redact_path
 from voice_server.auth import TokenError, mint_user_token, verify_user_token
 from voice_server.settings import Settings
@@ -33,9 +32,8 @@ CALLBACK_SECRET = "hardening-callback-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
-def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("served")
-    log_path = data / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
     env.update(
         ONGEA_DATA_DIR=str(data / "data"),
@@ -46,32 +44,9 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ONGEA_DB_POOL_MIN="1",
         ONGEA_DB_POOL_MAX="5",
     )
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "voice_server.cli",
-                "serve",
-                "--port",
-                "0",
-                "--database-url",
-                database_url,
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and base is None and proc.poll() is None:
-        match = re.search(r"listening on (http://\S+)", log_path.read_text())
-        base = match.group(1) if match else None
-        time.sleep(0.05)
-    assert base, "server did not start:\n" + log_path.read_text()[-3000:]
-    yield base, log_path
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    server = ServeProcess(["--database-url", database_url], env, limit=60)
+    yield server
+    server.stop()
 
 
 def _host_port(base: str) -> tuple[str, int]:
@@ -79,23 +54,23 @@ def _host_port(base: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def test_the_callback_secret_is_never_logged(served: tuple[str, Path]) -> None:
-    base, log_path = served
+async def test_the_callback_secret_is_never_logged(served: ServeProcess) -> None:
+    base = served.base
     async with aiohttp.ClientSession() as http:
         for path in ("stk", "stk/not-a-uuid", "payout/result", "c2b/confirmation", "c2b/validation", "nope"):
             for data in (b"{}", b"{broken", b'{"Body": {"stkCallback": {"CheckoutRequestID": 5}}}'):
                 async with http.post(f"{base}/v1/callbacks/{CALLBACK_SECRET}/{path}", data=data) as resp:
                     assert resp.status < 500, (path, data, await resp.text())
     await asyncio.sleep(0.3)
-    text = log_path.read_text()
+    text = served.output()
     assert "/v1/callbacks/" in text or "callback" in text  # the requests were logged about at DEBUG
     assert CALLBACK_SECRET not in text
     assert redact_path(f"/v1/callbacks/{CALLBACK_SECRET}/stk/1") == "/v1/callbacks/***/stk/1"
     assert redact_path(f"/v1/mpesa/{CALLBACK_SECRET}/stk") == "/v1/mpesa/***/stk"
 
 
-async def test_an_oversized_header_gets_a_json_400(served: tuple[str, Path]) -> None:
-    host, port = _host_port(served[0])
+async def test_an_oversized_header_gets_a_json_400(served: ServeProcess) -> None:
+    host, port = _host_port(served.base)
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
     await writer.drain()
@@ -107,9 +82,9 @@ async def test_an_oversized_header_gets_a_json_400(served: tuple[str, Path]) -> 
     assert json.loads(body)["error"]["code"] == "bad_request"
 
 
-async def test_half_open_connections_are_closed(served: tuple[str, Path]) -> None:
+async def test_half_open_connections_are_closed(served: ServeProcess) -> None:
     """300 connections that send part of a request and stall (slowloris) are all closed by the server."""
-    host, port = _host_port(served[0])
+    host, port = _host_port(served.base)
     conns = []
     for i in range(300):
         reader, writer = await asyncio.open_connection(host, port)
@@ -130,8 +105,8 @@ async def test_half_open_connections_are_closed(served: tuple[str, Path]) -> Non
     assert all(results), f"{results.count(False)} connections were still open"
 
 
-async def test_a_body_that_never_arrives_is_a_json_408(served: tuple[str, Path]) -> None:
-    host, port = _host_port(served[0])
+async def test_a_body_that_never_arrives_is_a_json_408(served: ServeProcess) -> None:
+    host, port = _host_port(served.base)
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
         b"POST /v1/topups HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -164,7 +139,7 @@ def _claims(**extra: Any) -> dict[str, Any]:
     ids=["service_role", "anon", "no-role", "100-years", "no-iat", "iat-not-a-number"],
 )
 async def test_user_tokens_need_role_authenticated_and_a_bounded_life(
-    served: tuple[str, Path], claims: dict[str, Any]
+    served: ServeProcess, claims: dict[str, Any]
 ) -> None:
     token = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
     with pytest.raises(TokenError):
@@ -172,7 +147,7 @@ async def test_user_tokens_need_role_authenticated_and_a_bounded_life(
     async with (
         aiohttp.ClientSession() as http,
         http.post(
-            f"{served[0]}/v1/topups", json={"amount": 10}, headers={"Authorization": f"Bearer {token}"}
+            f"{served.base}/v1/topups", json={"amount": 10}, headers={"Authorization": f"Bearer {token}"}
         ) as resp,
     ):
         assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthorized"
@@ -288,8 +263,8 @@ async def test_healthz_says_unavailable_without_the_exception(server_dsn: str, t
         await pool.close()
 
 
-async def test_every_error_is_json(served: tuple[str, Path]) -> None:
-    base = served[0]
+async def test_every_error_is_json(served: ServeProcess) -> None:
+    base = served.base
     async with aiohttp.ClientSession() as http:
         cases = [
             ("GET", "/no/such/route", None, 404),

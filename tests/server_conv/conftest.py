@@ -6,11 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import re
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +16,7 @@ import asyncpg
 import pytest
 
 from ledger.users import create_user
+from tests.serving import ServeProcess
 from voice_server.auth import mint_user_token
 
 JWT_SECRET = "test-user-jwt-secret-0123456789abcdef0123456789"
@@ -30,23 +26,16 @@ WEBHOOK_SECRET = "wsec_test_0123456789abcdef0123456789abcdef"
 _phones = itertools.count(random.Random().randrange(0, 10_000_000) * 10)
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen[str]
-    log_path: Path
+class Server(ServeProcess):
+    """`ongea-pesa serve` with this harness's secrets (`server_env`); its whole output is `output()`."""
+
+    @property
+    def url(self) -> str:
+        return self.base
 
     @property
     def ws(self) -> str:
         return self.url.replace("http://", "ws://", 1)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
 
 
 def server_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -67,32 +56,14 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 def start_server(database_url: str, tmp: Path, **extra: str) -> Server:
     tmp.mkdir(parents=True, exist_ok=True)
-    log_path = tmp / f"server-{uuid.uuid4().hex[:6]}.log"
-    out = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", "--database-url", database_url],
-        env=server_env(tmp, **extra),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        match = re.search(r"listening on (http://\S+)", log_path.read_text())
-        if match:
-            return Server(match.group(1), proc, log_path)
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start:\n" + log_path.read_text())
+    return Server(["--database-url", database_url], server_env(tmp, **extra), limit=60)
 
 
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(database_url, tmp_path_factory.mktemp("srv"))
     yield srv
-    assert srv.stop() == 0, srv.log()[-3000:]
+    assert srv.stop() == 0, srv.output()[-3000:]
 
 
 @dataclass

@@ -103,8 +103,8 @@ async def test_websockets_conversation_from_minting_to_completed_payout(
             text = await r.text()
     assert 'ongea_turns_total{channel="ws",outcome="committed"}' in text
     assert "ongea_turn_seconds_bucket" in text and "ongea_ws_open_sessions" in text
-    assert f"turn session={session['session_id']} channel=ws input=PinEntry" in server.log()
-    assert "4321" not in server.log()
+    assert f"turn session={session['session_id']} channel=ws input=PinEntry" in server.output()
+    assert "4321" not in server.output()
 
 
 async def test_a_card_left_open_by_a_dropped_connection_is_shown_again_and_can_be_tapped(

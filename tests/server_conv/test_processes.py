@@ -59,8 +59,8 @@ async def test_two_processes_serve_one_session_turn_by_turn(
         )
         assert [t["amount"] for t in txs] == [Decimal("600.00"), Decimal("200.00")]
         assert all(t["status"] in ("processing", "completed") for t in txs)
-        assert f"turn session={session['session_id']}" in server.log()
-        assert f"turn session={session['session_id']}" in other.log()
+        assert f"turn session={session['session_id']}" in server.output()
+        assert f"turn session={session['session_id']}" in other.output()
     finally:
         assert await asyncio.to_thread(other.stop) == 0
 
@@ -78,7 +78,7 @@ async def test_sigterm_closes_websockets_1001_and_exits_cleanly(
             await conv.recv(10)
     assert conv.ws.close_code == 1001
     assert await asyncio.to_thread(srv.proc.wait, 30) == 0
-    assert "no new sessions" in srv.log()
+    assert "no new sessions" in srv.output()
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientError):
             await http.post(f"{srv.url}/v1/sessions", headers=user.headers)
