@@ -3,6 +3,7 @@ from an aiohttp client, the run's real PostgreSQL, users made by `ledger.users.c
 
 from __future__ import annotations
 
+import json as json_module
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,17 +36,49 @@ class Reply:
 
 @dataclass
 class User:
+    """A user as the app API knows them: id, phone and a signed bearer token (tests/attack's too)."""
+
     id: uuid.UUID
     phone: str
     token: str
 
+    @classmethod
+    async def create(
+        cls, pool: asyncpg.Pool, jwt_secret: str, balance: str, plan: str, pin: str | None
+    ) -> User:
+        """A new user in `pool`'s database with a token signed by `jwt_secret` for an hour."""
+        made = await create_user(pool, fresh_phone(), balance=Decimal(balance), plan=plan, pin=pin)
+        return cls(made.user_id, made.phone, mint_user_token(jwt_secret, made.user_id, ttl_seconds=3600))
 
-class Api:
-    """An HTTP client of the app API that speaks as one user (or as nobody)."""
+
+class BearerHttp:
+    """Raw HTTP to one base URL with an optional bearer token: the part the in-process `Api` here and
+    tests/attack's `Client` of the served process share (they read the answer differently)."""
 
     def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
         self.http = http
         self.base = base
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        bearer: str | None,
+        *,
+        json: Any = None,
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str, str]:
+        """(status, content type, body text)."""
+        sent = dict(headers or {})
+        if bearer is not None:
+            sent["Authorization"] = f"Bearer {bearer}"
+        async with self.http.request(method, self.base + path, json=json, data=data, headers=sent) as r:
+            return r.status, r.content_type, await r.text()
+
+
+class Api(BearerHttp):
+    """An HTTP client of the app API that speaks as one user (or as nobody)."""
 
     async def call(
         self,
@@ -57,15 +90,14 @@ class Api:
         data: bytes | str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Reply:
-        sent = dict(headers or {})
-        if user is not None:
-            sent["Authorization"] = f"Bearer {user.token}"
-        async with self.http.request(method, self.base + path, json=json, data=data, headers=sent) as r:
-            text = await r.text()
-            if not text:
-                return Reply(r.status, None)
-            assert r.content_type == "application/json", text
-            return Reply(r.status, await r.json())
+        bearer = user.token if user is not None else None
+        status, content_type, text = await self.send(
+            method, path, bearer, json=json, data=data, headers=headers
+        )
+        if not text:
+            return Reply(status, None)
+        assert content_type == "application/json", text
+        return Reply(status, json_module.loads(text))
 
 
 @pytest.fixture(scope="session")
@@ -102,9 +134,7 @@ MakeApiUser = Callable[..., Awaitable[User]]
 @pytest.fixture
 def make_api_user(pool: asyncpg.Pool) -> MakeApiUser:
     async def make(balance: str = "5000.00", plan: str = "basic", pin: str | None = None) -> User:
-        made = await create_user(pool, fresh_phone(), balance=Decimal(balance), plan=plan, pin=pin)
-        token = mint_user_token(JWT_SECRET, made.user_id, ttl_seconds=3600)
-        return User(made.user_id, made.phone, token)
+        return await User.create(pool, JWT_SECRET, balance, plan, pin)
 
     return make
 

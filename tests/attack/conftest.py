@@ -10,7 +10,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -19,10 +18,8 @@ import pytest
 
 from ledger.db import create_database, drop_database
 from ledger.migrate import migrate
-from ledger.users import create_user
-from tests.ledger.conftest import fresh_phone
+from tests.app_api.conftest import BearerHttp, User
 from tests.serving import ServeProcess
-from voice_server.auth import mint_user_token
 
 JWT_SECRET = "attack-test-jwt-secret-" + "k" * 24
 STRIPE_SECRET = "whsec_attack_test_secret"
@@ -105,19 +102,8 @@ class Reply:
     content_type: str
 
 
-@dataclass
-class User:
-    id: uuid.UUID
-    phone: str
-    token: str
-
-
-class Client:
+class Client(BearerHttp):
     """Raw HTTP against the served process, as one user or as nobody."""
-
-    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
-        self.http = http
-        self.base = base
 
     async def call(
         self,
@@ -132,15 +118,12 @@ class Client:
     ) -> Reply:
         sent = dict(headers or {})
         bearer = token if token is not None else (user.token if user is not None else None)
-        if bearer is not None:
-            sent["Authorization"] = f"Bearer {bearer}"
         if json_body is not None:
             data = json.dumps(json_body)
             sent.setdefault("Content-Type", "application/json")
-        async with self.http.request(method, self.base + path, data=data, headers=sent) as r:
-            text = await r.text()
-            body = json.loads(text) if text else None
-            return Reply(r.status, body, r.content_type)
+        status, content_type, text = await self.send(method, path, bearer, data=data, headers=sent)
+        body = json.loads(text) if text else None
+        return Reply(status, body, content_type)
 
 
 @pytest.fixture(scope="session")
@@ -172,7 +155,6 @@ async def client(served: str) -> AsyncIterator[Client]:
 @pytest.fixture
 def make_user(db: asyncpg.Pool) -> Any:
     async def make(balance: str = "5000.00", plan: str = "free", pin: str | None = None) -> User:
-        made = await create_user(db, fresh_phone(), balance=Decimal(balance), plan=plan, pin=pin)
-        return User(made.user_id, made.phone, mint_user_token(JWT_SECRET, made.user_id, ttl_seconds=3600))
+        return await User.create(db, JWT_SECRET, balance, plan, pin)
 
     return make
