@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import aiohttp
@@ -90,30 +91,21 @@ async def wait_healthy(
     return False
 
 
+@dataclass
 class FaultProcess:
     """A server process a crash test arms with `ONGEA_FAULT`, so it SIGKILLs itself at that point, and then
     starts again on the same port and log file. Not `ServeProcess`: a start must accept a process that dies
     before it is up, and the restart must keep the URL its callbacks were registered with."""
 
-    def __init__(
-        self,
-        command: list[str],
-        env: dict[str, str],
-        log_path: Path,
-        *,
-        base: str,
-        start_tries: int,
-        kill_limit: float,
-        stop_grace: float,
-    ) -> None:
-        self.command = command
-        self.env = env
-        self.log_path = log_path
-        self.base = base
-        self.start_tries = start_tries
-        self.kill_limit = kill_limit
-        self.stop_grace = stop_grace
-        self.proc: subprocess.Popen[bytes] | None = None
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    _: KW_ONLY
+    base: str
+    start_tries: int
+    kill_limit: float
+    stop_grace: float
+    proc: subprocess.Popen[bytes] | None = None
 
     def tail(self) -> str:
         """The end of its log, for failure messages."""
