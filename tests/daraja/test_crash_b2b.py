@@ -18,7 +18,7 @@ from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
 from tests.mpesa.conftest import fresh_phone
-from tests.mpesa.test_crash import ServerProcess
+from tests.serving import FaultProcess
 
 
 async def _b2b_payout(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
@@ -39,7 +39,7 @@ async def _status(pool: asyncpg.Pool, tx: uuid.UUID, want: str, limit: float = 3
 
 @pytest.mark.parametrize("case", ["before_send", "after_send_result_arrives", "after_send_result_lost"])
 async def test_a_b2b_payout_survives_sigkill_without_being_paid_twice(
-    pool: asyncpg.Pool, crash_env: tuple[Simulator, ServerProcess], case: str
+    pool: asyncpg.Pool, crash_env: tuple[Simulator, FaultProcess], case: str
 ) -> None:
     sim, server = crash_env
     fault = "after_commit_before_send" if case == "before_send" else "after_send_before_record"
