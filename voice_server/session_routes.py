@@ -11,8 +11,9 @@ import json
 import logging
 import urllib.parse
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import httpx
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,6 +25,9 @@ from voice_server.session_tokens import SessionClaims, SessionTokenError, Sessio
 from voice_server.settings import Settings
 from voice_server.ws.handler import conversation_ws
 from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, Live
+
+if TYPE_CHECKING:
+    from elevenlabs.client import AsyncElevenLabs
 
 log = logging.getLogger(__name__)
 
@@ -102,42 +106,73 @@ def _ws_url(request: web.Request, settings: Settings, token: str, agent_id: str 
     return f"{_public_base(request, settings)}/v1/convai/conversation?{urllib.parse.urlencode(params)}"
 
 
-async def elevenlabs_session(settings: Settings) -> ElevenLabsSession | None:
-    """ElevenLabs' signed URL and WebRTC token for the configured agent; None when none is configured or
-    ElevenLabs cannot be reached (the app then talks to this server's own WebSocket)."""
-    if settings.elevenlabs_api_key is None or not settings.elevenlabs_agent_id:
-        return None
-    from elevenlabs.client import AsyncElevenLabs
+class ElevenLabsSessions:
+    """ElevenLabs' signed URL and WebRTC token for the configured agent, from one SDK client for the
+    process (its HTTP connections kept, reused and closed with the app), not one client per session."""
 
-    kwargs: dict[str, Any] = {"api_key": settings.elevenlabs_api_key.get_secret_value(), "timeout": 10}
-    if settings.elevenlabs_base_url:
-        kwargs["base_url"] = settings.elevenlabs_base_url
-    client = AsyncElevenLabs(**kwargs)
-    agent = settings.elevenlabs_agent_id
-    try:
-        signed = await client.conversational_ai.conversations.get_signed_url(agent_id=agent)
-        webrtc = await client.conversational_ai.conversations.get_webrtc_token(agent_id=agent)
-    except Exception as exc:  # the SDK raises its own ApiError, httpx errors, timeouts...
-        log.warning("ElevenLabs did not give a signed URL (%s): the session has none", type(exc).__name__)
-        return None
-    return ElevenLabsSession(agent_id=agent, signed_url=signed.signed_url, conversation_token=webrtc.token)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: AsyncElevenLabs | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    def _sdk(self) -> AsyncElevenLabs:
+        if self._client is None:
+            from elevenlabs.client import AsyncElevenLabs  # (the SDK loads only where an agent is configured)
+
+            assert self.settings.elevenlabs_api_key is not None
+            self._http = httpx.AsyncClient(timeout=10, follow_redirects=True)
+            kwargs: dict[str, Any] = {}
+            if self.settings.elevenlabs_base_url:
+                kwargs["base_url"] = self.settings.elevenlabs_base_url
+            self._client = AsyncElevenLabs(
+                api_key=self.settings.elevenlabs_api_key.get_secret_value(),
+                httpx_client=self._http,
+                timeout=10,  # (the SDK's own default, 240 s, would override the client's)
+                **kwargs,
+            )
+        return self._client
+
+    async def new(self) -> ElevenLabsSession | None:
+        """None when no agent is configured or ElevenLabs cannot be reached (the app then talks to this
+        server's own WebSocket)."""
+        if self.settings.elevenlabs_api_key is None or not self.settings.elevenlabs_agent_id:
+            return None
+        conversations = self._sdk().conversational_ai.conversations
+        agent = self.settings.elevenlabs_agent_id
+        try:
+            signed = await conversations.get_signed_url(agent_id=agent)
+            webrtc = await conversations.get_webrtc_token(agent_id=agent)
+        except Exception as exc:  # the SDK raises its own ApiError, httpx errors, timeouts...
+            log.warning("ElevenLabs did not give a signed URL (%s): the session has none", type(exc).__name__)
+            return None
+        token = webrtc.token
+        return ElevenLabsSession(agent_id=agent, signed_url=signed.signed_url, conversation_token=token)
+
+    async def close(self, _app: web.Application | None = None) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = self._client = None
+
+
+ELEVENLABS_KEY = web.AppKey("elevenlabs_sessions", ElevenLabsSessions)
 
 
 async def _mint(
-    request: web.Request, language: str | None
+    request: web.Request, language: str | None, *, elevenlabs: bool
 ) -> tuple[SessionClaims, str, ElevenLabsSession | None]:
+    """A new session; with `elevenlabs`, also ElevenLabs' own signed URL when an agent is configured (the
+    ElevenLabs-shaped get-signed-url answers with this server's URL only, so it does not ask ElevenLabs)."""
     user_id = request_user(request)
     live = request.app[LIVE_KEY]
     if not live.accepting:
         raise ApiError(503, "shutting_down", "this server is restarting; try again")
-    settings = request.app[SETTINGS_KEY]
     try:
         active = await request.app[POOL_KEY].fetchval(_ACTIVE_SESSIONS, user_id)
     except UNAVAILABLE:
         raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
     if active >= MAX_ACTIVE_SESSIONS_PER_USER:
         raise ApiError(429, "too_many_sessions", "too many open voice sessions; end one or wait")
-    eleven = await elevenlabs_session(settings)
+    eleven = await request.app[ELEVENLABS_KEY].new() if elevenlabs else None
     try:
         info = await live.driver.start_session(
             user_id,
@@ -166,7 +201,7 @@ async def create_session(request: web.Request) -> web.Response:
         wanted = SessionCreate.model_validate(body if body is not None else {})
     except ValidationError:
         raise ApiError(400, "invalid_request", "language is en or sw") from None
-    claims, token, eleven = await _mint(request, wanted.language)
+    claims, token, eleven = await _mint(request, wanted.language, elevenlabs=True)
     created = SessionCreated(
         session_id=claims.session_id,
         session_token=token,
@@ -179,7 +214,7 @@ async def create_session(request: web.Request) -> web.Response:
 
 async def get_signed_url(request: web.Request) -> web.Response:
     agent_id = request.query.get("agent_id", "")[:200] or None
-    _, token, _ = await _mint(request, None)
+    _, token, _ = await _mint(request, None, elevenlabs=False)
     url = _ws_url(request, request.app[SETTINGS_KEY], token, agent_id)
     return web.json_response(SignedUrl(signed_url=url).model_dump())
 
@@ -215,6 +250,8 @@ def setup_sessions(app: web.Application) -> None:
     driver = SessionDriver(app[POOL_KEY], app[SETTINGS_KEY])
     app[SESSION_TOKENS_KEY] = SessionTokens(app[SETTINGS_KEY].session_token_secret)
     app[LIVE_KEY] = Live(driver=driver, metrics=app[METRICS_KEY])
+    app[ELEVENLABS_KEY] = ElevenLabsSessions(app[SETTINGS_KEY])
+    app.on_cleanup.append(app[ELEVENLABS_KEY].close)
     app.router.add_post("/v1/sessions", create_session)
     app.router.add_delete("/v1/sessions/{session_id}", delete_session)
     app.router.add_get("/v1/convai/conversation/get-signed-url", get_signed_url)

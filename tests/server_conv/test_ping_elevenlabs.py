@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 import websockets
@@ -62,6 +63,7 @@ async def elevenlabs_standin() -> AsyncIterator[tuple[str, list[dict[str, str]]]
                 "path": request.path,
                 "agent_id": request.query.get("agent_id", ""),
                 "key": request.headers.get("xi-api-key", ""),
+                "from": str(request.transport.get_extra_info("peername") if request.transport else None),
             }
         )
         return web.json_response(
@@ -76,6 +78,7 @@ async def elevenlabs_standin() -> AsyncIterator[tuple[str, list[dict[str, str]]]
                 "path": request.path,
                 "agent_id": request.query.get("agent_id", ""),
                 "key": request.headers.get("xi-api-key", ""),
+                "from": str(request.transport.get_extra_info("peername") if request.transport else None),
             }
         )
         return web.json_response({"token": "webrtc_token_1"})
@@ -111,6 +114,13 @@ async def test_sessions_carry_an_elevenlabs_signed_url_when_configured(
     try:
         user = await make_user()
         session = await mint(srv.url, user.token)
+        second = await mint(srv.url, user.token)
+        # get-signed-url answers with this server's own URL: it does not ask ElevenLabs for one.
+        async with aiohttp.ClientSession() as http:
+            url = f"{srv.url}/v1/convai/conversation/get-signed-url?agent_id=agent_x"
+            async with http.get(url, headers={"xi-api-key": user.token}) as r:
+                assert r.status == 200
+                assert (await r.json())["signed_url"].startswith(srv.ws + "/v1/convai/conversation?")
     finally:
         assert await asyncio.to_thread(srv.stop) == 0
     assert session["elevenlabs"] == {
@@ -118,10 +128,16 @@ async def test_sessions_carry_an_elevenlabs_signed_url_when_configured(
         "signed_url": "wss://api.elevenlabs.io/v1/convai/conversation?agent_id=agent_x&conversation_signature=cs_1",
         "conversation_token": "webrtc_token_1",
     }
-    assert {s["path"] for s in seen} == {
+    assert second["elevenlabs"] == session["elevenlabs"]
+    # Two sessions, two calls each, and nothing for get-signed-url.
+    assert sorted(s["path"] for s in seen) == [
+        "/v1/convai/conversation/get-signed-url",
         "/v1/convai/conversation/get-signed-url",
         "/v1/convai/conversation/token",
-    }
+        "/v1/convai/conversation/token",
+    ]
+    # One SDK client for the process: its connection to ElevenLabs is kept and reused, not one per session.
+    assert len({s["from"] for s in seen}) == 1
     assert all(s["agent_id"] == "agent_x" and s["key"] == "sk_test_key" for s in seen)
     row = await pool.fetchrow(
         "SELECT agent_id, signed_url FROM voice_sessions WHERE session_id = $1", session["session_id"]
