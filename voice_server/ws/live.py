@@ -117,11 +117,17 @@ class Live:
                 await ws.close(code=code, message=message.encode())
 
     async def shut_down(self, *, grace: float = 30.0) -> None:
-        """SIGTERM: no new sessions, the turns in flight finish, then every socket is closed with 1001."""
+        """SIGTERM: no new sessions, the turns in flight finish, then every socket is closed with 1001.
+
+        A turn that starts during the grace (a "yes" on a connection still open) is waited for too, within
+        the same `grace`: its answer reaches the person before the close."""
         self.accepting = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         if self.in_flight:
             log.info("shutting down: waiting for %d turns in flight", len(self.in_flight))
-            await asyncio.wait(set(self.in_flight), timeout=grace)
+        while self.in_flight and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self.in_flight), timeout=left)
         sockets = [ws for group in self.sockets.values() for ws in group]
         if sockets:
             log.info("shutting down: closing %d conversation WebSockets (1001)", len(sockets))
