@@ -4,20 +4,24 @@ test can mint user tokens (as Supabase would) and sign webhooks (as ElevenLabs w
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import jwt
 import pytest
 
 from ledger.users import create_user
 from tests.serving import ServeProcess
 from voice_server.auth import mint_user_token
+from voice_server.session_tokens import mint_session_token
 
 JWT_SECRET = "test-user-jwt-secret-0123456789abcdef0123456789"
 SESSION_SECRET = "test-session-secret-0123456789abcdef0123456789"
@@ -99,3 +103,39 @@ def make_user(pool: asyncpg.Pool) -> MakeUser:
         return User(user.user_id, mint_user_token(JWT_SECRET, user.user_id, ttl_seconds=3600), phone)
 
     return make
+
+
+def forged_session_tokens(user_id: uuid.UUID, session_id: str) -> dict[str, str]:
+    """Session tokens that must be refused for this user's session, by what is wrong with them: forged
+    (other key, alg none, the user secret, a user token), expired, malformed; shared by the WebSocket and the
+    tools tests so both refuse the same set."""
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    claims = {
+        "sid": session_id,
+        "sub": str(user_id),
+        "aud": "ongea-pesa-session",
+        "exp": int(later.timestamp()),
+    }
+    header = {"alg": "none", "typ": "JWT"}
+    unsigned = (
+        jwt.utils.base64url_encode(json.dumps(header).encode()).decode()
+        + "."
+        + jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+        + "."
+    )
+    return {
+        "empty": "",
+        "garbage": "not-a-token",
+        "other key": jwt.encode(claims, "someone-elses-key-0123456789abcdef", algorithm="HS256"),
+        "alg none": unsigned,
+        "user token as session token": jwt.encode(
+            {"sub": str(user_id), "aud": "authenticated", "exp": claims["exp"]}, JWT_SECRET, algorithm="HS256"
+        ),
+        "signed with the user secret": jwt.encode(claims, JWT_SECRET, algorithm="HS256"),
+        "expired": mint_session_token(
+            SESSION_SECRET, session_id, user_id, datetime.now(UTC) - timedelta(seconds=5)
+        ),
+        "no session id": jwt.encode(
+            {k: v for k, v in claims.items() if k != "sid"}, SESSION_SECRET, algorithm="HS256"
+        ),
+    }

@@ -150,7 +150,7 @@ async def test_official_sdk_conversation_taps_confirm(
     server: Server, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
     """The official SDK's Conversation, text only, pointed at this server with the user token as its API key;
-    its ClientTools answers show_proposal with "confirm" (a tap)."""
+    its ClientTools answers show_proposal with "confirm" (a tap), and the payment is paid out in full."""
     user = await make_user(balance="3000.00")
     responses: list[str] = []
     cards: list[dict[str, Any]] = []
@@ -191,11 +191,15 @@ async def test_official_sdk_conversation_taps_confirm(
 
     conversation_id = await asyncio.to_thread(talk)
     assert cards[0]["amount"] == "500.00" and cards[0]["tool_call_id"]
-    row = await pool.fetchrow(
-        "SELECT status, voice_verified, session_id FROM transactions WHERE id = $1",
-        uuid.UUID(str(cards[0]["proposal_id"])),
-    )
-    assert row["status"] in ("processing", "completed"), responses
-    assert row["voice_verified"] is False  # a tap, not a spoken yes
-    assert row["session_id"] == conversation_id
     assert any("on its way" in r for r in responses), responses
+    # The tap committed it; the payout then completes (bounded wait), and only amount and fee were debited.
+    transaction_id = str(cards[0]["proposal_id"])
+    paid = await _wait_status(pool, transaction_id, "completed")
+    assert paid["amount"] == Decimal("500.00") and paid["voice_verified"] is False  # a tap, not a spoken yes
+    assert paid["session_id"] == conversation_id
+    assert sorted(await _debits(pool, transaction_id)) == sorted([-paid["amount"], -paid["fee"]])
+    assert (
+        await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user.user_id)
+        == Decimal("3000.00") - paid["amount"] - paid["fee"]
+    )
+    assert await pool.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", user.user_id) == 1

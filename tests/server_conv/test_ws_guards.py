@@ -7,16 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 
-import jwt
 import pytest
 import websockets
 
-from tests.server_conv.conftest import JWT_SECRET, SESSION_SECRET, MakeUser, Server
+from tests.server_conv.conftest import MakeUser, Server, forged_session_tokens
 from tests.server_conv.wsclient import Conv, mint
-from voice_server.session_tokens import mint_session_token
 
 
 async def _closed_with(url: str) -> tuple[int | None, str]:
@@ -28,43 +24,10 @@ async def _closed_with(url: str) -> tuple[int | None, str]:
         return ws.close_code, ws.close_reason or ""
 
 
-def _forgeries(user_id: uuid.UUID, session_id: str) -> dict[str, str]:
-    later = datetime.now(UTC) + timedelta(minutes=10)
-    claims = {
-        "sid": session_id,
-        "sub": str(user_id),
-        "aud": "ongea-pesa-session",
-        "exp": int(later.timestamp()),
-    }
-    header = {"alg": "none", "typ": "JWT"}
-    unsigned = (
-        jwt.utils.base64url_encode(json.dumps(header).encode()).decode()
-        + "."
-        + jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
-        + "."
-    )
-    return {
-        "empty": "",
-        "garbage": "not-a-token",
-        "other key": jwt.encode(claims, "someone-elses-key-0123456789abcdef", algorithm="HS256"),
-        "alg none": unsigned,
-        "user token as session token": jwt.encode(
-            {"sub": str(user_id), "aud": "authenticated", "exp": claims["exp"]}, JWT_SECRET, algorithm="HS256"
-        ),
-        "signed with the user secret": jwt.encode(claims, JWT_SECRET, algorithm="HS256"),
-        "expired": mint_session_token(
-            SESSION_SECRET, session_id, user_id, datetime.now(UTC) - timedelta(seconds=5)
-        ),
-        "no session id": jwt.encode(
-            {k: v for k, v in claims.items() if k != "sid"}, SESSION_SECRET, algorithm="HS256"
-        ),
-    }
-
-
 async def test_forged_and_expired_session_tokens_are_closed_1008(server: Server, make_user: MakeUser) -> None:
     user = await make_user()
     session = await mint(server.url, user.token)
-    for what, token in _forgeries(user.user_id, session["session_id"]).items():
+    for what, token in forged_session_tokens(user.user_id, session["session_id"]).items():
         code, _ = await _closed_with(f"{server.ws}/v1/convai/conversation?conversation_signature={token}")
         assert code == 1008, what
 
