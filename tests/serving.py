@@ -7,11 +7,14 @@ Also the crash tests' server (`FaultProcess`), which is killed at a fault point 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
@@ -143,3 +146,19 @@ class FaultProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+async def poll_until(
+    what: str, check: Callable[[], object], *, wait: float = 15, pause: float = 0.05
+) -> None:
+    """Call `check` (sync, or returning an awaitable) every `pause` seconds until it is true: a bounded wait
+    for something another process does, failing with `what` after `wait` seconds instead of hanging."""
+    deadline = time.monotonic() + wait
+    while True:
+        ok = check()
+        if inspect.isawaitable(ok):
+            ok = await ok
+        if ok:
+            return
+        assert time.monotonic() < deadline, f"timed out after {wait:g}s waiting for {what}"
+        await asyncio.sleep(pause)

@@ -1,11 +1,17 @@
 """`ongea-pesa sweep [--once]`: the expiry sweeper on its own (it also runs inside every `serve`). Several can
-run at once, beside the servers: each pass takes rows with FOR UPDATE SKIP LOCKED."""
+run at once, beside the servers: each pass takes rows with FOR UPDATE SKIP LOCKED. The loop stops on SIGTERM
+or SIGINT (as `serve` does), closing its pool and exiting 0; every batch is its own transaction, so a pass cut
+short leaves nothing half done."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
+import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from voice_server.loop import run as run_loop
 from voice_server.runtime import command_settings, configure_logging, open_database
@@ -42,6 +48,26 @@ async def _run(settings: Settings, *, once: bool) -> None:
                 )
             )
         else:
-            await sweep_forever(pool, settings.sweep_interval_seconds)
+            await _until_stopped(sweep_forever(pool, settings.sweep_interval_seconds))
     finally:
         await pool.close()
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` until SIGTERM or SIGINT, then cancel it: without this a process manager's SIGTERM killed
+    the loop outright (exit -15) and its pool was never closed."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    task = loop.create_task(work, name="expiry-sweeper")
+    stopped = loop.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        stopped.cancel()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # re-raises what ended the loop, if it was not the signal

@@ -1,0 +1,132 @@
+"""SIGTERM while a turn is in flight: the existing SIGTERM test only has an idle socket, so nothing shows that
+a payment half way through is finished (once) before the 1001, nor that minting is refused during the grace.
+The turn is held in flight by locking its `voice_sessions` row from the test's own connection."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import websockets
+
+from tests.server_conv.conftest import MakeUser, Server, User, start_server
+from tests.server_conv.wsclient import Conv, mint, tool
+from tests.serving import poll_until
+
+
+async def _sigterm_while_the_turn_waits(
+    srv: Server, pool: asyncpg.Pool, user: User, session_id: str, start_turn: Callable[[], Awaitable[object]]
+) -> None:
+    """Lock the session's row, start a turn (it blocks on the lock), SIGTERM the server, check that minting
+    is refused with 503 `shutting_down` while the server waits for that turn, then release the lock."""
+    async with pool.acquire() as holder:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM voice_sessions WHERE session_id = $1 FOR UPDATE", session_id)
+        await start_turn()
+
+        async def turn_waits_on_the_lock() -> bool:
+            blocked = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                holder.get_server_pid(),
+            )
+            return bool(blocked)
+
+        await poll_until("the turn to wait on the row lock", turn_waits_on_the_lock)
+        srv.proc.send_signal(signal.SIGTERM)
+        await poll_until(
+            "the server to wait for its turn in flight",
+            lambda: "waiting for 1 turns in flight" in srv.output(),
+        )
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{srv.url}/v1/sessions", headers=user.headers) as r:
+                refused = (r.status, await r.json())
+        assert refused[0] == 503, refused
+        assert refused[1]["error"]["code"] == "shutting_down" and refused[1]["error"]["message"], refused
+        assert srv.proc.poll() is None  # still in its grace, waiting for the turn
+        await lock.rollback()
+
+
+async def _paid_once(pool: asyncpg.Pool, user: User, transaction_id: uuid.UUID) -> None:
+    """The payment went through and its amount and fee were debited once; nothing else was made."""
+    row = await pool.fetchrow("SELECT status, amount, fee FROM transactions WHERE id = $1", transaction_id)
+    assert row["status"] in ("processing", "completed"), row
+    debits = await pool.fetch(
+        "SELECT change_amount FROM balance_history WHERE transaction_id = $1 AND change_amount < 0",
+        transaction_id,
+    )
+    assert sorted(d["change_amount"] for d in debits) == sorted([-row["amount"], -row["fee"]])
+    assert await pool.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", user.user_id) == 1
+
+
+async def test_sigterm_finishes_the_turn_in_flight_refuses_new_sessions_and_exits_0(
+    database_url: str, tmp_path: Path, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    srv = await asyncio.to_thread(start_server, database_url, tmp_path)
+    try:
+        user = await make_user(balance="1500.00")
+        session = await mint(srv.url, user.token)
+        conv, _ = await Conv.open(session["ws_url"])
+        card = (await conv.say("send 100 to mama")).calls("show_proposal")[0]
+        transaction_id = uuid.UUID(str(card["parameters"]["proposal_id"]))
+
+        tap = {"type": "client_tool_result", "tool_call_id": card["tool_call_id"], "result": "confirm"}
+        await _sigterm_while_the_turn_waits(srv, pool, user, session["session_id"], lambda: conv.send(tap))
+
+        events: list[dict[str, Any]] = []
+        try:
+            while True:
+                events.append(await conv.recv(20))
+        except websockets.ConnectionClosed:
+            pass
+        assert conv.ws.close_code == 1001, (conv.ws.close_code, events)
+        ends = [e for e in events if e["type"] == "agent_response" and "turn" in e["agent_response_event"]]
+        assert [e["agent_response_event"]["turn"]["outcome"] for e in ends] == ["committed"], events
+        receipts = [
+            e["client_tool_call"]["parameters"]
+            for e in events
+            if e["type"] == "client_tool_call" and e["client_tool_call"]["tool_name"] == "show_receipt"
+        ]
+        assert [r["transaction_id"] for r in receipts] == [str(transaction_id)], events
+        assert await asyncio.to_thread(srv.proc.wait, 40) == 0, srv.output()[-3000:]
+    finally:
+        srv.stop()
+
+    await _paid_once(pool, user, transaction_id)
+
+
+async def test_sigterm_answers_a_tool_confirm_in_flight_before_exiting(
+    database_url: str, tmp_path: Path, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    """The same with an agent's `confirm_transaction` HTTP call in flight: it gets its 200 and the payment."""
+    srv = await asyncio.to_thread(start_server, database_url, tmp_path)
+    try:
+        user = await make_user(balance="1500.00")
+        session = await mint(srv.url, user.token)
+        sid, token = session["session_id"], session["session_token"]
+        status, proposed = await tool(
+            srv.url,
+            token,
+            "propose_transaction",
+            {"session_id": sid, "type": "send_phone", "amount": "100", "recipient": "Mama"},
+        )
+        assert status == 200 and proposed["outcome"] == "proposed", proposed
+        confirm = {"session_id": sid, "proposal_id": proposed["proposal_id"], "version": proposed["version"]}
+        answer: list[asyncio.Task[tuple[int, dict[str, Any]]]] = []
+
+        async def start() -> None:
+            answer.append(asyncio.create_task(tool(srv.url, token, "confirm_transaction", confirm)))
+
+        await _sigterm_while_the_turn_waits(srv, pool, user, sid, start)
+        status, confirmed = await asyncio.wait_for(answer[0], 20)
+        assert status == 200 and confirmed["outcome"] == "committed", confirmed
+        assert await asyncio.to_thread(srv.proc.wait, 40) == 0, srv.output()[-3000:]
+    finally:
+        srv.stop()
+    await _paid_once(pool, user, uuid.UUID(proposed["proposal_id"]))
