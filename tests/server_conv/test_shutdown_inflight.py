@@ -130,3 +130,76 @@ async def test_sigterm_answers_a_tool_confirm_in_flight_before_exiting(
     finally:
         srv.stop()
     await _paid_once(pool, user, uuid.UUID(proposed["proposal_id"]))
+
+
+async def test_sigterm_also_waits_for_a_turn_that_starts_during_the_grace(
+    database_url: str, tmp_path: Path, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    """A person who taps while the server is already waiting for another turn gets the answer before the
+    1001: the grace covers every turn, not only those in flight when the signal came."""
+    srv = await asyncio.to_thread(start_server, database_url, tmp_path)
+    try:
+        first_user, late_user = await make_user(balance="1500.00"), await make_user(balance="1500.00")
+        first, late = await mint(srv.url, first_user.token), await mint(srv.url, late_user.token)
+        first_conv, _ = await Conv.open(first["ws_url"])
+        late_conv, _ = await Conv.open(late["ws_url"])
+        first_card = (await first_conv.say("send 100 to mama")).calls("show_proposal")[0]
+        late_card = (await late_conv.say("send 100 to mama")).calls("show_proposal")[0]
+        late_id = uuid.UUID(str(late_card["parameters"]["proposal_id"]))
+
+        def tap(card: dict[str, Any]) -> dict[str, Any]:
+            return {"type": "client_tool_result", "tool_call_id": card["tool_call_id"], "result": "confirm"}
+
+        async with pool.acquire() as first_holder, pool.acquire() as late_holder:
+            holds = []
+            for holder, session in ((first_holder, first), (late_holder, late)):
+                hold = holder.transaction()
+                await hold.start()
+                await holder.execute(
+                    "SELECT 1 FROM voice_sessions WHERE session_id = $1 FOR UPDATE", session["session_id"]
+                )
+                holds.append(hold)
+
+            def waits_on(holder: asyncpg.Connection) -> Callable[[], Awaitable[bool]]:
+                async def check() -> bool:
+                    blocked = await pool.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                        holder.get_server_pid(),
+                    )
+                    return bool(blocked)
+
+                return check
+
+            await first_conv.send(tap(first_card))
+            await poll_until("the first tap to wait on its row lock", waits_on(first_holder))
+            srv.proc.send_signal(signal.SIGTERM)
+            await poll_until(
+                "the server to wait for its turn in flight",
+                lambda: "waiting for 1 turns in flight" in srv.output(),
+            )
+            await late_conv.send(tap(late_card))  # the server is in its grace now
+            await poll_until("the late tap to wait on its row lock", waits_on(late_holder))
+            await holds[0].rollback()  # the first turn finishes
+            first_events = [await first_conv.recv(20)]
+            while not any(e["type"] == "client_tool_call" for e in first_events):
+                first_events.append(await first_conv.recv(20))
+            await asyncio.sleep(0.5)  # (time for a server that forgot the late turn to close its socket)
+            await holds[1].rollback()  # the late turn finishes
+
+        late_events: list[dict[str, Any]] = []
+        try:
+            while True:
+                late_events.append(await late_conv.recv(20))
+        except websockets.ConnectionClosed:
+            pass
+        assert late_conv.ws.close_code == 1001, (late_conv.ws.close_code, late_events)
+        ends = [
+            e["agent_response_event"]["turn"]["outcome"]
+            for e in late_events
+            if e["type"] == "agent_response" and "turn" in e["agent_response_event"]
+        ]
+        assert ends == ["committed"], late_events
+        assert await asyncio.to_thread(srv.proc.wait, 40) == 0, srv.output()[-3000:]
+    finally:
+        srv.stop()
+    await _paid_once(pool, late_user, late_id)
