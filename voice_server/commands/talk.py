@@ -51,6 +51,10 @@ def _card(params: dict[str, Any]) -> str:
 
 
 class Talk:
+    """One person's conversation. Every message sent waits for its turn to end, so whatever ends a turn (the
+    turn's last response, an `error`, the connection closing) must set `turn_done`, or the prompt never
+    comes back."""
+
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.turn_done = asyncio.Event()
@@ -97,7 +101,11 @@ class Talk:
             elif call["tool_name"] == "balance_update":
                 print(f"  [balance] {params.get('balance')}")
         elif kind == "error":
-            print(f"  [error] {event['error_event'].get('message')}")
+            # The server answers a message it cannot take (or a turn that failed) with this alone: no turn
+            # response follows, so this ends the turn.
+            body = event.get("error_event") or {}
+            print(f"  [error] {body.get('message') or body.get('code') or 'something went wrong'}")
+            self.turn_done.set()
 
     async def turn(self, obj: dict[str, Any]) -> None:
         self.turn_done.clear()
