@@ -86,6 +86,8 @@ class Talk:
             if body.get("agent_response"):
                 print(f"assistant: {body['agent_response']}")
             if "turn" in body:
+                if not (body["turn"] or {}).get("proposal"):
+                    self.card = None  # said no, expired, paid: the turn left no proposal to answer
                 self.turn_done.set()
         elif kind == "client_tool_call":
             call = event["client_tool_call"]
@@ -112,6 +114,15 @@ class Talk:
         await self.send(obj)
         await self.turn_done.wait()
 
+    async def tap(self, answer: str) -> None:
+        """The card's key. The server takes one tap per card, so the card is gone once tapped (a new one is
+        shown if the payment is proposed again); with no card there is nothing to send."""
+        if self.card is None:
+            print("  (no proposal on screen: nothing to confirm or cancel)")
+            return
+        card, self.card = self.card, None
+        await self.turn({"type": "client_tool_result", "tool_call_id": card, "result": answer})
+
     async def repl(self) -> None:
         loop = asyncio.get_running_loop()
         await self.turn_done.wait()  # the greeting
@@ -129,9 +140,8 @@ class Talk:
                 return
             if not line:
                 continue
-            if line.lower() in ("c", "x") and self.card is not None:
-                answer = "confirm" if line.lower() == "c" else "cancel"
-                await self.turn({"type": "client_tool_result", "tool_call_id": self.card, "result": answer})
+            if line.lower() in ("c", "x"):
+                await self.tap("confirm" if line.lower() == "c" else "cancel")
             elif line.lower() in ("/quit", "/exit"):
                 return
             else:
