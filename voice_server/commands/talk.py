@@ -51,6 +51,10 @@ def _card(params: dict[str, Any]) -> str:
 
 
 class Talk:
+    """One person's conversation. Every message sent waits for its turn to end, so whatever ends a turn (the
+    turn's last response, an `error`, the connection closing) must set `turn_done`, or the prompt never
+    comes back."""
+
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.turn_done = asyncio.Event()
@@ -82,6 +86,8 @@ class Talk:
             if body.get("agent_response"):
                 print(f"assistant: {body['agent_response']}")
             if "turn" in body:
+                if not (body["turn"] or {}).get("proposal"):
+                    self.card = None  # said no, expired, paid: the turn left no proposal to answer
                 self.turn_done.set()
         elif kind == "client_tool_call":
             call = event["client_tool_call"]
@@ -97,12 +103,25 @@ class Talk:
             elif call["tool_name"] == "balance_update":
                 print(f"  [balance] {params.get('balance')}")
         elif kind == "error":
-            print(f"  [error] {event['error_event'].get('message')}")
+            # The server answers a message it cannot take (or a turn that failed) with this alone: no turn
+            # response follows, so this ends the turn.
+            body = event.get("error_event") or {}
+            print(f"  [error] {body.get('message') or body.get('code') or 'something went wrong'}")
+            self.turn_done.set()
 
     async def turn(self, obj: dict[str, Any]) -> None:
         self.turn_done.clear()
         await self.send(obj)
         await self.turn_done.wait()
+
+    async def tap(self, answer: str) -> None:
+        """The card's key. The server takes one tap per card, so the card is gone once tapped (a new one is
+        shown if the payment is proposed again); with no card there is nothing to send."""
+        if self.card is None:
+            print("  (no proposal on screen: nothing to confirm or cancel)")
+            return
+        card, self.card = self.card, None
+        await self.turn({"type": "client_tool_result", "tool_call_id": card, "result": answer})
 
     async def repl(self) -> None:
         loop = asyncio.get_running_loop()
@@ -121,9 +140,8 @@ class Talk:
                 return
             if not line:
                 continue
-            if line.lower() in ("c", "x") and self.card is not None:
-                answer = "confirm" if line.lower() == "c" else "cancel"
-                await self.turn({"type": "client_tool_result", "tool_call_id": self.card, "result": answer})
+            if line.lower() in ("c", "x"):
+                await self.tap("confirm" if line.lower() == "c" else "cancel")
             elif line.lower() in ("/quit", "/exit"):
                 return
             else:
