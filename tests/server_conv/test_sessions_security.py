@@ -177,3 +177,38 @@ async def test_one_user_cannot_mint_sessions_without_end(server: Server, make_us
             assert r.status == 200
         async with http.post(f"{server.url}/v1/sessions", headers=user.headers) as r:
             assert r.status == 201
+
+
+async def test_a_session_ends_with_its_own_session_token(
+    server: Server, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    """The app (or the agent) holding only the session token can hang up: the session ends, its waiting
+    proposal is voided and the hold released, and the token opens nothing afterwards."""
+    user = await make_user(balance="1500.00")
+    session = await mint(server.url, user.token)
+    sid, token = session["session_id"], session["session_token"]
+    status, proposed = await tool(
+        server.url,
+        token,
+        "propose_transaction",
+        {"session_id": sid, "type": "send_phone", "amount": "100", "recipient": "Mama"},
+    )
+    assert status == 200 and proposed["outcome"] == "proposed", proposed
+    assert await pool.fetchval("SELECT held_balance FROM profiles WHERE id = $1", user.user_id) > 0
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.delete(f"{server.url}/v1/sessions/{sid}", headers=headers) as r:
+            assert r.status == 200 and await r.json() == {"session_id": sid, "status": "ended"}
+        async with http.delete(f"{server.url}/v1/sessions/{sid}", headers=headers) as r:
+            assert r.status == 200 and (await r.json())["status"] == "ended"  # (again: the same answer)
+    assert await pool.fetchval("SELECT status FROM voice_sessions WHERE session_id = $1", sid) == "ended"
+    proposal_id = uuid.UUID(proposed["proposal_id"])
+    assert await pool.fetchval("SELECT status FROM transactions WHERE id = $1", proposal_id) == "cancelled"
+    assert await pool.fetchval("SELECT held_balance FROM profiles WHERE id = $1", user.user_id) == 0
+    assert await _refused_ws(session["ws_url"]) == 1008
+    confirm = {"session_id": sid, "proposal_id": proposed["proposal_id"], "version": proposed["version"]}
+    status, answer = await tool(server.url, token, "confirm_transaction", confirm)
+    assert status == 401 and answer["error"]["code"] == "session_ended", answer
+    assert await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user.user_id) == Decimal(
+        "1500.00"
+    )
