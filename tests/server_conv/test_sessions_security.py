@@ -16,7 +16,7 @@ import pytest
 import websockets
 
 from tests.server_conv.conftest import SESSION_SECRET, MakeUser, Server
-from tests.server_conv.wsclient import Conv, mint, tool
+from tests.server_conv.wsclient import Conv, mint, propose_by_tool, tool
 from voice_server.session_tokens import mint_session_token
 
 
@@ -187,13 +187,7 @@ async def test_a_session_ends_with_its_own_session_token(
     user = await make_user(balance="1500.00")
     session = await mint(server.url, user.token)
     sid, token = session["session_id"], session["session_token"]
-    status, proposed = await tool(
-        server.url,
-        token,
-        "propose_transaction",
-        {"session_id": sid, "type": "send_phone", "amount": "100", "recipient": "Mama"},
-    )
-    assert status == 200 and proposed["outcome"] == "proposed", proposed
+    proposed = await propose_by_tool(server.url, session, "100", "Mama")
     assert await pool.fetchval("SELECT held_balance FROM profiles WHERE id = $1", user.user_id) > 0
     async with aiohttp.ClientSession() as http:
         headers = {"Authorization": f"Bearer {token}"}

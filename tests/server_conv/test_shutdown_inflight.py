@@ -16,7 +16,7 @@ import asyncpg
 import websockets
 
 from tests.server_conv.conftest import MakeUser, Server, User, start_server
-from tests.server_conv.wsclient import Conv, mint, tool
+from tests.server_conv.wsclient import Conv, mint, propose_by_tool, tool
 from tests.serving import poll_until
 
 
@@ -110,13 +110,7 @@ async def test_sigterm_answers_a_tool_confirm_in_flight_before_exiting(
         user = await make_user(balance="1500.00")
         session = await mint(srv.url, user.token)
         sid, token = session["session_id"], session["session_token"]
-        status, proposed = await tool(
-            srv.url,
-            token,
-            "propose_transaction",
-            {"session_id": sid, "type": "send_phone", "amount": "100", "recipient": "Mama"},
-        )
-        assert status == 200 and proposed["outcome"] == "proposed", proposed
+        proposed = await propose_by_tool(srv.url, session, "100", "Mama")
         confirm = {"session_id": sid, "proposal_id": proposed["proposal_id"], "version": proposed["version"]}
         answer: list[asyncio.Task[tuple[int, dict[str, Any]]]] = []
 

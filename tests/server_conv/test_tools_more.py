@@ -13,7 +13,7 @@ import asyncpg
 from tests.server_conv.conftest import MakeUser, Server, forged_session_tokens
 from tests.server_conv.test_conversation import _debits
 from tests.server_conv.test_tools import _wallet
-from tests.server_conv.wsclient import Conv, mint, tool
+from tests.server_conv.wsclient import Conv, mint, propose_by_tool, tool
 
 
 async def _state(pool: asyncpg.Pool, user_id: uuid.UUID, session_id: str) -> dict[str, Any]:
@@ -87,13 +87,7 @@ async def test_cancel_transaction_releases_the_hold_and_a_later_confirm_debits_n
     user = await make_user(balance="5000.00")
     session = await mint(server.url, user.token)
     token, sid = session["session_token"], session["session_id"]
-    status, proposed = await tool(
-        server.url,
-        token,
-        "propose_transaction",
-        {"session_id": sid, "type": "send_phone", "amount": 700, "recipient": "Mama"},
-    )
-    assert status == 200 and proposed["outcome"] == "proposed", proposed
+    proposed = await propose_by_tool(server.url, session, 700, "Mama")
     total = Decimal(proposed["total"])
     assert await _wallet(pool, user.user_id) == (Decimal("5000.00"), total)  # held, not yet debited
 
@@ -157,13 +151,7 @@ async def test_get_balance_and_recent_transactions_tell_what_the_database_holds(
     user = await make_user(balance="6543.21")
     session = await mint(server.url, user.token)
     token, sid = session["session_token"], session["session_id"]
-    status, proposed = await tool(
-        server.url,
-        token,
-        "propose_transaction",
-        {"session_id": sid, "type": "send_phone", "amount": 950, "recipient": "JK"},
-    )
-    assert status == 200 and proposed["outcome"] == "proposed", proposed
+    proposed = await propose_by_tool(server.url, session, 950, "JK")
     status, done = await tool(
         server.url,
         token,

@@ -110,3 +110,17 @@ async def tool(
             f"{server_url}/v1/tools/{name}", json=body, headers={"Authorization": f"Bearer {session_token}"}
         ) as r:
             return r.status, dict(await r.json())
+
+
+async def propose_by_tool(
+    server_url: str, session: dict[str, Any], amount: object, recipient: str
+) -> dict[str, Any]:
+    """A send_phone proposal through the agent's `propose_transaction` tool, as most tool tests start."""
+    status, proposed = await tool(
+        server_url,
+        session["session_token"],
+        "propose_transaction",
+        {"session_id": session["session_id"], "type": "send_phone", "amount": amount, "recipient": recipient},
+    )
+    assert status == 200 and proposed["outcome"] == "proposed", proposed
+    return proposed
