@@ -60,7 +60,7 @@ async def crash_env(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Si
         env,
         tmp_path / "server.log",
         base=f"http://127.0.0.1:{port}",
-        start_tries=200,
+        start_tries=600,  # 30 s: a start limit is a hang guard, and a loaded machine starts Python slowly
         kill_limit=15.0,
         stop_grace=10,
     )
