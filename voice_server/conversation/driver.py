@@ -41,7 +41,6 @@ from voice_server.dialogue.events import (
     Utterance,
 )
 from voice_server.dialogue.state import (
-    RECIPIENT_FIELDS,
     Action,
     Cancel,
     CheckPin,
@@ -56,6 +55,7 @@ from voice_server.dialogue.state import (
     Speak,
     Step,
     World,
+    recipient_of,
 )
 from voice_server.dialogue.wording import plain_amount, spoken_phone
 from voice_server.settings import Settings
@@ -526,7 +526,7 @@ def _view(p: Proposal) -> ProposalView:
         type=p.type.value,
         amount=p.amount,
         fee=p.fee,
-        **{k: getattr(p, k) for k in RECIPIENT_FIELDS},
+        **recipient_of(p),
         expires_at_epoch=p.expires_at.timestamp() if p.expires_at else None,
     )
 
@@ -551,7 +551,7 @@ def _result(state: DialogueState, actions: list[Action]) -> TurnResult:
             "version": p.version,
             "type": p.type,
             "amount": plain_amount(p.amount),
-            **{k: getattr(p, k) for k in RECIPIENT_FIELDS if getattr(p, k)},
+            **recipient_of(p, filled=True),
             "fee": plain_amount(p.fee),
             "total": plain_amount(p.total),
             "status": "pending",

@@ -47,7 +47,6 @@ from voice_server.dialogue.events import (
     Utterance,
 )
 from voice_server.dialogue.state import (
-    RECIPIENT_FIELDS,
     STORED_PHASES,
     Action,
     Cancel,
@@ -68,6 +67,7 @@ from voice_server.dialogue.state import (
     Step,
     StoredPhase,
     World,
+    recipient_of,
 )
 from voice_server.dialogue.wording import Language, line, money, plain_amount, spoken_phone
 
@@ -507,7 +507,7 @@ def _advance(turn: Turn, draft: Draft, candidates: list[Candidate], errors: tupl
         if turn.world.pin_locked:
             _refuse_before_readback(turn, "pin_locked")
             return
-    fields = {k: getattr(draft, k) for k in RECIPIENT_FIELDS if getattr(draft, k)}
+    fields = recipient_of(draft, filled=True)
     revise = s.proposal.proposal_id if s.proposal is not None else None
     s.revising = revise is not None
     s.phase, s.asked, s.candidates = "proposing", None, []
@@ -638,7 +638,7 @@ def _read_back(turn: Turn, p: LiveProposal, *, changed: bool) -> None:
         "version": p.version,
         "type": p.type,
         "amount": plain_amount(p.amount),
-        **{k: getattr(p, k) for k in RECIPIENT_FIELDS if getattr(p, k)},
+        **recipient_of(p, filled=True),
         "fee": plain_amount(p.fee),
         "total": plain_amount(p.total),
         "readback": readback,
@@ -793,7 +793,7 @@ def committed(turn: Turn, event: Event) -> None:
         "version": event.version,
         "type": event.type,
         "amount": plain_amount(event.amount),
-        **{k: getattr(p, k) for k in RECIPIENT_FIELDS if getattr(p, k)},
+        **recipient_of(p, filled=True),
         "fee": plain_amount(event.fee),
         "status": event.status,
         "voice_verified": event.voice_verified,
@@ -906,7 +906,7 @@ def _draft_of(p: LiveProposal) -> Draft:
     return Draft(
         type=p.type,
         amount=p.amount,
-        **{k: getattr(p, k) for k in RECIPIENT_FIELDS},
+        **recipient_of(p),
         recipient_name=p.recipient_name,
     )
 
@@ -960,7 +960,7 @@ def _draft_from_speech(
     draft = Draft(
         type=result.type,
         amount=result.amount,
-        **{k: getattr(result, k) for k in RECIPIENT_FIELDS},
+        **recipient_of(result),
         recipient_name=_contact_name(result.contact_id, world)
         or (_contact_name_by_phone(result.phone, world) if result.phone else ""),
         text=text[:2000],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,13 +24,16 @@ TRANSIENT_PHASES: tuple[TransientPhase, ...] = ("proposing", "confirming", "chec
 RECIPIENT_FIELDS = ("phone", "till", "paybill", "account", "agent", "store", "bank_code")
 
 
-class Draft(BaseModel):
-    """A request being put together (before read-back), or the request of a proposal being corrected."""
+def recipient_of(source: object, *, filled: bool = False) -> dict[str, Any]:
+    """The recipient fields of a parse, a draft, a proposal or a ledger row, by name (`filled`: only those
+    that hold something), so every layer hands them on the same way."""
+    fields = {k: getattr(source, k) for k in RECIPIENT_FIELDS}
+    return {k: v for k, v in fields.items() if v} if filled else fields
 
-    model_config = ConfigDict(extra="ignore")
 
-    type: str
-    amount: Decimal | None = None
+class Recipient(BaseModel):
+    """Who is paid, as the ledger's fields name it (which are set depends on the type)."""
+
     phone: str = ""
     till: str = ""
     paybill: str = ""
@@ -38,6 +41,15 @@ class Draft(BaseModel):
     agent: str = ""
     store: str = ""
     bank_code: str = ""
+
+
+class Draft(Recipient):
+    """A request being put together (before read-back), or the request of a proposal being corrected."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    amount: Decimal | None = None
     recipient_name: str = ""
     text: str = ""
     confidence: int | None = None
@@ -49,7 +61,7 @@ class Candidate(BaseModel):
     phone: str
 
 
-class LiveProposal(BaseModel):
+class LiveProposal(Recipient):
     """The proposal read back to the person: exactly what a yes confirms (id and version)."""
 
     proposal_id: uuid.UUID
@@ -57,13 +69,6 @@ class LiveProposal(BaseModel):
     type: str
     amount: Decimal
     fee: Decimal
-    phone: str = ""
-    till: str = ""
-    paybill: str = ""
-    account: str = ""
-    agent: str = ""
-    store: str = ""
-    bank_code: str = ""
     recipient_name: str = ""
     expires_at: float | None = None  # epoch seconds
 

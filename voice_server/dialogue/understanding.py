@@ -15,7 +15,7 @@ from functools import cache
 from intents import ContactIndex, ParseResult, parse
 from intents.models import TXN_TYPES
 from intents.tokens import tokenize_words
-from voice_server.dialogue.state import RECIPIENT_FIELDS
+from voice_server.dialogue.state import recipient_of
 from voice_server.dialogue.wording import Language, words
 
 
@@ -204,7 +204,7 @@ def read_change(text: str, current_type: str, contacts: ContactIndex) -> Heard:
 
 
 def _heard(result: ParseResult, only_slot: str | None) -> Heard:
-    fields = {k: getattr(result, k) for k in RECIPIENT_FIELDS if getattr(result, k)}
+    fields = recipient_of(result, filled=True)
     amount = result.amount
     errors = tuple(result.errors)
     if only_slot is not None:
