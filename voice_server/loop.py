@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -40,3 +41,14 @@ def settle_garbage_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+async def until_signal() -> None:
+    """Return on SIGINT or SIGTERM (Ctrl-C, or a process manager stopping the command), so a long-running
+    command can finish its work and close what it holds instead of being killed outright. The handlers stay:
+    a second signal during that finishing does not kill it either."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

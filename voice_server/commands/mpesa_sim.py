@@ -4,13 +4,12 @@ against something that behaves like Safaricom's API without reaching it."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 from pathlib import Path
 
 from ledger.daraja.simulator import Behaviour, Simulator
 from voice_server.loop import run as run_loop
+from voice_server.loop import until_signal
 from voice_server.settings import Settings
 
 log = logging.getLogger("ongea_pesa")
@@ -88,11 +87,7 @@ async def _serve(sim: Simulator, host: str, port: int, certificate: Path | None)
         certificate or "<file>",
         base,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signal()
     finally:
         await sim.stop()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import socket
 
 from aiohttp import web
 
 from voice_server.app import AppRunner, create_app
 from voice_server.loop import run as run_loop
-from voice_server.loop import settle_garbage_collector
+from voice_server.loop import settle_garbage_collector, until_signal
 from voice_server.mpesa_routes import setup_mpesa
 from voice_server.runtime import configure_logging, open_database, refused_to_start
 from voice_server.settings import Settings
@@ -70,11 +68,7 @@ async def serve(settings: Settings) -> None:
         for address in runner.addresses:
             log.info("Ongea Pesa listening on http://%s:%s", address[0], address[1])
         settle_garbage_collector()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_signal()
         log.info("shutting down: no new sessions; finishing the turns in flight")
         await app[LIVE_KEY].shut_down()
     finally:

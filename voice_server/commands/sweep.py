@@ -9,11 +9,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 from collections.abc import Coroutine
 from typing import Any
 
 from voice_server.loop import run as run_loop
+from voice_server.loop import until_signal
 from voice_server.runtime import command_settings, configure_logging, open_database
 from voice_server.settings import Settings
 from voice_server.sweeper import sweep, sweep_forever
@@ -56,17 +56,11 @@ async def _run(settings: Settings, *, once: bool) -> None:
 async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:
     """Run `work` until SIGTERM or SIGINT, then cancel it: without this a process manager's SIGTERM killed
     the loop outright (exit -15) and its pool was never closed."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    task = loop.create_task(work, name="expiry-sweeper")
-    stopped = loop.create_task(stop.wait())
+    task = asyncio.create_task(work, name="expiry-sweeper")
+    stopped = asyncio.create_task(until_signal())
     try:
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         stopped.cancel()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
