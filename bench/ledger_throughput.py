@@ -115,9 +115,13 @@ async def ledger_rate(
         await pool.close()
 
 
-def pgbench_rate(binary: str, dsn: str, clients: int, seconds: float) -> float:
+def pgbench_rate(
+    binary: str, dsn: str, clients: int, seconds: float, workload: tuple[str, ...] = ("-b", "tpcb-like")
+) -> tuple[float, int]:
+    """pgbench's transactions per second and how many it processed, running `workload` (its built-in
+    tpcb-like, or `-n -f SCRIPT ...`) with `clients` clients for `seconds`."""
     done = subprocess.run(
-        [binary, "-b", "tpcb-like", "-c", str(clients), "-j", str(clients), "-T", str(int(seconds)), dsn],
+        [binary, *workload, "-c", str(clients), "-j", str(clients), "-T", str(int(seconds)), dsn],
         capture_output=True,
         text=True,
         check=True,
@@ -125,9 +129,10 @@ def pgbench_rate(binary: str, dsn: str, clients: int, seconds: float) -> float:
     match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout) or re.search(
         r"tps = ([0-9.]+)", done.stdout
     )
-    if not match:
+    processed = re.search(r"actually processed: (\d+)", done.stdout)
+    if not match or not processed:
         raise SystemExit(f"cannot read pgbench output:\n{done.stdout}\n{done.stderr}")
-    return float(match.group(1))
+    return float(match.group(1)), int(processed.group(1))
 
 
 async def main() -> int:
@@ -164,7 +169,7 @@ async def main() -> int:
             full, confirm, refused = await ledger_rate(
                 ledger_dsn, clients, args.seconds, one_wallet=False, default_reset=args.asyncpg_reset
             )
-            tps = pgbench_rate(binary, pgbench_dsn, clients, args.seconds)
+            tps, _ = pgbench_rate(binary, pgbench_dsn, clients, args.seconds)
             note = f"  ({refused} refused)" if refused else ""
             print(
                 f"{clients:>7}  {full:>17.0f}  {confirm:>9.0f}  {tps:>11.0f}  {full / tps:>9.2f}"

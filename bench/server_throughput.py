@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -104,16 +103,6 @@ async def mean_turn_seconds(url: str) -> float:
     return values.get("ongea_turn_seconds_sum", 0.0) / max(values.get("ongea_turn_seconds_count", 0.0), 1.0)
 
 
-async def paid_out(dsn: str) -> int:
-    """Payouts settled by M-Pesa (the simulator) during the run; the rest wait their turn at the worker's
-    rate cap (ONGEA_PAYOUT_RATE_PER_SECOND), as they would at Daraja's."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM transactions WHERE status = 'completed'"))
-    finally:
-        await conn.close()
-
-
 # The ledger's own two statements of a payment (the tools' propose and confirm, each its own transaction),
 # driven by pgbench from its client number's wallet: what the database alone does, with no server.
 LEDGER_SCRIPT = """\\set n :client_id
@@ -133,36 +122,13 @@ async def ledger_alone_rate(binary: str, dsn: str, clients: int, seconds: float)
     """Payments per second of LEDGER_SCRIPT, and how many the ledger refused (expected 0)."""
     script = Path(tempfile.mkdtemp(prefix="ongea-bench-")) / "payment.sql"
     script.write_text(LEDGER_SCRIPT)
-    before = await _count(dsn, "processing")
-    done = subprocess.run(  # noqa: ASYNC221
-        [
-            binary,
-            "-n",
-            "-M",
-            "prepared",
-            "-f",
-            str(script),
-            "-c",
-            str(clients),
-            "-j",
-            str(clients),
-            "-T",
-            str(int(seconds)),
-            dsn,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
-    if not match:
-        raise SystemExit(f"cannot read pgbench output:\n{done.stdout}\n{done.stderr}")
-    confirmed = await _count(dsn, "processing") - before
-    processed = int(re.search(r"actually processed: (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
-    return float(match.group(1)), processed - confirmed
+    before = await count_status(dsn, "processing")
+    rate, processed = pgbench_rate(binary, dsn, clients, seconds, ("-n", "-M", "prepared", "-f", str(script)))
+    return rate, processed - (await count_status(dsn, "processing") - before)
 
 
-async def _count(dsn: str, status: str) -> int:
+async def count_status(dsn: str, status: str) -> int:
+    """Transactions in `status` now."""
     conn = await asyncpg.connect(dsn)
     try:
         return int(await conn.fetchval("SELECT count(*) FROM transactions WHERE status = $1", status))
@@ -236,14 +202,16 @@ async def main() -> int:
         )
         await meter.end()
         turn_mean = await mean_turn_seconds(served.url)
-        settled = await paid_out(dsn)
+        # Payouts settled by M-Pesa (the simulator) during the run; the rest wait their turn at the worker's
+        # rate cap (ONGEA_PAYOUT_RATE_PER_SECOND), as they would at Daraja's.
+        settled = await count_status(dsn, "completed")
         rate = done / args.seconds
         # The server (and its payout worker) stops before pgbench runs: pgbench gets the machine to itself.
         served.stop()
         stopped = True
         alone, alone_refused = await ledger_alone_rate(binary, dsn, args.sessions, args.seconds)
         subprocess.run([binary, "-i", "-q", pgbench_dsn], capture_output=True, text=True, check=True)  # noqa: ASYNC221
-        tps = pgbench_rate(binary, pgbench_dsn, args.sessions, args.seconds)
+        tps, _ = pgbench_rate(binary, pgbench_dsn, args.sessions, args.seconds)
         print(f"{args.sessions} sessions, {args.seconds:.0f} s each; server and clients on this machine")
         print(f"payments through the tools: {rate:.1f}/s ({done} committed, {refused} refused)")
         print(
