@@ -17,7 +17,7 @@ from elevenlabs.client import ElevenLabs
 from elevenlabs.conversational_ai.conversation import ClientTools, Conversation
 
 from tests.server_conv.conftest import MakeUser, Server
-from tests.server_conv.wsclient import Conv, mint
+from tests.server_conv.wsclient import Conv, mint, tool_result
 
 
 async def _wait_status(
@@ -126,18 +126,14 @@ async def test_a_card_left_open_by_a_dropped_connection_is_shown_again_and_can_b
     assert new_card["parameters"]["version"] == old_card["parameters"]["version"]
     assert new_card["tool_call_id"] != old_card["tool_call_id"]
 
-    await again.send(
-        {"type": "client_tool_result", "tool_call_id": old_card["tool_call_id"], "result": "confirm"}
-    )
+    await again.send(tool_result(old_card["tool_call_id"]))
     refused = await again.recv()
     assert refused["type"] == "error" and refused["error_event"]["code"] == "unknown_tool_call", refused
 
     done = await again.answer(new_card["tool_call_id"], "confirm")
     assert done.summary["outcome"] == "committed", done.events
     transaction_id = str(done.calls("show_receipt")[0]["parameters"]["transaction_id"])
-    await again.send(
-        {"type": "client_tool_result", "tool_call_id": new_card["tool_call_id"], "result": "confirm"}
-    )
+    await again.send(tool_result(new_card["tool_call_id"]))
     assert (await again.recv())["error_event"]["code"] == "unknown_tool_call"  # one tap per card
     await again.close()
 

@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from tests.server_conv.conftest import MakeUser, Server, start_server
-from tests.server_conv.wsclient import Conv, mint, tool
+from tests.server_conv.wsclient import Conv, mint, tool, tool_result
 
 
 async def test_two_processes_serve_one_session_turn_by_turn(
@@ -92,7 +92,7 @@ async def test_a_disconnect_right_after_the_tap_still_pays_once(
     conv, _ = await Conv.open(session["ws_url"])
     proposed = await conv.say("send 300 to mama")
     card = proposed.calls("show_proposal")[0]
-    await conv.send({"type": "client_tool_result", "tool_call_id": card["tool_call_id"], "result": "confirm"})
+    await conv.send(tool_result(card["tool_call_id"]))
     await conv.ws.close()  # gone before the answer
     transaction_id = uuid.UUID(str(card["parameters"]["proposal_id"]))
     for _ in range(100):

@@ -16,7 +16,7 @@ import asyncpg
 import websockets
 
 from tests.server_conv.conftest import MakeUser, Server, User, start_server
-from tests.server_conv.wsclient import Conv, mint, propose_by_tool, tool
+from tests.server_conv.wsclient import Conv, mint, propose_by_tool, tool, tool_result
 from tests.serving import poll_until
 
 
@@ -76,7 +76,7 @@ async def test_sigterm_finishes_the_turn_in_flight_refuses_new_sessions_and_exit
         card = (await conv.say("send 100 to mama")).calls("show_proposal")[0]
         transaction_id = uuid.UUID(str(card["parameters"]["proposal_id"]))
 
-        tap = {"type": "client_tool_result", "tool_call_id": card["tool_call_id"], "result": "confirm"}
+        tap = tool_result(card["tool_call_id"])
         await _sigterm_while_the_turn_waits(srv, pool, user, session["session_id"], lambda: conv.send(tap))
 
         events: list[dict[str, Any]] = []
@@ -141,9 +141,6 @@ async def test_sigterm_also_waits_for_a_turn_that_starts_during_the_grace(
         late_card = (await late_conv.say("send 100 to mama")).calls("show_proposal")[0]
         late_id = uuid.UUID(str(late_card["parameters"]["proposal_id"]))
 
-        def tap(card: dict[str, Any]) -> dict[str, Any]:
-            return {"type": "client_tool_result", "tool_call_id": card["tool_call_id"], "result": "confirm"}
-
         async with pool.acquire() as first_holder, pool.acquire() as late_holder:
             holds = []
             for holder, session in ((first_holder, first), (late_holder, late)):
@@ -164,14 +161,14 @@ async def test_sigterm_also_waits_for_a_turn_that_starts_during_the_grace(
 
                 return check
 
-            await first_conv.send(tap(first_card))
+            await first_conv.send(tool_result(first_card["tool_call_id"]))
             await poll_until("the first tap to wait on its row lock", waits_on(first_holder))
             srv.proc.send_signal(signal.SIGTERM)
             await poll_until(
                 "the server to wait for its turn in flight",
                 lambda: "waiting for 1 turns in flight" in srv.output(),
             )
-            await late_conv.send(tap(late_card))  # the server is in its grace now
+            await late_conv.send(tool_result(late_card["tool_call_id"]))  # the server is in its grace now
             await poll_until("the late tap to wait on its row lock", waits_on(late_holder))
             await holds[0].rollback()  # the first turn finishes
             first_events = [await first_conv.recv(20)]

@@ -13,7 +13,7 @@ import asyncpg
 from tests.server_conv.conftest import MakeUser, Server, forged_session_tokens
 from tests.server_conv.test_conversation import _debits
 from tests.server_conv.test_tools import _wallet
-from tests.server_conv.wsclient import Conv, mint, propose_by_tool, tool
+from tests.server_conv.wsclient import Conv, mint, propose_by_tool, tool, tool_result
 
 
 async def _state(pool: asyncpg.Pool, user_id: uuid.UUID, session_id: str) -> dict[str, Any]:
@@ -130,9 +130,7 @@ async def test_a_proposal_made_by_voice_and_cancelled_by_the_agent_cannot_be_tap
             {"session_id": session["session_id"], "proposal_id": pid},
         )
         assert status == 200 and cancelled["outcome"] == "cancelled", cancelled
-        await conv.send(
-            {"type": "client_tool_result", "tool_call_id": card["tool_call_id"], "result": "confirm"}
-        )
+        await conv.send(tool_result(card["tool_call_id"]))
         tapped = await conv.until_turn_end()  # the tap is answered, and refused
         assert tapped.summary["outcome"] == "rejected", tapped.events
         assert tapped.summary["rejected"] == "nothing_to_confirm" and not tapped.calls("show_receipt")

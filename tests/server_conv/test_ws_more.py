@@ -14,7 +14,7 @@ import pytest
 from tests.server_conv.conftest import MakeUser, Server
 from tests.server_conv.test_conversation import _debits
 from tests.server_conv.test_tools import _wallet
-from tests.server_conv.wsclient import Conv, mint
+from tests.server_conv.wsclient import Conv, mint, tool_result
 
 
 async def test_asking_the_balance_sends_a_balance_update_with_the_wallets_balance(
@@ -62,9 +62,7 @@ async def test_a_message_right_after_the_confirmation_is_answered_and_the_paymen
                 "SELECT 1 FROM voice_sessions WHERE session_id = $1 FOR UPDATE", session["session_id"]
             )
             if confirm_by == "tap":
-                await conv.send(
-                    {"type": "client_tool_result", "tool_call_id": card["tool_call_id"], "result": "confirm"}
-                )
+                await conv.send(tool_result(card["tool_call_id"]))
             else:
                 await conv.send({"type": "user_message", "text": "yes"})
             await conv.send({"type": "user_message", "text": "send 200 to JK"})

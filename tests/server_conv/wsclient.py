@@ -84,13 +84,17 @@ class Conv:
         return await self.until_turn_end()
 
     async def answer(self, tool_call_id: str, result: str) -> Turn:
-        await self.send(
-            {"type": "client_tool_result", "tool_call_id": tool_call_id, "result": result, "is_error": False}
-        )
+        await self.send(tool_result(tool_call_id, result))
         return await self.until_turn_end()
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def tool_result(tool_call_id: str, result: str = "confirm") -> dict[str, Any]:
+    """The app's answer to a card (a tap: "confirm" or "cancel"), as it sends it; for tests that send it
+    without waiting for the turn (`Conv.answer` waits)."""
+    return {"type": "client_tool_result", "tool_call_id": tool_call_id, "result": result, "is_error": False}
 
 
 async def mint(server_url: str, user_token: str, **body: Any) -> dict[str, Any]:
