@@ -59,6 +59,9 @@ async def drop(server: str, name: str) -> None:
     await drop_database(server, name)
 
 
+METRICS_TOKEN = "bench-metrics-token"  # /metrics is refused without ONGEA_METRICS_TOKEN
+
+
 def serve(dsn: str, **env: str) -> Served:
     data = Path(tempfile.mkdtemp(prefix="ongea-bench-srv-"))
     log = data / "server.log"
@@ -70,6 +73,7 @@ def serve(dsn: str, **env: str) -> Served:
             "ONGEA_DATA_DIR": str(data),
             "ONGEA_JWT_SECRET": JWT_SECRET,
             "ONGEA_LOG_LEVEL": "INFO",
+            "ONGEA_METRICS_TOKEN": METRICS_TOKEN,
             "ONGEA_DB_POOL_MAX": "10",  # the PostgreSQL is shared; override with env
             **env,
         },

@@ -1,7 +1,9 @@
 """Payments per second through the agent tools of a real server, beside pgbench on the same PostgreSQL.
 
 A payment = `POST /v1/tools/propose_transaction` then `POST /v1/tools/confirm_transaction` (HTTP, session
-token, one driver turn each: session row locked, dialogue state stored, ledger hold then debit + outbox row),
+token, one driver turn each, four round trips to PostgreSQL (tests/server_conv/test_round_trips.py): BEGIN,
+the session row locked with the user's facts, the ledger's hold (then debit + outbox row), the dialogue state
+and the turn's record stored with the COMMIT),
 from `--sessions` concurrent sessions (each its own user), for `--seconds`. Then `pgbench -b tpcb-like` with
 as many clients for as long, on a fresh pgbench database on the same server, in the same run.
 
@@ -32,11 +34,16 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.conv_server import drop, fresh_database, make_users, percentile, serve
+from bench.conv_server import METRICS_TOKEN, drop, fresh_database, make_users, percentile, serve
 from bench.ledger_throughput import pgbench_binary, pgbench_rate
 from ledger.db import create_database, drop_database
 from voice_server.loop import run
 
+NO_PIN = {
+    "ONGEA_PIN_THRESHOLD": "250000",
+    "ONGEA_NO_PIN_COUNT": str(10**9),
+    "ONGEA_NO_PIN_AMOUNT": str(10**9),
+}
 PAYMENT = {"type": "buy_goods_till", "amount": "10", "till": "123456"}
 
 
@@ -93,7 +100,8 @@ async def run_payments(
 
 
 async def mean_turn_seconds(url: str) -> float:
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics", headers=headers) as r:
         text = await r.text()
     values = {}
     for line in text.splitlines():
@@ -144,6 +152,7 @@ class CpuMeter:
         self.server_pid, self.dsn = server_pid, dsn
         self.start: dict[str, float] = {}
         self.spent: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
 
     async def _read(self) -> dict[str, float]:
         conn = await asyncpg.connect(self.dsn)
@@ -156,6 +165,7 @@ class CpuMeter:
             await conn.close()
         client = os.times()
         figures = {"server": _cpu_of(self.server_pid), "client": client.user + client.system}
+        figures.update(_io_of(self.server_pid))
         figures.update({f"postgres {r['pid']}": _cpu_of(r["pid"]) for r in pids})
         return figures
 
@@ -167,7 +177,18 @@ class CpuMeter:
         # (A backend that closed during the window took its CPU with it: the sum is then a lower bound.)
         spent = {k: v - self.start.get(k, 0.0) for k, v in now.items()}
         self.spent = {k: v for k, v in spent.items() if not k.startswith("postgres ")}
+        self.calls = {k: int(self.spent.pop(k)) for k in ("writes", "reads") if k in self.spent}
         self.spent["postgres"] = sum(v for k, v in spent.items() if k.startswith("postgres "))
+
+
+def _io_of(pid: int) -> dict[str, float]:
+    """The server's write() and read() system calls so far (/proc/PID/io: its sockets to PostgreSQL and to
+    the clients, and its log): unlike CPU time, a count the machine's load does not change."""
+    try:
+        fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    except OSError:
+        return {}
+    return {"writes": float(fields["syscw"]), "reads": float(fields["syscr"])}
 
 
 def _cpu_of(pid: int) -> float:
@@ -192,7 +213,10 @@ async def main() -> int:
     bench_db = f"ongea_pgbench_{uuid.uuid4().hex[:8]}"
     pgbench_dsn = await create_database(server_dsn, bench_db)
     binary = pgbench_binary()
-    served = serve(dsn)
+    # The gate asks no PIN (a person would type one after a few payments: the bench measures the payments'
+    # pace, as tests/daraja/test_throttle_storm.py does); serve writes these into ledger_rules, which the
+    # ledger-alone run below then finds too.
+    served = serve(dsn, **NO_PIN)
     stopped = False
     try:
         users = await make_users(dsn, args.sessions)
@@ -224,6 +248,9 @@ async def main() -> int:
             f"  CPU per payment: server {per['server']:.2f} ms, PostgreSQL {per['postgres']:.2f} ms (the "
             f"backends of this database; payouts included), this client {per['client']:.2f} ms"
         )
+        if meter.calls:
+            writes, reads = (meter.calls[k] / max(done, 1) for k in ("writes", "reads"))
+            print(f"  server system calls per payment: write {writes:.1f}, read {reads:.1f} (payouts too)")
         print(f"  paid out through the M-Pesa simulator meanwhile: {settled} (warm-up included)")
         print(
             f"the ledger's SQL alone (propose and confirm as two transactions through pgbench, "
@@ -231,6 +258,11 @@ async def main() -> int:
         )
         print(f"pgbench tpcb-like, {args.sessions} clients: {tps:.1f} tps")
         print(f"ratio: {rate / tps:.2f} (aim 0.5); the ledger's SQL alone: {alone / tps:.2f}")
+        print(
+            f"payments through the tools / the ledger's SQL alone: {rate / max(alone, 1e-9):.2f} (aim 0.4); "
+            f"server CPU per payment {per['server']:.2f} ms (aim 1.5); load average at the end: "
+            f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}"  # noqa: ASYNC240
+        )
     finally:
         if not stopped:
             served.stop()

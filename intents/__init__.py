@@ -13,6 +13,7 @@ from intents.models import (
     ParseResult,
     Paybill,
     SendPhone,
+    SpendingSummary,
     TransactionHistory,
     Withdraw,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ParseResult",
     "Paybill",
     "SendPhone",
+    "SpendingSummary",
     "TransactionHistory",
     "Withdraw",
     "bank_paybill",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from intents.vocabulary import load_yaml
+from intents.data_files import load_yaml
+from intents.tokens import tokenize_words
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,6 @@ def banks() -> dict[str, Bank]:
 
 def bank_phrases() -> dict[str, str]:
     """Every spoken bank name (as the tokenizer will see it) mapped to its bank code."""
-    from intents.tokens import tokenize_words  # tokens.py depends on nothing but the standard library
-
     out: dict[str, str] = {}
     for bank in banks().values():
         for name in bank.names:

@@ -6,7 +6,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 
-from intents.vocabulary import load_yaml
+from intents.data_files import load_yaml
+from intents.tokens import tokenize_words
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,6 @@ def billers() -> tuple[Biller, ...]:
 
 def biller_phrases() -> dict[str, int]:
     """Every spoken biller name (as the tokenizer will see it) mapped to the biller's key."""
-    from intents.tokens import tokenize_words
-
     out: dict[str, int] = {}
     for key, biller in enumerate(billers()):
         for name in biller.names:

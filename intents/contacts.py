@@ -14,10 +14,10 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from intents.data_files import load_yaml
 from intents.models import Contact
 from intents.phones import normalise_phone
 from intents.tokens import tokenize_words
-from intents.vocabulary import load_yaml
 
 # Below this similarity (0..100) a name is not considered at all.
 CANDIDATE_SCORE = 80.0
@@ -168,7 +168,8 @@ def sound(text: str) -> str:
 
 
 def _keys(c: Contact) -> set[str]:
-    """Ways a contact may be called: full name, first name, last name, nickname, name reversed."""
+    """Ways a contact may be called: full name, first name, last name, nickname, name reversed, and the first
+    words of a longer name (when two contacts share them, both are candidates: the key has two owners)."""
     keys: set[str] = set()
     words = tokenize_words(c.name)
     if words:
@@ -178,6 +179,8 @@ def _keys(c: Contact) -> set[str]:
             keys.add(words[-1])
             keys.add(" ".join(reversed(words)))
             keys.add(" ".join((words[0], words[-1])))
+            for k in range(2, len(words)):
+                keys.add(" ".join(words[:k]))  # "Baba Junior" for "Baba Junior Kisumu": the name as it starts
     if c.nickname:
         nick = tokenize_words(c.nickname)
         if nick:

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+
+from intents.limits import MAX_TRANSACTION_KES
 
 TxnType = Literal[
     "send_phone", "buy_goods_pochi", "buy_goods_till", "paybill", "withdraw", "bank_to_mpesa", "mpesa_to_bank"
 ]
-IntentType = TxnType | Literal["check_balance", "transaction_history"]
+IntentType = TxnType | Literal["check_balance", "transaction_history", "spending_summary"]
 TXN_TYPES: frozenset[str] = frozenset(TxnType.__args__)  # type: ignore[attr-defined]
 Slot = Literal["amount", "recipient", "till", "paybill", "account", "agent", "store", "bank"]
+# The periods a spending question may ask about (weeks start on Monday, dates in Africa/Nairobi).
+Period = Literal["today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year"]
+PERIODS: tuple[str, ...] = Period.__args__  # type: ignore[attr-defined]
 ErrorCode = Literal["amount_not_positive", "amount_above_limit", "invalid_phone", "invalid_number"]
 
 # The fields of a usable intent: limits are M-Pesa's, formats are the spec's.
-Amount = Annotated[Decimal, Field(gt=0, le=250_000, decimal_places=2)]
+Amount = Annotated[Decimal, Field(gt=0, le=MAX_TRANSACTION_KES, decimal_places=2)]
 KenyanMobile = Annotated[str, StringConstraints(pattern=r"^254[17]\d{8}$")]
 BusinessNumber = Annotated[str, StringConstraints(pattern=r"^\d{5,7}$")]
 StoreNumber = Annotated[str, StringConstraints(pattern=r"^\d{1,7}$")]
@@ -95,6 +101,17 @@ class TransactionHistory(_Intent):
     type: Literal["transaction_history"] = "transaction_history"
 
 
+class SpendingSummary(_Intent):
+    """How much was spent in a period, in all or to one recipient; never carries an amount."""
+
+    type: Literal["spending_summary"] = "spending_summary"
+    period: Period = "this_month"
+    contact_id: str | None = None
+    phone: KenyanMobile | None = None
+    till: BusinessNumber | None = None
+    paybill: BusinessNumber | None = None
+
+
 Intent = Annotated[
     SendPhone
     | BuyGoodsPochi
@@ -104,19 +121,24 @@ Intent = Annotated[
     | BankToMpesa
     | MpesaToBank
     | CheckBalance
-    | TransactionHistory,
+    | TransactionHistory
+    | SpendingSummary,
     Field(discriminator="type"),
 ]
 
 
-class ParseResult(BaseModel):
-    """What one utterance meant. Field order is the spec's output table; `intent` is set only when usable."""
+# The fields that say who is paid, as the parser, the ledger and the dialogue all name them.
+RECIPIENT_FIELDS: tuple[str, ...] = ("phone", "till", "paybill", "account", "agent", "store", "bank_code")
 
-    model_config = ConfigDict(frozen=True)
 
-    text: str
-    type: IntentType | None = None
-    amount: Decimal | None = None
+class Recipient(BaseModel):
+    """Who is paid: the seven recipient fields ("" when unset; which are set depends on the type). The one
+    declaration of them: the parse result, the ledger's request and row, and the dialogue's drafts reuse it.
+
+    A model that lists fields before these declares those in a base of its own placed after this one
+    (`class ParseResult(Recipient, _ParseHead)`): pydantic orders fields from the last base to the first, so
+    the JSON keys keep their order."""
+
     phone: str = ""
     till: str = ""
     paybill: str = ""
@@ -124,11 +146,31 @@ class ParseResult(BaseModel):
     agent: str = ""
     store: str = ""
     bank_code: str = ""
+
+
+def recipient_of(row: Mapping[str, Any]) -> dict[str, str]:
+    """A ledger row's seven recipient fields, "" where the column is NULL (older rows hold NULL)."""
+    return {name: row[name] or "" for name in RECIPIENT_FIELDS}
+
+
+class _ParseHead(BaseModel):
+    text: str
+    type: IntentType | None = None
+    amount: Decimal | None = None
+
+
+class ParseResult(Recipient, _ParseHead):
+    """What one utterance meant. Field order is the spec's output table; `intent` is set only when usable."""
+
+    model_config = ConfigDict(frozen=True)
+
     contact_id: str | None = None
     candidates: list[str] = Field(default_factory=list)
     missing: list[Slot] = Field(default_factory=list)
     errors: list[ErrorCode] = Field(default_factory=list)
     confidence: int = Field(default=0, ge=0, le=100)
+    # For spending_summary only: the period asked about.
+    period: Period | None = None
     # The language the utterance is mostly in, so the dialogue answers in it (Sheng with Swahili grammar: sw).
     language: Literal["en", "sw"] = "en"
     intent: Intent | None = Field(default=None, exclude=True)

@@ -14,6 +14,8 @@ from intents.vocabulary import NumberWords
 
 _RAW = re.compile(r"^(\+?)(\d[\d,]*(?:\.\d+)*)(k?)$")
 _THOUSAND = Decimal(1000)
+# A multiplier below a thousand ("hundred", "mia", "soo", "punch") counts at most this many less one.
+_SMALL_COUNT = Decimal(100)
 
 
 @dataclass(frozen=True)
@@ -288,8 +290,13 @@ def counts_back(toks: list[NumTok], i: int) -> bool:
 
 
 def _after_ok(toks: list[NumTok], i: int) -> bool:
-    """A Sheng word like "thao" at the start counts as "thousand" only when no count follows it."""
-    return not (i + 1 < len(toks) and toks[i + 1].kind in ("digit", "tens", "teen", "raw"))
+    """A Sheng word like "thao" at the start counts as "thousand" only when no count follows it, or when the
+    count that follows has its own smaller multiplier ("2 thao 5 hundred": 2,500)."""
+    if not (i + 1 < len(toks) and toks[i + 1].kind in ("digit", "tens", "teen", "raw")):
+        return True
+    own = toks[i + 2].after if i + 2 < len(toks) else None
+    mine = toks[i].after
+    return own is not None and mine is not None and own < mine and toks[i + 2].before is None
 
 
 def _next_starts_digits(toks: list[NumTok], j: int) -> bool:
@@ -307,6 +314,14 @@ def _parse_en(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
             if t.bad:
                 break
             group, last = t.value, ("done" if t.text.endswith("k") else "num")
+        elif (
+            k == "raw"
+            and last in ("mult", "and", "hund")
+            and not (last == "hund" and group % 1000 < 100)  # "ashu 100", "mbao 5": not 110, not 25
+            and _small_written(t, _room(group, big))
+            and not _bigger_follows(toks, j + 1, big)
+        ):
+            group, last = group + t.value, "num"  # "3 thousand 2 hundred", "2 thousand and 50": mixed
         elif k == "article" and last == "":
             group, last = Decimal(1), "num"
         elif k == "digit" and last in ("", "tens", "hund", "mult", "and"):
@@ -322,11 +337,16 @@ def _parse_en(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
             group, last = group + t.value, "tens"
         elif k == "mult" and t.after is not None:
             m = t.after
+            if last == "" and t.before is not None:
+                group, j = m, j + 1  # a bare Sheng word read the English way is itself alone: "soo two
+                break  # thousand" is never "(one hundred) two thousand"; its Swahili reading may go on
             if last in ("", "unit", "teen", "tens", "num", "frac", "hund") or (last == "mult" and m < 1000):
                 count = group if last != "" else Decimal(1)
+                if last != "" and t.before is not None and not _after_ok(toks, j):
+                    break  # "mbili soo tano": 2 x 100 + 5, or 2 and 500? A new number starts: ask
                 if m < 1000:
-                    if last == "hund" or count >= 1000:
-                        break
+                    if last == "hund" or count >= _SMALL_COUNT:
+                        break  # "600 soo", "600 hundred": no one counts hundreds past 99
                     group, last = count * m, "hund"
                 else:
                     if big and m >= big:
@@ -338,7 +358,10 @@ def _parse_en(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
             k == "join"
             and last in ("hund", "mult")
             and j + 1 < n
-            and toks[j + 1].kind in ("digit", "teen", "tens")
+            and (
+                toks[j + 1].kind in ("digit", "teen", "tens")
+                or _small_written(toks[j + 1], _room(group, big))
+            )
         ):
             last = "and"
         elif (
@@ -358,6 +381,31 @@ def _parse_en(toks: list[NumTok], i: int) -> tuple[Decimal, int]:
             break
         j += 1
     return total + group, j
+
+
+def _bigger_follows(toks: list[NumTok], j: int, big: Decimal) -> bool:
+    """ "2 thousand 3 thousand": the 3 counts a multiplier as big as the last, so a new number starts."""
+    after = toks[j].after if j < len(toks) else None
+    return after is not None and after >= (big or Decimal(1000))
+
+
+def _room(group: Decimal, big: Decimal) -> Decimal:
+    """What written digits may still add: under 100 after "two hundred", under the last multiplier after
+    "three thousand" (under 1,000 when none was said)."""
+    return Decimal(100) if group % 1000 >= 100 else (big or Decimal(1000))
+
+
+def _small_written(t: NumTok, below: Decimal) -> bool:
+    """Written digits that can be the rest of a number said in words: below the last multiplier said, with no
+    leading zero and no more than three digits (a phone or a till never continues an amount)."""
+    return (
+        t.kind == "raw"
+        and not t.bad
+        and not t.plus
+        and 0 < len(t.digits) <= 3
+        and t.digits[0] != "0"
+        and t.value < below
+    )
 
 
 def _parse_sw(toks: list[NumTok], i: int, bound: Decimal | None) -> tuple[Decimal, int]:
@@ -392,6 +440,8 @@ def _sw_coef(toks: list[NumTok], j: int, m: Decimal) -> tuple[Decimal, int]:
         return Decimal(1), j
     t = toks[j]
     if t.kind == "raw" and not t.bad:
+        if m < 1000 and t.value >= _SMALL_COUNT:
+            return Decimal(1), j  # "soo 500", "mia 600": not 50,000; the 500 is a number of its own
         return t.value, j + 1
     if t.kind in ("digit", "tens", "teen"):
         if _next_starts_digits(toks, j):

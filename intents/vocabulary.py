@@ -6,10 +6,11 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
+from intents.banks import bank_phrases
+from intents.billers import biller_phrases
+from intents.data_files import load_yaml
 
 # Roles a word or phrase can play; the YAML may only use these (a typo there should fail loudly at import).
 ROLES = frozenset(
@@ -41,17 +42,12 @@ ROLES = frozenset(
         "quantity",
         "correction",
         "question",
+        "cost",
         "unsupported",
         "past_time",
         "hearsay",
     }
 )
-
-
-def load_yaml(name: str) -> Any:
-    """Read one packaged data file (done at import, never while parsing)."""
-    text = resources.files("intents").joinpath("data", name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
 
 
 @dataclass(frozen=True)
@@ -90,9 +86,14 @@ class Vocabulary:
     call_off: frozenset[str] = frozenset()
     have_words: frozenset[str] = frozenset()
     english_words: frozenset[str] = frozenset()
+    polite: frozenset[str] = frozenset()
+    honorifics: frozenset[str] = frozenset()
+    cost_questions: frozenset[str] = frozenset()
 
 
 def _words(items: list[Any]) -> list[str]:
+    if any(isinstance(x, bool) for x in items):
+        raise ValueError("a word read as true/false: quote yes, no, on, off in the YAML")
     return [str(x).strip().lower() for x in items if x is not None and str(x).strip()]
 
 
@@ -132,9 +133,6 @@ def _swahili_verbs(raw: dict[str, Any]) -> tuple[re.Pattern[str], re.Pattern[str
 @cache
 def vocabulary() -> Vocabulary:
     """Build the phrase table from the vocabulary and the bank directory (banks are phrases too)."""
-    from intents.banks import bank_phrases  # local import: banks.py also reads data at import
-    from intents.billers import biller_phrases
-
     raw = load_yaml("vocabulary.yaml")
     table: dict[tuple[str, ...], str] = {}
     for role, items in raw["roles"].items():
@@ -169,4 +167,7 @@ def vocabulary() -> Vocabulary:
         interrogatives=frozenset(_words(raw["interrogatives"])),
         call_off=frozenset(_words(raw["call_off"])),
         have_words=frozenset(_words(raw["have_words"])),
+        polite=frozenset(_words(raw["polite_before_verbs"])),
+        honorifics=frozenset(_words(raw["honorifics"])),
+        cost_questions=frozenset(_words(raw["cost_question_words"])),
     )

@@ -15,6 +15,7 @@ matched on).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import uuid
 from decimal import Decimal
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 REGISTER_PATHS = {"v1": "/mpesa/c2b/v1/registerurl", "v2": "/mpesa/c2b/v2/registerurl"}
 SIMULATE_PATH = "/mpesa/c2b/v1/simulate"
 PULL_PATH = "/pulltransactions/v1/query"
-# Production registers URLs once; a repeat is refused with this code.
+PULL_REGISTER_PATH = "/pulltransactions/v1/register"
+# Production registers URLs once; a repeat is refused with this code, whose message says "already
+# registered" (the same code with another message is a plain internal error, retried).
 ALREADY_REGISTERED = "500.003.1001"
 PULL_WINDOW = dt.timedelta(hours=48)  # what Pull Transactions can still see
 # The most one deposit can credit (a transaction's amount, and `too_large` in ledger_credit_c2b): validation
@@ -203,7 +206,8 @@ async def register_urls(
     try:
         answer = await client._post(REGISTER_PATHS[version], request, RegisterUrlResponse)
     except DarajaError as exc:
-        if exc.error_code == ALREADY_REGISTERED or "already registered" in str(exc).lower():
+        # 500.003.1001 is also a plain internal error: only its message says "already registered".
+        if "already registered" in str(exc).lower():
             return "already_registered"
         raise
     if answer.ResponseCode not in ("0", "00000000", ""):
@@ -211,6 +215,47 @@ async def register_urls(
             return "already_registered"
         raise DarajaError(f"registerurl: {answer.ResponseCode} {answer.ResponseDescription}")
     return "registered"
+
+
+class PullRegisterRequest(BaseModel):
+    ShortCode: str
+    RequestType: Literal["Pull"] = "Pull"
+    NominatedNumber: str
+    CallBackURL: str
+
+
+class PullRegisterResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    ResponseRefID: str = ""
+    ResponseStatus: str = ""
+    ResponseDescription: str = ""
+
+    @field_validator("ResponseStatus", mode="before")
+    @classmethod
+    def _code(cls, value: Any) -> str:
+        return _text(value)
+
+
+async def register_pull(
+    client: DarajaClient, *, shortcode: str, nominated_number: str, callback_url: str
+) -> Literal["registered", "already_registered"]:
+    """`pulltransactions/v1/register`, once per shortcode: without it Pull Transactions cannot be queried
+    (a lost STK push or C2B confirmation would never be found). "Already registered" counts as done."""
+    request = PullRegisterRequest(
+        ShortCode=shortcode, NominatedNumber=nominated_number, CallBackURL=callback_url
+    )
+    try:
+        answer = await client._post(PULL_REGISTER_PATH, request, PullRegisterResponse)
+    except DarajaError as exc:
+        if "already registered" in str(exc).lower():
+            return "already_registered"
+        raise
+    if answer.ResponseStatus == "1000":
+        return "registered"
+    if answer.ResponseStatus == "1001" or "already" in answer.ResponseDescription.lower():
+        return "already_registered"
+    raise DarajaError(f"pull register: {answer.ResponseStatus} {answer.ResponseDescription}")
 
 
 class PullRequest(BaseModel):
@@ -300,6 +345,7 @@ class DepositReconciler:
         interval: float = 60.0,
         lost_push_grace: float = 120.0,
         missed_confirmation_after: float = 300.0,
+        till: bool = False,
     ) -> None:
         self.pool = pool
         self.ledger = ledger
@@ -309,11 +355,14 @@ class DepositReconciler:
         self.interval = interval
         self.lost_push_grace = lost_push_grace
         self.missed_confirmation_after = missed_confirmation_after
+        # STK pushes pay a till: Pull lists till payments without a bill reference, so a lost push is matched
+        # by amount, phone and time instead (and left for a person when that is not one payment).
+        self.till = till
         self._next_at = 0.0
 
     async def due(self) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
         topups = await self.pool.fetch(
-            """SELECT id, amount, account_reference, created_at FROM mpesa_transactions
+            """SELECT id, amount, account_reference, created_at, phone_number FROM mpesa_transactions
                WHERE status = 'pending' AND checkout_request_id IS NULL AND account_reference IS NOT NULL
                  AND push_unknown_since <= now() - make_interval(secs => $1)
                  AND created_at >= now() - interval '48 hours'""",
@@ -366,6 +415,8 @@ class DepositReconciler:
             log.warning("Pull Transactions failed (will ask again): %s", exc)
             return 0
         credited = 0
+        if self.till and topups:
+            credited += await self._match_till(lines, topups)
         for line in lines:
             reference = "".join(ch for ch in line.billreference if ch.isalnum()).upper()
             amount = as_decimal(line.amount)
@@ -397,6 +448,80 @@ class DepositReconciler:
                 _log_outcome(c2b, line.transactionId, line.billreference, amount)
                 credited += c2b == "credited"
         return credited
+
+    async def _match_till(self, lines: list[PulledTransaction], topups: dict[str, asyncpg.Record]) -> int:
+        """Lost pushes to a till, by amount, phone (as Pull shows it: masked or hashed) and time (from the
+        push to `TILL_MATCH_WINDOW` after it). Only a pairing that is one line to one top-up both ways is
+        credited; anything else is logged for a person, never guessed."""
+        candidates: dict[str, list[asyncpg.Record]] = {}
+        for line in lines:
+            if line.billreference.strip():
+                continue
+            amount, at = as_decimal(line.amount), _pull_moment(line.trxDate)
+            if amount is None or at is None:
+                continue
+            candidates[line.transactionId] = [
+                t
+                for t in topups.values()
+                if t["amount"] == amount
+                and t["created_at"] - dt.timedelta(minutes=1) <= at <= t["created_at"] + TILL_MATCH_WINDOW
+                and phone_matches(line.msisdn, str(t["phone_number"] or ""))
+            ]
+        by_topup: dict[uuid.UUID, list[str]] = {}
+        for trans_id, matched in candidates.items():
+            for t in matched:
+                by_topup.setdefault(t["id"], []).append(trans_id)
+        credited = 0
+        for trans_id, matched in candidates.items():
+            if not matched:
+                continue
+            if len(matched) > 1 or len(by_topup[matched[0]["id"]]) > 1:
+                log.error(
+                    "Pull Transactions: till payment %s fits %d lost top-ups, or they fit other payments: "
+                    "NEEDS A PERSON",
+                    trans_id,
+                    len(matched),
+                )
+                continue
+            topup = matched[0]
+            outcome = await self.ledger.credit_topup(
+                "", success=True, receipt=trans_id, topup_id=topup["id"], verified=True
+            )
+            log.info("top-up %s (till) found by Pull Transactions (%s): %s", topup["id"], trans_id, outcome)
+            credited += outcome == "credited"
+        return credited
+
+
+TILL_MATCH_WINDOW = dt.timedelta(minutes=10)  # a push is paid within its prompt's life, well inside this
+
+
+def _pull_moment(text: str) -> dt.datetime | None:
+    """Pull's `trxDate` (`2020-08-05T10:13:00Z`, or without the zone: Nairobi time)."""
+    value = text.strip()
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=NAIROBI)
+
+
+def phone_matches(shown: str, phone: str) -> bool:
+    """Whether Pull's `msisdn` can be `phone` (2547XXXXXXXX): equal, the SHA-256 of it, or masked
+    (`254712****78`, `2547 ***** 126`) with every digit shown in place at the start and the end."""
+    shown, digits = shown.replace(" ", ""), "".join(ch for ch in phone if ch.isdigit())
+    if not shown or not digits:
+        return False
+    if shown == digits or shown.lower() == hashlib.sha256(digits.encode()).hexdigest():
+        return True
+    if "*" not in shown:
+        return False
+    head, _, tail = shown.partition("*")
+    tail = tail.lstrip("*")
+    return (
+        head.isdigit()
+        and digits.startswith(head)
+        and (not tail or (tail.isdigit() and digits.endswith(tail)))
+    )
 
 
 def new_topup_reference(topup_id: uuid.UUID) -> str:

@@ -1,5 +1,11 @@
-"""Numbered plain-SQL migrations from `sql/`: applied in order, each in its own transaction, recorded with a
-checksum so that a second run is a no-op and an edited, already-applied file is refused."""
+"""Plain-SQL migrations from `sql/`, as Flyway runs them.
+
+Numbered ones (`sql/NNNN_name.sql`, schema changes) are applied once each, in order, each in its own
+transaction, recorded with a checksum so that a second run is a no-op and an edited, already-applied file is
+refused. Repeatable ones (`sql/functions/`, `sql/views/`, `sql/policies/`: the one current definition of each
+function, view, trigger and policy; `sql/dropped/`: the drop of one that is gone) are applied after them, in a
+fixed order, each again whenever its checksum changes, so a function is changed by editing its file and
+dropped by moving it to `dropped/` (`sql/README.md`)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pathlib import Path
 import asyncpg
 
 from ledger.db import connect
+from ledger.limits import sql_placeholders
 
 _NAME = re.compile(r"^(\d{4})_[A-Za-z0-9_]+\.sql$")
 # Any constant will do: it only keeps two migrators from interleaving on one database.
@@ -27,6 +34,32 @@ class Migration:
     version: str
     name: str
     sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+# The folders of repeatable migrations, in the order they apply: the drops of what is gone first, then
+# functions (with the triggers that run them) before the views and policies that may call them. A name in
+# `dropped/` may be in no other folder (its drop, re-run, would take the new definition away).
+REPEATABLE_FOLDERS = ("dropped", "functions", "views", "policies")
+# `-- requires: views/spending.sql` in a repeatable file: that file applies first (only needed across the
+# folder order above, or between two files of one folder).
+_REQUIRES = re.compile(r"^--\s*requires:\s*(\S+)\s*$", re.M)
+# `${max_transaction_kes}` in a repeatable file: a value from `ledger.limits`, put in before the checksum is
+# taken, so a changed value re-runs the file (Flyway's placeholders).
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Repeatable:
+    """A repeatable migration: `name` is its path under the migrations folder (`functions/x.sql`), `sql`
+    its text with the placeholders replaced by their values."""
+
+    name: str
+    sql: str
+    requires: tuple[str, ...]
 
     @property
     def checksum(self) -> str:
@@ -55,31 +88,88 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
     return found
 
 
+def load_repeatables(
+    directory: Path | None = None, placeholders: dict[str, str] | None = None
+) -> list[Repeatable]:
+    """The repeatable migrations in the order they apply: by folder (`REPEATABLE_FOLDERS`), then by name,
+    except that a file comes after those it `requires`. Placeholders default to `ledger.limits`'s."""
+    directory = directory or migrations_dir()
+    values = sql_placeholders() if placeholders is None else placeholders
+    found: dict[str, Repeatable] = {}
+    for sub in sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []:
+        files = sorted(sub.rglob("*.sql"))
+        if files and sub.name not in REPEATABLE_FOLDERS:
+            raise MigrationError(
+                f"SQL files in {sub.name}/, which is not a folder of repeatable migrations "
+                f"({', '.join(REPEATABLE_FOLDERS)})"
+            )
+        for path in files:
+            if path.parent != sub:
+                nested = path.relative_to(directory)
+                raise MigrationError(f"repeatable migration in a nested folder: {nested}")
+            name = f"{sub.name}/{path.name}"
+            sql = _substitute(name, path.read_text(), values)
+            found[name] = Repeatable(name, sql, tuple(_REQUIRES.findall(sql)))
+    dropped = {n.split("/", 1)[1] for n in found if n.startswith("dropped/")}
+    for name in found:
+        if not name.startswith("dropped/") and name.split("/", 1)[1] in dropped:
+            raise MigrationError(f"{name} defines what dropped/ drops: remove one of the two")
+    return _dependency_order(found)
+
+
+def _substitute(name: str, sql: str, values: dict[str, str]) -> str:
+    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(sql)} - set(values))
+    if unknown:
+        raise MigrationError(
+            f"{name}: unknown placeholder(s) {', '.join(unknown)} (known: {', '.join(values)})"
+        )
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], sql)
+
+
+def _dependency_order(found: dict[str, Repeatable]) -> list[Repeatable]:
+    """Folder order, then name, each file after the files it requires (`MigrationError` on a cycle or a
+    missing file)."""
+
+    def rank(name: str) -> tuple[int, str]:
+        return (REPEATABLE_FOLDERS.index(name.split("/", 1)[0]), name)
+
+    for r in found.values():
+        for req in r.requires:
+            if req not in found:
+                raise MigrationError(f"{r.name} requires {req}, which is not a repeatable migration")
+    ordered: list[Repeatable] = []
+    placed: set[str] = set()
+    remaining = sorted(found, key=rank)
+    while remaining:
+        ready = next((n for n in remaining if set(found[n].requires) <= placed), None)
+        if ready is None:
+            cycle = ", ".join(remaining)
+            raise MigrationError(f"repeatable migrations require each other in a cycle: {cycle}")
+        ordered.append(found[ready])
+        placed.add(ready)
+        remaining.remove(ready)
+    return ordered
+
+
 async def migrate(dsn: str, directory: Path | None = None) -> list[str]:
-    """Apply what is pending; return the names applied (empty when up to date)."""
+    """Apply what is pending: the numbered migrations not applied yet, then the repeatable ones that are new
+    or changed. Return the names applied (empty when up to date)."""
     migrations = load_migrations(directory)
+    repeatables = load_repeatables(directory)
     conn = await connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
-            return await _apply_pending(conn, migrations)
+            done = await _apply_pending(conn, migrations)
+            return done + await _apply_repeatables(conn, repeatables)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     finally:
         await conn.close()
 
 
-async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
-    await conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS public.schema_migrations (
-            version TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            checksum TEXT NOT NULL,
-            applied_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW()
-        )
-        """
-    )
+async def _applied(conn: asyncpg.Connection, migrations: list[Migration]) -> dict[str, asyncpg.Record]:
+    """The applied migrations by version, once they agree with the files (else `MigrationError`)."""
     applied = {
         r["version"]: r for r in await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
     }
@@ -94,6 +184,43 @@ async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) 
                 f"migration {m.name} was edited after it was applied (checksum differs); "
                 "write a new migration instead"
             )
+    return applied
+
+
+async def pending_migrations(conn: asyncpg.Connection, directory: Path | None = None) -> list[str]:
+    """The names of the files `migrate` would apply, changing nothing (`ongea-pesa check`): numbered ones not
+    applied yet, then repeatable ones new or changed; `MigrationError` where `migrate` would refuse."""
+    migrations = load_migrations(directory)
+    repeatables = load_repeatables(directory)
+    if not await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL"):
+        pending = [m.name for m in migrations]
+    else:
+        applied = await _applied(conn, migrations)
+        pending = [m.name for m in migrations if m.version not in applied]
+    recorded = await _repeatables_applied(conn)
+    return pending + [r.name for r in repeatables if recorded.get(r.name) != r.checksum]
+
+
+async def _repeatables_applied(conn: asyncpg.Connection) -> dict[str, str]:
+    """The checksum each repeatable migration had when it was last applied, by name."""
+    if not await conn.fetchval("SELECT to_regclass('public.schema_repeatables') IS NOT NULL"):
+        return {}
+    rows = await conn.fetch("SELECT name, checksum FROM schema_repeatables")
+    return {r["name"]: r["checksum"] for r in rows}
+
+
+async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
+    await conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS public.schema_migrations (
+            version TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            applied_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW()
+        )
+        """
+    )
+    applied = await _applied(conn, migrations)
     done: list[str] = []
     for m in migrations:
         if m.version in applied:
@@ -107,4 +234,41 @@ async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) 
                 m.checksum,
             )
         done.append(m.name)
+    return done
+
+
+async def _apply_repeatables(conn: asyncpg.Connection, repeatables: list[Repeatable]) -> list[str]:
+    """Apply, each in its own transaction, the repeatable migrations whose checksum is not the one recorded
+    (a file no longer on disk stays recorded: what it created stays too, until a migration drops it)."""
+    await conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS public.schema_repeatables (
+            name TEXT PRIMARY KEY,
+            checksum TEXT NOT NULL,
+            applied_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW()
+        )
+        """
+    )
+    # Migration bookkeeping: no one but its owner reads it (as 0008 did for schema_migrations).
+    for role in await conn.fetch(
+        "SELECT rolname FROM pg_roles WHERE rolname IN ('anon', 'authenticated') ORDER BY 1"
+    ):
+        await conn.execute(f'REVOKE ALL ON public.schema_repeatables FROM "{role["rolname"]}"')
+    await conn.execute("REVOKE ALL ON public.schema_repeatables FROM PUBLIC")
+    recorded = await _repeatables_applied(conn)
+    done: list[str] = []
+    for r in repeatables:
+        if recorded.get(r.name) == r.checksum:
+            continue
+        async with conn.transaction():
+            await conn.execute(r.sql)
+            await conn.execute(
+                """
+                INSERT INTO schema_repeatables (name, checksum) VALUES ($1, $2)
+                ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = NOW()
+                """,
+                r.name,
+                r.checksum,
+            )
+        done.append(r.name)
     return done

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from intents.models import RECIPIENT_FIELDS, Recipient
+
 CENT = Decimal("0.01")
 
 
@@ -66,20 +68,17 @@ def to_amount(value: object) -> Decimal:
 _TEXT_LIMIT = 64
 
 
-class ProposalRequest(BaseModel):
-    """The intent to read back: a type, an amount and the recipient fields of that type."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class _RequestHead(BaseModel):
     type: TransactionType
     amount: Decimal
-    phone: str = Field(default="", max_length=_TEXT_LIMIT)
-    till: str = Field(default="", max_length=_TEXT_LIMIT)
-    paybill: str = Field(default="", max_length=_TEXT_LIMIT)
-    account: str = Field(default="", max_length=_TEXT_LIMIT)
-    agent: str = Field(default="", max_length=_TEXT_LIMIT)
-    store: str = Field(default="", max_length=_TEXT_LIMIT)
-    bank_code: str = Field(default="", max_length=_TEXT_LIMIT)
+
+
+class ProposalRequest(Recipient, _RequestHead):
+    """The intent to read back: a type, an amount and the recipient fields of that type (each at most
+    `_TEXT_LIMIT` characters, as every text of a request whose field does not say otherwise)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=_TEXT_LIMIT)
+
     confidence_score: int | None = Field(default=None, ge=0, le=100)
     voice_command_text: str | None = Field(default=None, max_length=2000)
     session_id: str | None = Field(default=None, max_length=200)
@@ -106,7 +105,7 @@ class ProposalRequest(BaseModel):
             raise LedgerError(code, f"{field}: {first['msg']}") from None
 
 
-class Proposal(BaseModel):
+class Proposal(Recipient):
     """A `transactions` row as the ledger sees it (any status)."""
 
     model_config = ConfigDict(frozen=True)
@@ -119,17 +118,14 @@ class Proposal(BaseModel):
     version: int
     status: TransactionStatus
     hold_amount: Decimal
-    phone: str = ""
-    till: str = ""
-    paybill: str = ""
-    account: str = ""
-    agent: str = ""
-    store: str = ""
-    bank_code: str = ""
     session_id: str | None = None
     confidence_score: int | None = None
     voice_command_text: str | None = None
     voice_verified: bool = False
+    # The ledger's answer to "what will confirming this need?" (told in the read-back), and how it was.
+    needs_pin: bool = False
+    pin_verified: bool = False
+    needs_approval: bool = False  # a business spender's payment that will wait for approval (sql/0028)
     mpesa_transaction_id: str = ""
     error_message: str | None = None
     created_at: datetime | None = None
@@ -145,19 +141,11 @@ class Proposal(BaseModel):
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Proposal:
         data = {k: row[k] for k in cls.model_fields if k in row}
-        for key in (
-            "phone",
-            "till",
-            "paybill",
-            "account",
-            "agent",
-            "store",
-            "bank_code",
-            "mpesa_transaction_id",
-        ):
+        for key in (*RECIPIENT_FIELDS, "mpesa_transaction_id"):
             if data.get(key) is None:
                 data[key] = ""
-        data["voice_verified"] = bool(data.get("voice_verified"))
+        for key in ("voice_verified", "needs_pin", "pin_verified", "needs_approval"):
+            data[key] = bool(data.get(key))
         return cls(**data)
 
 
@@ -180,6 +168,7 @@ class ConfirmResult(BaseModel):
     wallet_balance: Decimal
     available: Decimal
     confirmed_at: datetime
+    pin_verified: bool = False  # confirmed with a correct PIN (which resets the allowance without one)
     auto_topup_id: uuid.UUID | None = None
     # bank_to_mpesa: where the person pays from their bank app, and until when (the wallet is credited when
     # M-Pesa confirms the deposit).

@@ -24,9 +24,11 @@ from ledger.daraja.models import (
     ResultBody,
     ResultEnvelope,
     StkCallbackEnvelope,
+    account_balances,
     callback_amount,
     is_verdict,
 )
+from ledger.faults import fault_point
 from ledger.models import LedgerError
 from ledger.service import Ledger
 
@@ -36,7 +38,14 @@ log = logging.getLogger(__name__)
 B2B_TYPES = frozenset({"buy_goods_till", "paybill", "mpesa_to_bank"})
 
 CallbackKind = Literal[
-    "payout_result", "payout_timeout", "status_result", "status_timeout", "stk", "c2b_confirmation"
+    "payout_result",
+    "payout_timeout",
+    "status_result",
+    "status_timeout",
+    "stk",
+    "c2b_confirmation",
+    "balance_result",
+    "reversal_result",
 ]
 KINDS: tuple[CallbackKind, ...] = (
     "payout_result",
@@ -45,6 +54,8 @@ KINDS: tuple[CallbackKind, ...] = (
     "status_timeout",
     "stk",
     "c2b_confirmation",
+    "balance_result",
+    "reversal_result",
 )
 
 # Result codes on a result URL that do not say whether the money moved: ask again with a status query.
@@ -135,8 +146,6 @@ class CallbackProcessor:
     ) -> tuple[int, Applied]:
         """Record, then apply. An error while applying leaves it recorded for `apply_pending`."""
         callback_id = await record_callback(self.pool, kind, body, topup_id, payout_id)
-        from ledger.payouts import fault_point  # here: ledger.payouts imports this module
-
         fault_point("callback_after_record")
         try:
             applied = await self.apply(callback_id)
@@ -164,6 +173,10 @@ class CallbackProcessor:
             applied = Applied(outcome, detail=trans_id)
         elif kind in ("payout_result", "status_result"):
             applied = await self._result(kind, body, row["payout_id"])
+        elif kind == "balance_result":
+            applied = await self._balance(body)
+        elif kind == "reversal_result":
+            applied = await self._reversal(body)
         else:
             applied = await self._timeout(kind, body, row["payout_id"])
         # Two appliers may race on one callback (its route, and the payout's answer landing): a processed row
@@ -433,6 +446,8 @@ class CallbackProcessor:
         return Applied("amount_mismatch", tx["id"], f"reported {reported}, expected {tx['amount']}")
 
     async def _timeout(self, kind: CallbackKind, body: Any, payout_id: uuid.UUID | None = None) -> Applied:
+        if isinstance(body, dict) and "Result" not in body:
+            return await self._flat_timeout(kind, body, payout_id)
         try:
             result = ResultEnvelope.model_validate(body).Result
         except ValidationError as exc:
@@ -446,6 +461,73 @@ class CallbackProcessor:
             return tx
         await self._check_soon(tx["id"])
         return Applied("status_check_scheduled", tx["id"], f"{result.ResultCode} {result.ResultDesc}")
+
+    async def _flat_timeout(
+        self, kind: CallbackKind, body: dict[str, Any], payout_id: uuid.UUID | None
+    ) -> Applied:
+        """Daraja posts to the QueueTimeOutURL the original request, flat (no `Result`): the payout it is
+        about is the one its URL is bound to, or named by the request's own id (our OriginatorConversationID
+        of a payout; the OriginalConversationID a status query asked by). It is asked about again soon: a
+        timeout is never a verdict (a forged one can only bring a status query forward)."""
+        asked = [str(body.get(key) or "") for key in ("OriginatorConversationID", "OriginalConversationID")]
+        tx_id = payout_id
+        for candidate in (a for a in asked if a and tx_id is None):
+            tx_id = await self.pool.fetchval(
+                """SELECT transaction_id FROM payout_outbox
+                   WHERE transaction_id::text = $1 OR conversation_id = $1 OR daraja_originator_id = $1
+                   LIMIT 1""",
+                candidate,
+            )
+        if tx_id is None:
+            return Applied("unknown_id", detail=f"queue timeout for {asked}"[:500])
+        await self._check_soon(tx_id)
+        return Applied("status_check_scheduled", tx_id, f"queue timeout of {kind}")
+
+    async def _balance(self, body: Any) -> Applied:
+        """An Account Balance answer: kept with its question for `ongea-pesa mpesa-float` (no money)."""
+        try:
+            result = ResultEnvelope.model_validate(body).Result
+        except ValidationError as exc:
+            return Applied("malformed", detail=str(exc)[:500])
+        accounts = {k: str(v) for k, v in account_balances(result.parameter("AccountBalance")).items()}
+        updated = await self.pool.fetchval(
+            """UPDATE mpesa_balance_queries
+               SET answered_at = now(), result_code = $3, result_desc = $4, accounts = $5
+               WHERE answered_at IS NULL AND (conversation_id = $1 OR originator_conversation_id = $2)
+               RETURNING id""",
+            result.ConversationID,
+            result.OriginatorConversationID,
+            result.ResultCode,
+            result.ResultDesc[:500],
+            accounts,
+        )
+        return Applied("recorded" if updated is not None else "unknown_id")
+
+    async def _reversal(self, body: Any) -> Applied:
+        """A Reversal result: the ledger credits the sender once when M-Pesa says the money is back."""
+        try:
+            result = ResultEnvelope.model_validate(body).Result
+        except ValidationError as exc:
+            return Applied("malformed", detail=str(exc)[:500])
+        reversal = await self.pool.fetchrow(
+            """SELECT id, transaction_id FROM mpesa_reversals
+               WHERE conversation_id = $1 OR originator_conversation_id = $2 LIMIT 1""",
+            result.ConversationID or None,
+            result.OriginatorConversationID or None,
+        )
+        if reversal is None:
+            return Applied("unknown_id")
+        if not is_verdict(result.ResultCode) or result.ResultCode in INCONCLUSIVE_CODES:
+            return Applied("inconclusive", reversal["transaction_id"], result.ResultCode)
+        outcome: str = await self.pool.fetchval(
+            "SELECT ledger_apply_reversal($1, $2, $3, $4, $5)",
+            reversal["id"],
+            result.succeeded,
+            result.TransactionID,
+            result.ResultCode,
+            result.ResultDesc[:500],
+        )
+        return Applied(outcome, reversal["transaction_id"], f"{result.ResultCode} {result.ResultDesc}"[:500])
 
     async def _check_soon(self, transaction_id: uuid.UUID) -> None:
         await self.pool.execute(

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import signal
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,26 +41,12 @@ from ledger.daraja.client import (
     DarajaTransientError,
 )
 from ledger.daraja.models import AcceptedResponse
+from ledger.faults import fault_point
 from ledger.mpesa_callbacks import B2B_TYPES, CallbackProcessor
 from ledger.pace import Pace
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
-
-FAULT_ENV = "ONGEA_FAULT"
-
-
-# CBK bank code -> the bank's M-Pesa paybill (ledger.md). `intents.banks` holds the full directory and is
-# preferred when present; this table is the fallback so payouts never depend on the parser's data.
-def fault_point(name: str) -> None:
-    """Crash-test hook: when `ONGEA_FAULT` names this point, the process kills itself with SIGKILL here.
-
-    Inert unless that environment variable is set; it exists so tests can prove that a crash at the two
-    dangerous moments (ledger committed / gateway accepted) neither loses nor doubles a payout.
-    """
-    if os.environ.get(FAULT_ENV) == name:
-        log.critical("fault injection: SIGKILL at %s", name)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -97,6 +81,14 @@ class CallbackUrls:
     @property
     def stk(self) -> str:
         return f"{self.base}/stk"
+
+    @property
+    def balance_result(self) -> str:
+        return f"{self.base}/balance/result"
+
+    @property
+    def reversal_result(self) -> str:
+        return f"{self.base}/reversal/result"
 
 
 @dataclass(frozen=True)
@@ -281,7 +273,9 @@ class PayoutWorker:
             # Nothing to match its result or to query it by: park it, its URL-bound result will settle it.
             await self._park(job, "B2B accepted without a ConversationID (not resent)")
             return
-        await self._mark_sent(job, accepted.ConversationID or None, None)
+        await self._mark_sent(
+            job, accepted.ConversationID or None, None, accepted.OriginatorConversationID if b2b else None
+        )
 
     async def _b2b_already_out(self, job: PayoutJob) -> bool:
         """An earlier attempt of this B2B payout was answered or may have gone: record that, send nothing."""
@@ -362,12 +356,19 @@ class PayoutWorker:
             )
         raise DarajaRejected(f"no Daraja request for transaction type {job.type!r}")
 
-    async def _mark_sent(self, job: PayoutJob, conversation_id: str | None, note: str | None) -> None:
-        """Record Daraja's ConversationID first (whatever the row's status), then apply any result that
-        overtook the answer and was kept for it."""
+    async def _mark_sent(
+        self,
+        job: PayoutJob,
+        conversation_id: str | None,
+        note: str | None,
+        daraja_originator: str | None = None,
+    ) -> None:
+        """Record Daraja's ConversationID (and, for B2B, the OriginatorConversationID it assigned) first
+        (whatever the row's status), then apply any result that overtook the answer and was kept for it."""
         await self.pool.execute(
             """UPDATE payout_outbox
                SET conversation_id = coalesce(conversation_id, $2),
+                   daraja_originator_id = coalesce(daraja_originator_id, $5),
                    status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,
                    sent_at = CASE WHEN status = 'pending' THEN coalesce(sent_at, now()) ELSE sent_at END,
                    last_error = CASE WHEN status = 'pending' THEN $3 ELSE last_error END,
@@ -378,6 +379,7 @@ class PayoutWorker:
             conversation_id,
             note,
             self.config.reconcile_after,
+            daraja_originator or None,
         )
         await self.callbacks.apply_for_payout(job.transaction_id, conversation_id)
 
@@ -449,8 +451,9 @@ class PayoutWorker:
                        JOIN transactions t ON t.id = o.transaction_id
                        WHERE o.kind = 'mpesa_payout' AND o.status IN ('sent', 'dead')
                          AND t.status = 'processing'
-                         -- a B2B payout is asked about by Daraja's ConversationID: none, no question
-                         AND (t.type <> ALL($3::text[]) OR o.conversation_id IS NOT NULL)
+                         -- a B2B payout is asked about by an id Daraja assigned: none, no question
+                         AND (t.type <> ALL($3::text[]) OR o.conversation_id IS NOT NULL
+                              OR o.daraja_originator_id IS NOT NULL)
                          AND coalesce(o.check_due_at, coalesce(o.sent_at, o.created_at)
                                       + make_interval(secs => $1)) <= now()
                        ORDER BY o.id
@@ -470,14 +473,19 @@ class PayoutWorker:
         return len(rows)
 
     async def query_status(self, transaction_id: uuid.UUID) -> None:
-        """B2C and B2Pochi are asked about by our id; B2B by the ConversationID Daraja assigned."""
+        """B2C and B2Pochi are asked about by our id. B2B by an id Daraja assigned: the TransactionStatus page
+        documents its OriginatorConversationID, other sources its ConversationID, so the questions take turns
+        (a "not found" answer is no verdict: the next question asks by the other)."""
         row = await self.pool.fetchrow(
-            """SELECT t.type, o.conversation_id FROM transactions t
+            """SELECT t.type, o.conversation_id, o.daraja_originator_id, o.status_checks FROM transactions t
                JOIN payout_outbox o ON o.transaction_id = t.id WHERE t.id = $1""",
             transaction_id,
         )
         b2b = row is not None and row["type"] in B2B_TYPES
-        asked = str(row["conversation_id"] or "") if b2b and row is not None else str(transaction_id)
+        asked = str(transaction_id)
+        if b2b and row is not None:
+            ids = [str(i) for i in (row["daraja_originator_id"], row["conversation_id"]) if i]
+            asked = ids[max(int(row["status_checks"] or 0) - 1, 0) % len(ids)] if ids else ""
         if not asked:
             log.warning("status query for B2B payout %s: no ConversationID to ask by", transaction_id)
             return

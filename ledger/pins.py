@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,20 @@ def validate_pin(pin: str) -> str:
     if not isinstance(pin, str) or not (4 <= len(pin) <= 6) or not pin.isascii() or not pin.isdigit():
         raise LedgerError("invalid_pin", "a PIN is 4 to 6 digits")
     return pin
+
+
+def weak_pin_reason(pin: str) -> str | None:
+    """Why a PIN is too easy to guess: all one digit, a run up or down (1234, 9876, 34567), or a short
+    block repeated (1212, 123123), among the first an attacker tries. The one rule of `PUT /v1/me/pin` and
+    `ongea-pesa user add --pin` (development users made by tests may still be given any 4-6 digits)."""
+    if len(set(pin)) == 1:
+        return "a PIN cannot be one digit repeated"
+    if any(len(pin) % n == 0 and pin == pin[:n] * (len(pin) // n) for n in (2, 3)):
+        return "a PIN cannot be a few digits repeated like 1212 or 123123"
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
+    if steps in ({1}, {-1}):
+        return "a PIN cannot be a run of digits like 1234 or 9876"
+    return None
 
 
 def hash_pin(pin: str) -> str:
@@ -50,29 +65,24 @@ class PinCheck:
 
 
 async def check_user_pin(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool | asyncpg.Connection,
     user_id: uuid.UUID,
     pin: str,
     *,
     now: datetime | None = None,
-    max_attempts: int = 5,
-    lock_seconds: int = 3600,
 ) -> PinCheck:
     """One PIN attempt of a user, counted towards the one lockout every channel shares (voice and app).
 
     The hash is checked here (argon2 is Python's), the count in SQL under the profile's row lock, so two
-    attempts at once are both counted and a locked user learns nothing about the PIN."""
+    attempts at once are both counted and a locked user learns nothing about the PIN. The numbers (attempts,
+    lockout) are the ledger's (`ledger_rules`). A right PIN leaves, in the caller's database transaction, the
+    evidence that lets `ledger_confirm` post one payment that needs the PIN (see sql/0019)."""
     pin_hash = await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user_id)
     # argon2 is slow on purpose: verified in a thread so the event loop keeps serving other turns.
     ok = await asyncio.to_thread(verify_pin, pin_hash, pin) if pin_hash else False
     try:
         row = await pool.fetchrow(
-            "SELECT * FROM ledger_pin_attempt($1, $2, $3::timestamptz, $4, $5)",
-            user_id,
-            ok,
-            now,
-            max_attempts,
-            lock_seconds,
+            "SELECT * FROM ledger_pin_attempt($1, $2, $3::timestamptz)", user_id, ok, now
         )
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == "OPL01":

@@ -11,7 +11,8 @@ savepoint.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -31,6 +32,7 @@ from ledger.models import (
     to_amount,
 )
 from ledger.phones import normalize_ke_phone
+from ledger.pins import check_user_pin
 
 LEDGER_SQLSTATE = "OPL01"
 
@@ -46,6 +48,18 @@ _REVISE = f"""SELECT {_REFUSAL}, (r.tx).*
 _CONFIRM = f"""SELECT {_REFUSAL}, r.result
                FROM ledger_confirm_or_refusal($1, $2, $3, $4, $5::timestamptz) r"""
 _CANCEL = f"SELECT {_REFUSAL}, (r.tx).* FROM ledger_cancel_or_refusal($1, $2, $3) r"
+
+
+@asynccontextmanager
+async def _transaction(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """A database transaction on `db`: a connection of the pool, or the connection itself (a caller's turn,
+    whose own transaction this one nests in as a savepoint)."""
+    if isinstance(db, asyncpg.Connection):
+        async with db.transaction():
+            yield db
+        return
+    async with db.acquire() as conn, conn.transaction():
+        yield conn
 
 
 def _uuid(value: object, what: str = "id") -> uuid.UUID:
@@ -166,26 +180,59 @@ class Ledger:
         return Proposal.from_row(_unless_refused(row))
 
     async def confirm(
-        self, transaction_id: uuid.UUID, user_id: uuid.UUID, version: int, *, voice_verified: bool
+        self,
+        transaction_id: uuid.UUID,
+        user_id: uuid.UUID,
+        version: int,
+        *,
+        voice_verified: bool,
+        pin: str | None = None,
     ) -> ConfirmResult:
-        """Posts the proposal once; repeating it (even concurrently) returns the same, debits nothing."""
+        """Posts the proposal once; a repeat (even concurrent) answers the first result again, with outcome
+        `already_confirmed`, and moves no money.
+
+        The ledger decides whether it needs the PIN (`sql/functions/ledger_needs_pin.sql`). Without `pin`, a
+        payment that needs one is refused `pin_required` and stays pending, but one whose user has no PIN set
+        or is locked out is voided (`pin_not_set`, `pin_locked`). `pin`: the digits the person typed, checked
+        and counted towards the lockout in the same database transaction as the confirmation; a wrong one is
+        counted (committed) and refused (`wrong_pin`), and the proposal stays pending."""
         if isinstance(version, bool) or not isinstance(version, int):
             raise LedgerError("stale_version", "the version must be an integer")
         if not -(2**31) <= version < 2**31:
             raise LedgerError("stale_version", "no such version")
-        row = await self._call(
-            "fetchrow",
-            _CONFIRM,
+        args = (
             _uuid(transaction_id, "transaction"),
             _uuid(user_id, "user"),
             version,
             bool(voice_verified),
             self._now(),
         )
+        if pin is None:
+            row = await self._call("fetchrow", _CONFIRM, *args)
+        else:
+            row = await self._confirm_with_pin(args, pin)
         data = cast(dict[str, Any], _unless_refused(row)["result"])
         if "error" in data:
             raise LedgerError(str(data["error"]), str(data.get("message") or ""))
         return ConfirmResult(**data)
+
+    async def _confirm_with_pin(self, args: tuple[Any, ...], pin: str) -> asyncpg.Record:
+        """The PIN attempt and the confirmation in one database transaction (the evidence of a right PIN
+        lives only there); a wrong PIN is counted (committed) and refused."""
+        outcome = "ok"
+        row: asyncpg.Record | None = None
+        try:
+            async with _transaction(self._pool) as conn:
+                check = await check_user_pin(conn, args[1], pin, now=args[4])
+                outcome = check.outcome
+                if outcome == "ok":
+                    row = await conn.fetchrow(_CONFIRM, *args)
+        except asyncpg.PostgresError as exc:
+            raise _translate(exc) from None
+        if row is None:
+            code = {"wrong": "wrong_pin", "locked": "pin_locked", "not_set": "pin_not_set"}[outcome]
+            raise LedgerError(code)
+        return row
 
     async def cancel(
         self, transaction_id: uuid.UUID, user_id: uuid.UUID, reason: str = "cancelled"
@@ -197,7 +244,9 @@ class Ledger:
         return Proposal.from_row(_unless_refused(row))
 
     async def expire_due(self) -> int:
-        """Cancels every pending proposal past its expiry; the session sweeper calls this."""
+        """Cancels every pending proposal past its expiry by this ledger's clock (else the database's),
+        waiting for locks; returns how many. The server's sweeper does not call it: it calls
+        `sweep_expire_proposals` (`voice_server/sweeper.py`), batched, skipping locked rows."""
         count: int = await self._call("fetchval", "SELECT ledger_expire_due($1::timestamptz)", self._now())
         return count
 
@@ -214,12 +263,6 @@ class Ledger:
         count = await self._call(
             "fetchval", "SELECT ledger_cancel_session($1, $2, $3)", session_id, _uuid(user_id, "user"), reason
         )
-        return count
-
-    async def expire_deposits(self) -> int:
-        """Fails the bank_to_mpesa deposits that did not arrive within 24 hours (nothing to refund)."""
-        query = "SELECT ledger_expire_deposits($1::timestamptz)"
-        count: int = await self._call("fetchval", query, self._now())
         return count
 
     async def settle(

@@ -28,15 +28,17 @@ from ledger.daraja.client import (
     DarajaTransientError,
 )
 from ledger.daraja.models import is_verdict
+from ledger.faults import fault_point
+from ledger.limits import MAX_TRANSACTION_KES, kes
 from ledger.models import LedgerError
 from ledger.mpesa_callbacks import CallbackProcessor
-from ledger.payouts import backoff, fault_point
+from ledger.payouts import backoff
 from ledger.phones import normalize_ke_phone
 from ledger.service import Ledger
 
 log = logging.getLogger(__name__)
 
-MAX_TOPUP = Decimal("250000")
+MAX_TOPUP = MAX_TRANSACTION_KES  # ledger.limits: one transaction at most
 # STK query answers that mean "the customer has not finished yet".
 STK_PENDING_CODES = frozenset({"4999", STK_STILL_PROCESSING})
 # How long a push whose answer was lost is looked for (Pull Transactions sees 48 hours back).
@@ -102,7 +104,9 @@ class TopupService:
     async def start(self, user_id: uuid.UUID, amount: Decimal) -> TopupStarted:
         """`POST /v1/topups`: push an STK prompt to the user's M-Pesa number for `amount`."""
         if amount <= 0 or amount > MAX_TOPUP or amount != amount.to_integral_value():
-            raise TopupError("invalid_amount", "a top-up is a whole number of shillings from 1 to 250,000")
+            raise TopupError(
+                "invalid_amount", f"a top-up is a whole number of shillings from 1 to {kes(MAX_TOPUP)}"
+            )
         phone = await self.pool.fetchval(
             "SELECT coalesce(nullif(mpesa_number, ''), phone_number) FROM profiles WHERE id = $1", user_id
         )

@@ -1,9 +1,11 @@
-"""Creating users: `auth.users` + `profiles` + an active subscription + the opening `balance_history` row,
-all in one database transaction (a half-created user could never be paid into or out of)."""
+"""Creating users: a row in `auth.users`, whose sign-up trigger (sql/0022) adds the profile, the active
+subscription and the opening `balance_history` row, all in one database transaction (a half-created user
+could never be paid into or out of)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,31 +50,18 @@ async def create_user(
     pin_hash = await asyncio.to_thread(hash_pin, pin) if pin is not None else None
     user_id = uuid.uuid4()
 
+    # Through the sign-up trigger on auth.users (sql/0022), as Supabase Auth's sign-ups go: the opening
+    # balance, plan and PIN ride along in a setting local to this transaction.
+    new_user = json.dumps(
+        {"opening_balance": str(opening), "plan": plan, "pin_hash": pin_hash, "mpesa_number": mpesa}
+    )
+
     async def write(conn: asyncpg.Connection) -> None:
         async with conn.transaction():
+            await conn.execute("SELECT set_config('ongea.new_user', $1, true)", new_user)
             await conn.execute("INSERT INTO auth.users (id, phone) VALUES ($1, $2)", user_id, number)
-            await conn.execute(
-                """INSERT INTO profiles (id, phone_number, mpesa_number, wallet_balance, pin_hash)
-                   VALUES ($1, $2, $3, 0, $4)""",
-                user_id,
-                number,
-                mpesa,
-                pin_hash,
-            )
-            await conn.execute(
-                """INSERT INTO subscriptions (user_id, plan_type, status, monthly_fee,
-                       transaction_fee_percentage, monthly_transaction_limit, current_period_start,
-                       current_period_end)
-                   SELECT $1, id, 'active', monthly_fee, transaction_fee_percentage,
-                          monthly_transaction_limit,
-                          now(), now() + interval '1 month'
-                   FROM subscription_plans WHERE id = $2""",
-                user_id,
-                plan,
-            )
-            await conn.execute(
-                "SELECT update_user_balance($1, NULL, $2, 'opening_balance')", user_id, opening
-            )
+            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM profiles WHERE id = $1)", user_id):
+                raise LedgerError("invalid_phone", f"sign-up made no wallet for {number}")
 
     try:
         if isinstance(pool, asyncpg.Pool):
@@ -85,10 +74,6 @@ async def create_user(
     except asyncpg.NumericValueOutOfRangeError:
         raise LedgerError("invalid_amount", "the opening balance is too large") from None
     return NewUser(user_id, number, opening, plan)
-
-
-async def user_exists(pool: asyncpg.Pool, user_id: uuid.UUID) -> bool:
-    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM profiles WHERE id = $1)", user_id))
 
 
 async def set_pin(pool: asyncpg.Pool, user_id: uuid.UUID, pin: str) -> None:

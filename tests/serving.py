@@ -1,12 +1,14 @@
 """`ongea-pesa serve` started the way a person starts it, for the tests that need the real process: a free
 port, its output drained (and kept) on a thread so it never blocks, stopped with SIGTERM.
 
-Also the crash tests' server (`FaultProcess`), which is killed at a fault point and restarted on its port, and
-`wait_healthy`, the wait for a started process's `/healthz`."""
+Also the crash tests' server (`FaultProcess`), which is killed at a fault point and restarted on its port,
+`wait_healthy`, the wait for a started process's `/healthz`, and `HeldRelay`, which holds callbacks for a
+server until it is back up."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import re
 import signal
@@ -14,11 +16,21 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
+import asyncpg
+from aiohttp import web
+
+from ledger.models import ProposalRequest
+from ledger.service import Ledger
+from ledger.users import create_user
+from tests.ledger.conftest import fresh_phone
 
 
 class ServeProcess:
@@ -26,6 +38,8 @@ class ServeProcess:
 
     def __init__(self, args: list[str], env: dict[str, str], *, limit: float = 120) -> None:
         self.lines: list[str] = []
+        self.started = 0  # how many lines it printed until it was listening (its start-up)
+        self.since = 0  # after the start-up, `output()` goes on from here (a shared server: `SharedServes`)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "voice_server.cli", "serve", "--port", "0", *args],
             env=env,
@@ -43,6 +57,7 @@ class ServeProcess:
                 match = re.search(r"listening on (http://\S+)", line)
                 if match and not self.base:
                     self.base = match.group(1)
+                    self.started = self.since = len(self.lines)
                     found.set()
             found.set()
 
@@ -57,10 +72,12 @@ class ServeProcess:
         return "".join(self.lines[-80:])
 
     def output(self) -> str:
-        """Everything it printed so far; once it has exited, to its last line (the drain is waited for)."""
+        """Everything it printed so far, as a server started for the test would show it: a shared server's
+        start-up, then what it printed since the test began; once it has exited, to its last line (the drain
+        is waited for)."""
         if self.proc.poll() is not None:
             self._drain.join(timeout=10)
-        return "".join(self.lines)
+        return "".join(self.lines[: self.started] + self.lines[max(self.since, self.started) :])
 
     def stop(self) -> int:
         """SIGTERM, then its exit status (killed if it takes longer than 40 s)."""
@@ -73,6 +90,75 @@ class ServeProcess:
                 self.proc.wait()
         self._drain.join(timeout=10)
         return self.proc.returncode
+
+
+Serve = TypeVar("Serve", bound=ServeProcess)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SharedServes:
+    """The `serve` processes shared by the tests of a session (of an xdist worker), one per environment.
+
+    A test that asks for one gets the running process of that environment, started at the first ask, with
+    its `output()` starting at the test's start: starting `serve` costs seconds, and the tests isolate
+    themselves by making their own users. Between tests, `keep_only` stops the shared processes the next
+    test does not ask for (tests/conftest.py's `pytest_runtest_setup`), so a test that does not ask for one
+    runs, as it always did, with no server of another test acting on the run's database (claiming its
+    payouts, sweeping its rows); tests/conftest.py orders the tests so that those of one environment run one
+    after another, and each worker starts each process about once."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, ServeProcess] = {}
+
+    def get(self, key: str, start: Callable[[], Serve]) -> Serve:
+        """The running process of `key` (started with `start` if there is none), its output from now."""
+        served = self._running.get(key)
+        if served is not None and served.proc.poll() is not None:
+            del self._running[key]
+            raise AssertionError(f"the shared server {key!r} died during an earlier test:\n" + served.log())
+        if served is None:
+            served = self._running[key] = start()
+        served.since = len(served.lines)
+        return served  # type: ignore[return-value]  # the one `start` made for this key
+
+    def keep_only(self, keys: set[str]) -> None:
+        """Stop (SIGTERM) every shared process whose key is not in `keys`; each must exit cleanly."""
+        failed = []
+        for key in [k for k in self._running if k not in keys]:
+            served = self._running.pop(key)
+            if served.stop() != 0:
+                failed.append(
+                    f"the shared server {key!r} exited with {served.proc.returncode}:\n{served.log()}"
+                )
+        assert not failed, "\n".join(failed)
+
+    def stop_all(self) -> None:
+        """Stop every one still running, whatever its exit status (a run ending early)."""
+        while self._running:
+            self._running.popitem()[1].stop()
+
+
+SHARED = SharedServes()
+# A run stopped before its session's end (Ctrl-C) still stops them: no server outlives its run.
+atexit.register(SHARED.stop_all)
+
+
+def shared_serve(key: str) -> Callable[[F], F]:
+    """Marks a fixture function as one that hands out the shared server `key` (`SHARED.get(key, ...)`), so
+    tests/conftest.py knows, before a test's set-up, which shared servers it uses."""
+
+    def mark(fixture: F) -> F:
+        fixture.shared_serve = key  # type: ignore[attr-defined]
+        return fixture
+
+    return mark
+
+
+def shared_serve_keys(info: object) -> set[str]:
+    """The keys of the shared servers a test uses, from its fixture closure (`item._fixtureinfo`): for each
+    fixture name, the definition that applies to the test (the last one, the closest override)."""
+    defs = getattr(info, "name2fixturedefs", {})
+    return {key for ds in defs.values() if ds and (key := getattr(ds[-1].func, "shared_serve", None))}
 
 
 async def wait_healthy(
@@ -149,7 +235,7 @@ class FaultProcess:
 
 
 async def poll_until(
-    what: str, check: Callable[[], object], *, wait: float = 15, pause: float = 0.05
+    what: str, check: Callable[[], object], *, wait: float = 60, pause: float = 0.05
 ) -> None:
     """Call `check` (sync, or returning an awaitable) every `pause` seconds until it is true: a bounded wait
     for something another process does, failing with `what` after `wait` seconds instead of hanging."""
@@ -162,3 +248,66 @@ async def poll_until(
             return
         assert time.monotonic() < deadline, f"timed out after {wait:g}s waiting for {what}"
         await asyncio.sleep(pause)
+
+
+class HeldRelay:
+    """An HTTP relay in front of a server that holds every request until `release()`, then forwards each to
+    `target` and hands back its answer: a callback that comes while the server is down arrives once it is up
+    again, whatever the time its restart takes (a fixed delay at the sender races the restart)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self.held = 0
+        self._released = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.base = ""
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._relay)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base = f"http://127.0.0.1:{port}"
+        return self.base
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def _relay(self, request: web.Request) -> web.Response:
+        self.held += 1
+        body = await request.read()
+        await self._released.wait()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization")}
+        async with aiohttp.ClientSession() as http:
+            url = self.target + request.path_qs
+            async with http.request(request.method, url, data=body, headers=headers) as resp:
+                return web.Response(
+                    status=resp.status, body=await resp.read(), content_type=resp.content_type
+                )
+
+    async def stop(self) -> None:
+        self._released.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def a_round_passes(pool: asyncpg.Pool, *, wait: float = 60) -> None:
+    """Return once the background loop of the one server serving `pool`'s database has run a whole round
+    that began after this call: the wait a test makes before checking that nothing (a second credit, a
+    resend) happened. A payout confirmed now is claimed in a later round; a second one, confirmed once the
+    first was sent, only in the round after that one ended (a short claim ends a round's sending)."""
+    ledger = Ledger(pool)
+    user = (await create_user(pool, fresh_phone(), balance=Decimal("1000"), plan="pro")).user_id
+    for amount in ("10", "11"):
+        request = ProposalRequest.build(type="send_phone", amount=amount, phone="0712345678")
+        proposal = await ledger.propose(user, request)
+        await ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
+
+        async def sent(tx: uuid.UUID = proposal.id) -> bool:
+            status = await pool.fetchval("SELECT status FROM payout_outbox WHERE transaction_id = $1", tx)
+            return status is not None and status != "pending"
+
+        await poll_until("a round of the server's background loop (a payout sent)", sent, wait=wait)

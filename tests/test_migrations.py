@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ledger.migrate import MigrationError, load_migrations, migrate, migrations_dir
+from ledger.migrate import MigrationError, load_migrations, load_repeatables, migrate, migrations_dir
 
 FOUNDING_TABLES = {
     "profiles",
@@ -27,7 +27,8 @@ FOUNDING_TABLES = {
 async def test_apply_on_empty_database_then_noop(empty_database: Callable[[], Awaitable[str]]) -> None:
     url = await empty_database()
     applied = await migrate(url)
-    assert applied == [m.name for m in load_migrations()]
+    # The numbered files in order, then every repeatable one (`sql/README.md`).
+    assert applied == [m.name for m in load_migrations()] + [r.name for r in load_repeatables()]
     assert await migrate(url) == []
 
     conn = await asyncpg.connect(url)
@@ -38,7 +39,8 @@ async def test_apply_on_empty_database_then_noop(empty_database: Callable[[], Aw
         }
         assert FOUNDING_TABLES <= tables
         assert await conn.fetchval("SELECT to_regclass('auth.users') IS NOT NULL")
-        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(applied)
+        assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(load_migrations())
+        assert await conn.fetchval("SELECT count(*) FROM schema_repeatables") == len(load_repeatables())
         rls = await conn.fetch(
             "SELECT relname FROM pg_class WHERE relrowsecurity AND relnamespace = 'public'::regnamespace"
         )

@@ -9,7 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MAX_TOPUP = Decimal("250000")
+from ledger.limits import MAX_TRANSACTION_KES, kes
+
+MAX_TOPUP = MAX_TRANSACTION_KES  # ledger.limits: one transaction at most
 
 
 class ErrorDetail(BaseModel):
@@ -30,8 +32,14 @@ class TopupRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     amount: Decimal = Field(
-        description="whole shillings, 1 to 250,000, as a number or a decimal string (M-Pesa moves no cents)",
+        description=f"whole shillings, 1 to {kes(MAX_TOPUP)}, as a number or a decimal string "
+        "(M-Pesa moves no cents)",
         examples=["500", 500],
+    )
+    business_id: uuid.UUID | None = Field(
+        default=None,
+        description="top up this business wallet instead (its owner or an admin; the STK push goes to the "
+        "owner's M-Pesa number, sql/0028)",
     )
 
     @field_validator("amount", mode="before")
@@ -45,7 +53,7 @@ class TopupRequest(BaseModel):
         except (InvalidOperation, ValueError) as exc:
             raise ValueError("amount is not a number") from exc
         if not amount.is_finite() or amount <= 0 or amount > MAX_TOPUP:
-            raise ValueError("amount is from 1 to 250,000")
+            raise ValueError(f"amount is from 1 to {kes(MAX_TOPUP)}")
         if amount != amount.to_integral_value():
             raise ValueError("amount is whole shillings")
         return amount.quantize(Decimal("0.01"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import time
@@ -16,14 +17,18 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from voice_server.app_api import setup_app_api
+from ledger.rules import write_rules
+from voice_server.app_api.routes import setup_app_api
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.bodies import MAX_BODY_BYTES, body_limit
+from voice_server.events_routes import setup_events
 from voice_server.http_errors import ApiError, json_error
+from voice_server.log_redaction import RedactSecrets as RedactSecrets  # also importable from here, as before
 from voice_server.metrics import Metrics
 from voice_server.openapi import build_openapi
 from voice_server.page_routes import add_page_routes
 from voice_server.session_routes import setup_sessions
+from voice_server.session_turns import setup_session_turns
 from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,42 +44,6 @@ _SECRET_PATH = re.compile(r"^(/v1/(?:callbacks|mpesa))/[^/]+")
 def redact_path(path: str) -> str:
     """The request path as it may be logged: the callback secret replaced by `***`."""
     return _SECRET_PATH.sub(r"\1/***", path)
-
-
-_SECRET_IN_TEXT = re.compile(r"(/v1/(?:callbacks|mpesa))/[^/\s'\"]+")
-
-
-class RedactSecrets(logging.Filter):
-    """A safety net on every log handler: whatever logs a callback URL (ours, aiohttp's, a library's
-    exception text), the secret path segment and the given secret values come out as `***`."""
-
-    def __init__(self, *secrets: str) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def _clean(self, text: str) -> str:
-        text = _SECRET_IN_TEXT.sub(r"\1/***", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self._clean(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
-        return True
-
-
-def install_log_redaction(settings: Settings) -> None:
-    """Adds `RedactSecrets` (with the callback secret) to every handler of the root logger."""
-    redact = RedactSecrets(settings.callback_secret())
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
 
 
 @web.middleware
@@ -135,7 +104,20 @@ _PAYOUT_GAUGES = """
 """
 
 
+def _metrics_allowed(request: web.Request) -> None:
+    """/metrics tells an outsider how busy the server is and how payouts fare: only a scraper holding
+    ONGEA_METRICS_TOKEN (`Authorization: Bearer ...`) reads it; without the setting nobody does."""
+    token = request.app[SETTINGS_KEY].metrics_token
+    if token is None or not token.get_secret_value().strip():  # (an empty token would open it to all)
+        raise ApiError(403, "metrics_disabled", "set ONGEA_METRICS_TOKEN to let a scraper read /metrics")
+    header = request.headers.get("Authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise ApiError(401, "unauthorized", "/metrics needs Authorization: Bearer ONGEA_METRICS_TOKEN")
+
+
 async def metrics_endpoint(request: web.Request) -> web.Response:
+    _metrics_allowed(request)
     metrics = request.app[METRICS_KEY]
     try:
         rows = await request.app[POOL_KEY].fetch(_PAYOUT_GAUGES, timeout=2)
@@ -164,9 +146,24 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> web.Application:
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/openapi.json", openapi_endpoint)
     setup_app_api(app)
+    setup_events(app)
     add_page_routes(app)
     setup_sessions(app)
+    app.on_startup.append(_write_gate_rules)
+    setup_session_turns(app)
     return app
+
+
+async def _write_gate_rules(app: web.Application) -> None:
+    """The ledger decides who may spend with the numbers of these settings (`ledger_rules`). A database
+    that cannot be reached at start-up does not stop the server (`/healthz` says so); the ledger then keeps
+    the numbers it holds, and nothing can be paid until it is back anyway."""
+    try:
+        await write_rules(app[POOL_KEY], app[SETTINGS_KEY].gate_rules())
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning(
+            "the PIN rules of the settings could not be written to the ledger: %s", type(exc).__name__
+        )
 
 
 class _JsonErrorHandler(RequestHandler):

@@ -17,6 +17,8 @@ USER_ROLE = "authenticated"
 # The longest life a user token may have (exp - iat); tokens we print live ONGEA_USER_TOKEN_TTL_SECONDS.
 MAX_TOKEN_LIFE_SECONDS = 30 * 24 * 3600
 _ALGORITHM = "HS256"
+# request[API_KEY_USER]: the owner of the API key the request was authenticated with (app_api/api_keys.py).
+API_KEY_USER = web.RequestKey("api_key_user", uuid.UUID)
 
 
 class TokenError(Exception):
@@ -68,7 +70,10 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def request_user(request: web.Request) -> uuid.UUID:
-    """The user a request acts for, from its user token; a missing or bad token is a 401 `ApiError`."""
+    """The user a request acts for, from its user token (or an API key checked by api_keys' middleware); a
+    missing or bad token is a 401 `ApiError`."""
+    if API_KEY_USER in request:
+        return request[API_KEY_USER]
     token = bearer_token(request)
     if token is None:
         raise ApiError(401, "unauthorized", "a user token is needed (Authorization: Bearer ...)")
@@ -78,3 +83,9 @@ def request_user(request: web.Request) -> uuid.UUID:
         return verify_user_token(settings.user_jwt_secret(), token, max_life_seconds=max_life)
     except TokenError:
         raise ApiError(401, "unauthorized", "the token is not valid") from None
+
+
+def profile_missing() -> ApiError:
+    """A genuine token of a user who has no profile (on Supabase, everyone who signed up before the profile
+    was made): a clear 403 on every route, never a 500."""
+    return ApiError(403, "profile_missing", "this user has no Ongea Pesa profile yet; finish signing up")

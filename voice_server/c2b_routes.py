@@ -18,12 +18,20 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from ledger.c2b import CONFIRMED, DepositReconciler, register_urls, rejected, validation_answer
+from ledger.c2b import (
+    CONFIRMED,
+    DepositReconciler,
+    register_pull,
+    register_urls,
+    rejected,
+    validation_answer,
+)
 from ledger.daraja.client import DarajaClient, DarajaError
+from ledger.faults import fault_point
 from ledger.mpesa_callbacks import CallbackProcessor
-from ledger.payouts import fault_point
 from ledger.service import Ledger
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
+from voice_server.callback_sources import allowed
 from voice_server.http_errors import json_error
 from voice_server.settings import Settings
 
@@ -39,6 +47,12 @@ def c2b_urls(settings: Settings) -> tuple[str, str]:
     base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     root = f"{base}{C2B_PREFIX}/{settings.callback_secret()}/c2b"
     return f"{root}/confirmation", f"{root}/validation"
+
+
+def pull_url(settings: Settings) -> str:
+    """The CallBackURL given when registering Pull Transactions (acknowledged, nothing is done with it)."""
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    return f"{base}{C2B_PREFIX}/{settings.callback_secret()}/pull"
 
 
 class C2bService:
@@ -61,6 +75,8 @@ class C2bService:
         self.settings = settings
         self.registered = False
         self._register_at = 0.0
+        self.stk_shortcode = stk_shortcode
+        self.pull_registered: set[str] = set()
         reconcile = float(settings.payout_reconcile_after_seconds)
         self.reconciler = DepositReconciler(
             pool,
@@ -71,6 +87,7 @@ class C2bService:
             interval=reconcile,
             lost_push_grace=2 * reconcile,
             missed_confirmation_after=5 * reconcile,
+            till=bool(settings.daraja_stk_till),
         )
 
     async def start(self) -> None:
@@ -78,6 +95,34 @@ class C2bService:
         await self.register()
 
     async def register(self) -> None:
+        await self.register_pull()
+        if not self.registered:
+            await self.register_urls()
+        if self.registered and self.pull_registered >= self.pull_shortcodes():
+            return
+        self._register_at = asyncio.get_running_loop().time() + REGISTER_RETRY_SECONDS
+
+    def pull_shortcodes(self) -> set[str]:
+        """Pull Transactions is asked about both shortcodes money comes into (STK top-ups and C2B)."""
+        return {self.stk_shortcode, self.settings.daraja_c2b_shortcode}
+
+    async def register_pull(self) -> None:
+        for shortcode in sorted(self.pull_shortcodes() - self.pull_registered):
+            try:
+                outcome = await register_pull(
+                    self.client,
+                    shortcode=shortcode,
+                    nominated_number=self.settings.daraja_pull_nominated_number,
+                    callback_url=pull_url(self.settings),
+                )
+            except DarajaError as exc:
+                log.error("Pull Transactions not registered for %s (lost payments cannot be found; "
+                          "retrying): %s", shortcode, exc)  # fmt: skip
+                continue
+            self.pull_registered.add(shortcode)
+            log.info("Pull Transactions for shortcode %s: %s", shortcode, outcome)
+
+    async def register_urls(self) -> None:
         confirmation, validation = c2b_urls(self.settings)
         try:
             outcome = await register_urls(
@@ -89,7 +134,6 @@ class C2bService:
                 version=self.settings.daraja_c2b_register_version,
             )
         except DarajaError as exc:
-            self._register_at = asyncio.get_running_loop().time() + REGISTER_RETRY_SECONDS
             log.error("C2B URLs not registered (deposits cannot be confirmed; retrying): %s", exc)
             return
         self.registered = True
@@ -97,7 +141,8 @@ class C2bService:
 
     async def run_once(self) -> None:
         now = asyncio.get_running_loop().time()
-        if not self.registered and now >= self._register_at:
+        done = self.registered and self.pull_registered >= self.pull_shortcodes()
+        if not done and now >= self._register_at:
             await self.register()
         await self.reconciler.run_once(now=now)
 
@@ -105,11 +150,24 @@ class C2bService:
 def add_c2b_routes(app: web.Application) -> None:
     app.router.add_post(C2B_PREFIX + "/{secret}/c2b/validation", c2b_validation)
     app.router.add_post(C2B_PREFIX + "/{secret}/c2b/confirmation", c2b_confirmation)
+    app.router.add_post(C2B_PREFIX + "/{secret}/pull", pull_notice)
 
 
-def _secret_ok(request: web.Request) -> bool:
+def callback_refusal(request: web.Request) -> web.Response | None:
+    """Why a Daraja callback is refused before anything is recorded: not from an allowed source (403), or
+    not the secret path (404, as any unknown path). The previous secret is still accepted while Daraja has
+    URLs registered under it (README: moving registered URLs)."""
     settings = request.app[SETTINGS_KEY]
-    return hmac.compare_digest(request.match_info["secret"].encode(), settings.callback_secret().encode())
+    forwarded = request.headers.get("X-Forwarded-For")
+    if not allowed(
+        request.remote, forwarded, settings.mpesa_callback_allowlist, settings.mpesa_trusted_proxies
+    ):
+        log.warning("M-Pesa callback refused from %s (not in ONGEA_MPESA_CALLBACK_ALLOWLIST)", request.remote)
+        return json_error(403, "forbidden", "callbacks are accepted from M-Pesa's addresses only")
+    given = request.match_info["secret"].encode()
+    if not any(hmac.compare_digest(given, secret.encode()) for secret in settings.callback_secrets()):
+        return json_error(404, "not_found", "no such callback path")
+    return None
 
 
 async def _body(request: web.Request) -> Any:
@@ -145,8 +203,9 @@ def callback_json(raw: str | bytes) -> Any:
 
 async def c2b_validation(request: web.Request) -> web.Response:
     """Daraja asks whether to accept a deposit: accepted only for a reference an expected deposit awaits."""
-    if not _secret_ok(request):
-        return json_error(404, "not_found", "no such callback path")
+    refusal = callback_refusal(request)
+    if refusal is not None:
+        return refusal
     body = await _body(request)
     if body is None:
         return web.json_response(rejected("C2B00016"))
@@ -159,8 +218,9 @@ async def c2b_validation(request: web.Request) -> web.Response:
 
 async def c2b_confirmation(request: web.Request) -> web.Response:
     """A deposit arrived: recorded durably, acknowledged, and (already) credited once per TransID."""
-    if not _secret_ok(request):
-        return json_error(404, "not_found", "no such callback path")
+    refusal = callback_refusal(request)
+    if refusal is not None:
+        return refusal
     body = await _body(request)
     processor = CallbackProcessor(request.app[POOL_KEY])
     fault_point("callback_before_record")
@@ -171,3 +231,11 @@ async def c2b_confirmation(request: web.Request) -> web.Response:
     _, applied = await processor.receive("c2b_confirmation", body)
     request.app[METRICS_KEY].mpesa_callbacks.labels("c2b_confirmation", applied.outcome).inc()
     return web.json_response(CONFIRMED)
+
+
+async def pull_notice(request: web.Request) -> web.Response:
+    """What Daraja posts to the Pull Transactions CallBackURL: acknowledged (the queries read payments)."""
+    refusal = callback_refusal(request)
+    if refusal is not None:
+        return refusal
+    return web.json_response({"ResultCode": 0, "ResultDesc": "Accepted"})

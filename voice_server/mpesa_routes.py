@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
+from daraja_sim import Simulator
 from ledger.daraja.client import (
     PRODUCTION_URL,
     SANDBOX_INITIATOR_PASSWORD,
@@ -32,16 +32,17 @@ from ledger.daraja.client import (
     DarajaClient,
     DarajaConfig,
 )
-from ledger.daraja.simulator import Simulator
 from ledger.daraja.tokens import DatabaseTokenStore, app_key
+from ledger.faults import fault_point
+from ledger.limits import MAX_TRANSACTION_KES, kes
 from ledger.mpesa_callbacks import CallbackKind, CallbackProcessor
-from ledger.payouts import CallbackUrls, PayoutConfig, PayoutWorker, fault_point
+from ledger.payouts import CallbackUrls, PayoutConfig, PayoutWorker
 from ledger.service import Ledger
 from ledger.topups import TopupError, TopupService
 from voice_server.api_models import TopupRequest, TopupResponse
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.auth import request_user
-from voice_server.c2b_routes import C2bService, add_c2b_routes, callback_json
+from voice_server.c2b_routes import C2bService, add_c2b_routes, callback_json, callback_refusal
 from voice_server.http_errors import json_error
 from voice_server.settings import Settings
 
@@ -60,6 +61,8 @@ CALLBACK_KINDS: dict[str, CallbackKind] = {
     "status/result": "status_result",
     "status/timeout": "status_timeout",
     "stk": "stk",
+    "balance/result": "balance_result",
+    "reversal/result": "reversal_result",
 }
 
 
@@ -115,6 +118,7 @@ class MpesaService:
         self.client = DarajaClient(config, token_cache=tokens)
         reconcile_after = float(self.settings.payout_reconcile_after_seconds)
         self.payouts = PayoutWorker(self.pool, self.client, self._payout_config(), ledger=self.ledger)
+        self.client.pace = self.payouts.pace  # a resend after throttling takes a slot of the process's pace
         self.topups = TopupService(
             self.pool,
             self.client,
@@ -129,6 +133,16 @@ class MpesaService:
             self.pool, self.ledger, self.client, self.settings, stk_shortcode=config.shortcode
         )
         await self.c2b.start()
+
+    async def operator_client(self) -> DarajaClient:
+        """A client for a person's one-off requests (float, reversal): the shared token, no workers."""
+        refusal = self.settings.startup_refusal()
+        if refusal is not None:
+            raise RuntimeError(f"refusing to start: {refusal}")
+        config = await self._config()
+        tokens = DatabaseTokenStore(self.pool, app_key(config.base_url, config.consumer_key))
+        self.client = DarajaClient(config, token_cache=tokens)
+        return self.client
 
     def _payout_config(self) -> PayoutConfig:
         """The worker's settings; a round's bound follows the rate, so a round lasts about the same."""
@@ -314,9 +328,9 @@ def add_mpesa_routes(app: web.Application) -> None:
 
 async def mpesa_callback(request: web.Request) -> web.Response:
     """A Daraja callback: recorded durably, then acknowledged, then (already) applied exactly once."""
-    settings = request.app[SETTINGS_KEY]
-    if not hmac.compare_digest(request.match_info["secret"].encode(), settings.callback_secret().encode()):
-        return json_error(404, "not_found", "no such callback path")
+    refusal = callback_refusal(request)
+    if refusal is not None:
+        return refusal
     kind = CALLBACK_KINDS[request.match_info["kind"]]
     ref = _uuid_or_none(request.match_info.get("ref"))
     if request.match_info.get("ref") is not None and ref is None and kind != "stk":
@@ -351,14 +365,32 @@ async def create_topup(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return json_error(400, "invalid_json", 'the body is a JSON object like {"amount": 500}')
     try:
-        amount = TopupRequest.model_validate(body).amount
-    except ValidationError:
-        return json_error(400, "invalid_amount", "amount is a whole number of shillings from 1 to 250,000")
+        wanted = TopupRequest.model_validate(body)
+    except ValidationError as exc:
+        if exc.errors()[0]["loc"][:1] == ("business_id",):
+            return json_error(400, "invalid_request", "business_id is a business's id (a UUID)")
+        return json_error(
+            400,
+            "invalid_amount",
+            f"amount is a whole number of shillings from 1 to {kes(MAX_TRANSACTION_KES)}",
+        )
+    amount = wanted.amount
+    wallet = user_id
+    if wanted.business_id is not None:  # a business wallet: its owner or an admin tops it up
+        role = await request.app[POOL_KEY].fetchval(
+            """SELECT role FROM business_members
+               WHERE business_id = $1 AND user_id = $2 AND removed_at IS NULL""",
+            wanted.business_id,
+            user_id,
+        )
+        if role not in ("owner", "admin"):
+            return json_error(404, "not_found", "no such business")
+        wallet = wanted.business_id
     service = request.app.get(MPESA_KEY)
     if service is None or service.topups is None:
         return json_error(503, "mpesa_unavailable", "M-Pesa is not available right now")
     try:
-        started = await service.topups.start(user_id, amount)
+        started = await service.topups.start(wallet, amount)
     except TopupError as exc:
         return json_error(exc.status, exc.code, exc.message)
     answer = TopupResponse(

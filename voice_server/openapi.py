@@ -70,9 +70,10 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
             "/metrics": {
                 "get": {
-                    "summary": "Prometheus metrics",
+                    "summary": "Prometheus metrics (Authorization: Bearer ONGEA_METRICS_TOKEN)",
                     "responses": {
-                        "200": {"description": "Prometheus text format", "content": {"text/plain": {}}}
+                        "200": {"description": "Prometheus text format", "content": {"text/plain": {}}},
+                        **_errors(401, 403),
                     },
                 }
             },

@@ -29,7 +29,7 @@ from voice_server.conversation.replay import (
     replay_files,
 )
 from voice_server.conversation.transcripts import Observed, Transcript, check_final, check_turn
-from voice_server.runtime import open_database
+from voice_server.runtime import database
 from voice_server.settings import Settings
 
 TURN_WAIT = 15.0
@@ -45,6 +45,8 @@ class SkippedReport(Report):
 def skip_reason(transcript: Transcript) -> str | None:
     if any(turn.wait is not None for turn in transcript.turns):
         return "has wait: turns (a running server's clock cannot be moved)"
+    if any(turn.tool is not None for turn in transcript.turns):
+        return "has tool: turns (replayed locally, through the same driver as the tools route)"
     if transcript.gateway.result != "success":
         return f"gateway: {transcript.gateway.result} (a running server's M-Pesa cannot be told to fail)"
     return None
@@ -185,8 +187,5 @@ def _observed(said: list[str], turn: dict[str, Any]) -> Observed:
 
 
 async def replay_server(paths: list[str], server_url: str, settings: Settings) -> list[Report]:
-    pool = await open_database(settings, max_size=4)
-    try:
+    async with database(settings, max_size=4) as pool:
         return await replay_files(paths, ServerReplayer(server_url, pool, settings))
-    finally:
-        await pool.close()

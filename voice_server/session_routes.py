@@ -7,36 +7,46 @@ agent is configured, ElevenLabs' own signed URL and WebRTC token, from the offic
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import urllib.parse
+import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
+import asyncpg
 import httpx
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ledger.business import Wallet, wallet_for
+from ledger.models import LedgerError
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SESSION_TOKENS_KEY, SETTINGS_KEY
-from voice_server.auth import bearer_token, request_user
+from voice_server.auth import profile_missing, request_user
 from voice_server.conversation.driver import SessionClosed, SessionDriver
 from voice_server.http_errors import ApiError
-from voice_server.session_tokens import SessionClaims, SessionTokenError, SessionTokens
+from voice_server.session_access import closed_error, session_claims
+from voice_server.session_tokens import SessionClaims, SessionTokens
 from voice_server.settings import Settings
+from voice_server.tools.routes import setup_tools
+from voice_server.webhooks import setup_webhooks
 from voice_server.ws.handler import conversation_ws
-from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, Live
+from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, Live, UserTurns
 
 if TYPE_CHECKING:
     from elevenlabs.client import AsyncElevenLabs
 
 log = logging.getLogger(__name__)
 
-CLOSED_STATUS = {"forbidden": 403, "not_found": 404, "expired": 401, "ended": 401}
-# A user token cannot fill the database with sessions: a phone has one voice button.
-MAX_ACTIVE_SESSIONS_PER_USER = 50
+# A user token cannot fill the database with sessions (a phone has one voice button): the count and the new
+# row are made under the profile's row lock, so concurrent mints cannot pass the cap together.
 _ACTIVE_SESSIONS = """
     SELECT count(*) FROM voice_sessions WHERE user_id = $1 AND status = 'active' AND expires_at > now()
 """
+_LOCK_PROFILE = "SELECT id FROM profiles WHERE id = $1 FOR UPDATE"
 
 
 class SessionCreate(BaseModel):
@@ -45,6 +55,19 @@ class SessionCreate(BaseModel):
     language: Literal["en", "sw"] | None = Field(
         default=None, description="the language the assistant starts in (default: the user's)"
     )
+    business_id: uuid.UUID | None = Field(
+        default=None,
+        description="the business wallet this session speaks for (the user must be a member); default: "
+        "the user's own wallet",
+    )
+
+
+class SessionWallet(BaseModel):
+    id: uuid.UUID
+    business: bool = Field(description="a business wallet (sql/0028) rather than the user's own")
+    name: str | None = Field(description="the business's display name (white label)")
+    colour: str | None = Field(description="the business's colour, #rrggbb (white label)")
+    role: str | None = Field(description="the user's role in the business: owner, admin, spender, viewer")
 
 
 class ElevenLabsSession(BaseModel):
@@ -59,6 +82,7 @@ class SessionCreated(BaseModel):
     ws_url: str = Field(description="this server's conversation WebSocket, session token included")
     expires_at: datetime
     elevenlabs: ElevenLabsSession | None = Field(description="null unless an ElevenLabs agent is configured")
+    wallet: SessionWallet | None = Field(default=None, description="the wallet the session speaks for")
 
 
 class SignedUrl(BaseModel):
@@ -70,32 +94,10 @@ class SessionEnded(BaseModel):
     status: Literal["ended", "expired"]
 
 
-def session_claims(request: web.Request) -> SessionClaims:
-    """The session a request acts in, from its session token (`Authorization: Bearer`); 401 otherwise."""
-    token = bearer_token(request)
-    if token is None:
-        header = request.headers.get("Authorization", "").strip()
-        token = header or None
-    if token is None:
-        raise ApiError(401, "unauthorized", "a session token is needed (Authorization: Bearer ...)")
-    try:
-        return request.app[SESSION_TOKENS_KEY].verify(token)
-    except SessionTokenError:
-        raise ApiError(401, "unauthorized", "the session token is not valid") from None
-
-
-def closed_error(exc: SessionClosed) -> ApiError:
-    messages = {
-        "forbidden": "this session belongs to someone else",
-        "not_found": "no such voice session",
-        "expired": "this voice session has expired; start a new one",
-        "ended": "this voice session has ended; start a new one",
-    }
-    return ApiError(CLOSED_STATUS.get(exc.code, 401), f"session_{exc.code}", messages.get(exc.code, "closed"))
-
-
 def _public_base(request: web.Request, settings: Settings) -> str:
-    base = settings.public_url or f"{request.scheme}://{request.host}"
+    """ONGEA_PUBLIC_URL, else the address this server listens on: never the request's `Host` header, which
+    the client writes (a forged one would send the app's session token to another server)."""
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
     parsed = urllib.parse.urlparse(base.rstrip("/"))
     scheme = {"https": "wss", "http": "ws"}.get(parsed.scheme, parsed.scheme)
     return urllib.parse.urlunparse(parsed._replace(scheme=scheme))
@@ -158,7 +160,12 @@ ELEVENLABS_KEY = web.AppKey("elevenlabs_sessions", ElevenLabsSessions)
 
 
 async def _mint(
-    request: web.Request, language: str | None, *, elevenlabs: bool
+    request: web.Request,
+    language: str | None,
+    *,
+    elevenlabs: bool,
+    business_id: uuid.UUID | None = None,
+    chosen: list[Wallet] | None = None,
 ) -> tuple[SessionClaims, str, ElevenLabsSession | None]:
     """A new session; with `elevenlabs`, also ElevenLabs' own signed URL when an agent is configured (the
     ElevenLabs-shaped get-signed-url answers with this server's URL only, so it does not ask ElevenLabs)."""
@@ -166,20 +173,36 @@ async def _mint(
     live = request.app[LIVE_KEY]
     if not live.accepting:
         raise ApiError(503, "shutting_down", "this server is restarting; try again")
+    pool = request.app[POOL_KEY]
+    cap = request.app[SETTINGS_KEY].sessions_per_user
     try:
-        active = await request.app[POOL_KEY].fetchval(_ACTIVE_SESSIONS, user_id)
+        # A first look without a lock: a user over the cap does not get an ElevenLabs URL made for nothing.
+        over = await pool.fetchval(_ACTIVE_SESSIONS, user_id) >= cap
     except UNAVAILABLE:
         raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
-    if active >= MAX_ACTIVE_SESSIONS_PER_USER:
+    if over:
         raise ApiError(429, "too_many_sessions", "too many open voice sessions; end one or wait")
     eleven = await request.app[ELEVENLABS_KEY].new() if elevenlabs else None
     try:
-        info = await live.driver.start_session(
-            user_id,
-            agent_id=eleven.agent_id if eleven else "ongea-pesa",
-            language=language,
-            signed_url=eleven.signed_url if eleven else None,
-        )
+        async with pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(_LOCK_PROFILE, user_id) is None:
+                raise profile_missing()
+            if await conn.fetchval(_ACTIVE_SESSIONS, user_id) >= cap:
+                raise ApiError(429, "too_many_sessions", "too many open voice sessions; end one or wait")
+            try:
+                wallet = await wallet_for(conn, user_id, business_id)
+            except LedgerError:
+                raise ApiError(404, "not_found", "no such business") from None
+            if chosen is not None:
+                chosen.append(wallet)
+            # The driver's insert, on this transaction's connection (it only calls `fetchval`).
+            info = await SessionDriver(cast(asyncpg.Pool, conn), live.driver.settings).start_session(
+                user_id,
+                agent_id=eleven.agent_id if eleven else "ongea-pesa",
+                language=language,
+                signed_url=eleven.signed_url if eleven else None,
+                wallet_id=wallet.id,
+            )
     except UNAVAILABLE:
         log.warning("POST /v1/sessions: database unavailable", exc_info=True)
         raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
@@ -200,14 +223,25 @@ async def create_session(request: web.Request) -> web.Response:
     try:
         wanted = SessionCreate.model_validate(body if body is not None else {})
     except ValidationError:
-        raise ApiError(400, "invalid_request", "language is en or sw") from None
-    claims, token, eleven = await _mint(request, wanted.language, elevenlabs=True)
+        raise ApiError(400, "invalid_request", "language is en or sw; business_id is a UUID") from None
+    chosen: list[Wallet] = []
+    claims, token, eleven = await _mint(
+        request, wanted.language, elevenlabs=True, business_id=wanted.business_id, chosen=chosen
+    )
+    wallet = chosen[0]
     created = SessionCreated(
         session_id=claims.session_id,
         session_token=token,
         ws_url=_ws_url(request, request.app[SETTINGS_KEY], token),
         expires_at=claims.expires_at,
         elevenlabs=eleven,
+        wallet=SessionWallet(
+            id=wallet.id,
+            business=wallet.is_business,
+            name=wallet.name or None,
+            colour=wallet.colour or None,
+            role=wallet.role or None,
+        ),
     )
     return web.json_response(created.model_dump(mode="json"), status=201)
 
@@ -244,12 +278,29 @@ async def delete_session(request: web.Request) -> web.Response:
 
 def setup_sessions(app: web.Application) -> None:
     """The driver, the live-conversation state and every conversation route (sessions, WebSocket, tools)."""
-    from voice_server.tools.routes import setup_tools
-    from voice_server.webhooks import setup_webhooks
+    settings = app[SETTINGS_KEY]
+    driver = SessionDriver(app[POOL_KEY], settings)
+    app[SESSION_TOKENS_KEY] = SessionTokens(settings.session_token_secret)
+    app[LIVE_KEY] = Live(
+        driver=driver,
+        metrics=app[METRICS_KEY],
+        pool=app[POOL_KEY],
+        max_sockets_per_user=settings.ws_max_sockets_per_user,
+        turns=UserTurns(settings.turns_per_user, settings.turns_waiting_per_user),
+    )
 
-    driver = SessionDriver(app[POOL_KEY], app[SETTINGS_KEY])
-    app[SESSION_TOKENS_KEY] = SessionTokens(app[SETTINGS_KEY].session_token_secret)
-    app[LIVE_KEY] = Live(driver=driver, metrics=app[METRICS_KEY])
+    async def watch_sessions(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(
+            app[LIVE_KEY].watch_sessions(settings.ws_session_check_seconds), name="ws-session-watch"
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.append(watch_sessions)
     app[ELEVENLABS_KEY] = ElevenLabsSessions(app[SETTINGS_KEY])
     app.on_cleanup.append(app[ELEVENLABS_KEY].close)
     app.router.add_post("/v1/sessions", create_session)

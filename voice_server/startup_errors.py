@@ -66,18 +66,26 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return str(choices[0]) if choices else f"ONGEA_{name.upper()}"
 
 
+def validation_lines(exc: ValidationError) -> list[str]:
+    """One line per setting that cannot be read (all of them, not only the first)."""
+    lines: list[str] = []
+    for error in exc.errors():
+        value = error.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {str(value)[:60]!r})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule between settings
+            lines.append(f"bad settings: {message}")
+        else:
+            lines.append(f"bad setting {_setting_name(error['loc'])}: {message}{shown}")
+    return lines
+
+
 def explain(exc: BaseException) -> str | None:
     """One line for a configuration or environment problem; None for a bug (let it show)."""
     if isinstance(exc, StartupError | MigrationError):
         return str(exc)
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        value = first.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {str(value)[:60]!r})"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if not first["loc"]:  # a rule between settings
-            return f"bad settings: {message}"
-        return f"bad setting {_setting_name(first['loc'])}: {message}{shown}"
+        return validation_lines(exc)[0]
     if isinstance(exc, asyncpg.ClientConfigurationError) or (
         isinstance(exc, ValueError | OverflowError)
         and any(word in str(exc) for word in ("DSN", "URL", "port must"))

@@ -11,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
+from voice_server.session_turns import delete_expired_turns
+from voice_server.ws.live import LIVE_KEY
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# How long the live feed's events are kept for a stream to resume from (sql/0023, app_events_prune).
+EVENTS_KEPT = timedelta(days=7)
+EXPIRED_CLOSE = WSCloseCode.POLICY_VIOLATION  # as a turn on an expired session closes its socket
 
 
 @dataclass
@@ -29,14 +35,22 @@ class SweepResult:
     proposals_expired: int
     sessions_expired: int
     deposits_expired: int = 0
+    turns_removed: int = 0
+    events_pruned: int = 0
+    expired_session_ids: list[str] = field(default_factory=list)
 
 
-async def sweep(pool: asyncpg.Pool, *, batch: int = BATCH) -> SweepResult:
-    """One pass (each batch its own short transaction) until nothing due is left that is not locked."""
+async def sweep(
+    pool: asyncpg.Pool, *, batch: int = BATCH, turn_retention_days: float | None = None
+) -> SweepResult:
+    """One pass (each batch its own short transaction) until nothing due is left that is not locked; with
+    `turn_retention_days`, session turns older than that are removed too."""
     sessions = proposals = 0
+    expired: list[str] = []
     while True:
         rows = await pool.fetch("SELECT expired_session_id FROM sweep_expire_sessions($1)", batch)
         sessions += len(rows)
+        expired += [str(r["expired_session_id"]) for r in rows]
         if len(rows) < batch:
             break
     while True:
@@ -45,13 +59,32 @@ async def sweep(pool: asyncpg.Pool, *, batch: int = BATCH) -> SweepResult:
         if count < batch:
             break
     deposits: int = await pool.fetchval("SELECT ledger_expire_deposits(NULL)")
-    return SweepResult(proposals, sessions, deposits)
+    turns = 0 if turn_retention_days is None else await delete_expired_turns(pool, turn_retention_days)
+    pruned: int = await pool.fetchval("SELECT app_events_prune($1, $2)", EVENTS_KEPT, batch * 20)
+    # API payments' Idempotency-Keys are kept 24 hours (sql/0026); a key that makes a request a second for
+    # a day would otherwise leave its rows, and their answers, for ever.
+    await pool.fetchval("SELECT idempotency_keys_prune(NULL)")
+    return SweepResult(proposals, sessions, deposits, turns, pruned, expired)
 
 
-async def sweep_forever(pool: asyncpg.Pool, interval: float) -> None:
+OnExpired = Callable[[list[str]], Awaitable[None]]
+
+
+async def sweep_forever(
+    pool: asyncpg.Pool,
+    interval: float,
+    turn_retention_days: float | None = None,
+    on_expired: OnExpired | None = None,
+) -> None:
+    """Sweeps every `interval` seconds; `on_expired` hears the sessions each pass expired (serve closes
+    their open sockets at once; other processes' sockets are closed by their own session check)."""
     while True:
         try:
-            result = await sweep(pool)
+            result = await sweep(pool, turn_retention_days=turn_retention_days)
+            if on_expired is not None and result.expired_session_ids:
+                await on_expired(result.expired_session_ids)
+            if result.turns_removed:
+                log.info("removed %d voice session turns past their retention", result.turns_removed)
             if result.proposals_expired or result.sessions_expired or result.deposits_expired:
                 log.info(
                     "expired %d proposals, %d voice sessions and %d expected deposits",
@@ -66,9 +99,18 @@ async def sweep_forever(pool: asyncpg.Pool, interval: float) -> None:
 
 def setup_sweeper(app: web.Application, *, interval: float | None = None) -> None:
     async def sweeper_context(app: web.Application) -> AsyncIterator[None]:
-        every = interval if interval is not None else app[SETTINGS_KEY].sweep_interval_seconds
+        settings = app[SETTINGS_KEY]
+        every = interval if interval is not None else settings.sweep_interval_seconds
+        live = app.get(LIVE_KEY)
+
+        async def close_sockets(session_ids: list[str]) -> None:
+            if live is not None:
+                for session_id in session_ids:
+                    await live.close_session_sockets(session_id, EXPIRED_CLOSE, "session expired")
+
         task = asyncio.get_running_loop().create_task(
-            sweep_forever(app[POOL_KEY], every), name="expiry-sweeper"
+            sweep_forever(app[POOL_KEY], every, settings.session_turn_retention_days, close_sockets),
+            name="expiry-sweeper",
         )
         try:
             yield

@@ -1,7 +1,8 @@
 """`POST /v1/webhooks/elevenlabs`: ElevenLabs' post-call webhook. The `ElevenLabs-Signature` header is checked
 (the official SDK's `construct_event`: HMAC-SHA256 of `timestamp.body`, 30-minute tolerance) before anything
 of the body is read; a bad one is a 401 and nothing is stored. The transcript is kept against its voice
-session (found by the `session_id` dynamic variable, or by the conversation id of our own WebSocket)."""
+session (found by the `session_id` dynamic variable, or by the conversation id of our own WebSocket), beside
+the session's own turns and removed with them after the retention; a PIN said aloud in it is not kept."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pydantic import BaseModel, Field
 
 from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.bodies import allow_larger_body
+from voice_server.conversation.records import SPOKEN_PIN
+from voice_server.dialogue.pin_speech import is_spoken_pin
 from voice_server.http_errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,20 @@ def verify(raw: str, header: str, secret: str, *, now: float | None = None) -> d
     return event
 
 
+def without_pins(transcript: list[Any]) -> tuple[list[Any], bool]:
+    """The post-call transcript with every user message that is a PIN said aloud (by the dialogue's own
+    test, taking bare digits as a PIN: the call's context is not known here) replaced by the marker the
+    session's turns keep; and whether any was."""
+    out: list[Any] = []
+    changed = False
+    for entry in transcript:
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if isinstance(message, str) and entry.get("role") == "user" and is_spoken_pin(message, pin_next=True):
+            entry, changed = {**entry, "message": SPOKEN_PIN}, True
+        out.append(entry)
+    return out, changed
+
+
 async def _read_body(request: web.Request) -> str:
     """The body as text (read by the app's middleware within MAX_WEBHOOK_BYTES); not UTF-8 is ''."""
     try:
@@ -107,7 +124,11 @@ async def elevenlabs_webhook(request: web.Request) -> web.Response:
         )
     stamp = event.get("event_timestamp")
     when = datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) and 0 < stamp < 2**33 else None
-    transcript = data.get("transcript") if isinstance(data.get("transcript"), list) else []
+    said = data.get("transcript")
+    transcript: list[Any] = said if isinstance(said, list) else []
+    kept, redacted = without_pins(transcript)
+    if redacted:  # the body is kept as received, less the PINs said in it
+        raw = json.dumps({**event, "data": {**data, "transcript": kept}})
     session_id = _session_id(data)[:200]
     stored: uuid.UUID | None = await request.app[POOL_KEY].fetchval(
         _STORE,
@@ -115,7 +136,7 @@ async def elevenlabs_webhook(request: web.Request) -> web.Response:
         data["conversation_id"][:200],
         str(data.get("agent_id", ""))[:200] or None,
         kind[:100],
-        json.dumps(transcript),
+        json.dumps(kept),
         raw,
         when,
     )

@@ -1,9 +1,11 @@
 """The Daraja client (aiohttp): OAuth with one shared token, and the endpoints Ongea Pesa uses.
 
-The client never retries a payment by itself (the outbox worker owns retries and their backoff); it only
+The client never retries a payment that may have reached M-Pesa (the outbox worker owns those retries); it
 classifies failures, by Daraja's `errorCode` before its HTTP status: a token error is refreshed and retried
-once (never a verdict on the payment), `500.002.1001` means "already sent", transient errors (network,
-timeout, 429, other 5xx) may be retried with the same `OriginatorConversationID`, and a rejection is final.
+once (never a verdict on the payment), `500.002.1001` means "already sent", throttling (HTTP 500 with
+`500.003.02` spike arrest or `500.003.03` quota violation, or a 429) means not accepted and is retried here
+with backoff, on the pace when one is given, for every kind of request; other transient errors (network,
+timeout, other 5xx) may be retried with the same `OriginatorConversationID`, and a rejection is final.
 A transient error says whether the request may have reached M-Pesa (`maybe_sent`): B2B, which has no
 `OriginatorConversationID` to make a resend harmless, must never be resent after one that may have.
 Values longer than Daraja takes are refused, never cut.
@@ -11,8 +13,10 @@ Values longer than Daraja takes are refused, never cut.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import random
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, TypeVar
@@ -23,10 +27,12 @@ from pydantic import BaseModel, ValidationError
 from ledger.daraja.credentials import nairobi_timestamp, security_credential, stk_password
 from ledger.daraja.models import (
     AcceptedResponse,
+    AccountBalanceRequest,
     B2BRequest,
     B2CRequest,
     B2PochiRequest,
     ErrorResponse,
+    ReversalRequest,
     StkPushRequest,
     StkPushResponse,
     StkQueryRequest,
@@ -35,6 +41,7 @@ from ledger.daraja.models import (
     TransactionStatusRequest,
 )
 from ledger.daraja.tokens import TokenCache, TokenStore
+from ledger.pace import Pace
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ B2C_PATH = "/mpesa/b2c/v3/paymentrequest"
 B2POCHI_PATH = "/mpesa/b2pochi/v1/paymentrequest"
 B2B_PATH = "/mpesa/b2b/v1/paymentrequest"
 STATUS_PATH = "/mpesa/transactionstatus/v1/query"
+BALANCE_PATH = "/mpesa/accountbalance/v1/query"
+REVERSAL_PATH = "/mpesa/reversal/v1/request"
 
 # Daraja's answer to an STK query while the customer has not answered the prompt yet (HTTP 500); some
 # answer HTTP 200 with ResultCode 4999 instead.
@@ -58,6 +67,10 @@ STK_STILL_PROCESSING_RESULT = "4999"
 TOKEN_ERROR_CODES = frozenset({"404.001.03", "401.002.01", "400.003.01", "404.001.04"})
 # A reused OriginatorConversationID (HTTP 500): the earlier request was accepted.
 DUPLICATE_ORIGINATOR = "500.002.1001"
+# Throttling (HTTP 500): spike arrest ("System is busy") and quota violation. The request was not accepted.
+THROTTLE_CODES = frozenset({"500.003.02", "500.003.03"})
+# Remarks and Occasion: at most 100 characters (refused, never cut).
+REMARKS_MAX = 100
 # Daraja's limits on references (ledger.md): longer values are refused, never cut.
 B2B_ACCOUNT_REFERENCE_MAX = 13
 STK_ACCOUNT_REFERENCE_MAX = 12
@@ -102,6 +115,13 @@ class DarajaTransientError(DarajaError):
         self.maybe_sent = maybe_sent
 
 
+class DarajaThrottled(DarajaTransientError):
+    """Daraja throttled the request (spike arrest, quota): not accepted, safe to send again, B2B included."""
+
+    def __init__(self, message: str, *, status: int | None = None, error_code: str = "") -> None:
+        super().__init__(message, status=status, error_code=error_code, maybe_sent=False)
+
+
 class DarajaAuthError(DarajaTransientError):
     """Our own credentials or configuration were refused (OAuth, a token refused twice, no certificate).
 
@@ -138,6 +158,9 @@ class DarajaConfig:
     stk_till: str = ""  # set: STK pushes pay this till (CustomerBuyGoodsOnline, PartyB = till)
     request_timeout: float = 30.0
     token_refresh_after: float = 50 * 60
+    throttle_retries: int = 6  # a throttled request is sent again up to this many times
+    throttle_backoff: float = 0.5  # seconds before the first resend; doubled each time (with jitter)
+    throttle_backoff_cap: float = 8.0
 
     @property
     def stk_transaction_type(self) -> Literal["CustomerPayBillOnline", "CustomerBuyGoodsOnline"]:
@@ -173,8 +196,10 @@ class DarajaClient:
         config: DarajaConfig,
         session: aiohttp.ClientSession | None = None,
         token_cache: TokenStore | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.config = config
+        self.pace = pace  # the process's pace: a resend after throttling takes a slot of it
         self._session = session
         self._own_session = session is None
         self.tokens: TokenStore = token_cache or TokenCache()
@@ -234,6 +259,21 @@ class DarajaClient:
     # --- plumbing --------------------------------------------------------------------------------------
 
     async def _post(self, path: str, body: BaseModel, answer: type[M]) -> M:
+        """Send, sending again (with backoff, on the pace) while Daraja throttles: it accepted nothing."""
+        for resend in range(self.config.throttle_retries + 1):
+            try:
+                return await self._post_once(path, body, answer)
+            except DarajaThrottled as exc:
+                if resend == self.config.throttle_retries:
+                    raise
+                delay = min(self.config.throttle_backoff * 2**resend, self.config.throttle_backoff_cap)
+                log.warning("%s throttled (%s): sending again in %.1f s", path, exc.error_code, delay)
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                if self.pace is not None:
+                    await self.pace.wait()
+        raise AssertionError("unreachable: the last resend returns or raises")
+
+    async def _post_once(self, path: str, body: BaseModel, answer: type[M]) -> M:
         url = self.config.base_url.rstrip("/") + path
         payload = body.model_dump(mode="json")
         for attempt in (1, 2):
@@ -332,10 +372,10 @@ class DarajaClient:
             Amount=whole_shillings(amount),
             PartyA=self.config.b2c_shortcode,
             PartyB=msisdn(phone),
-            Remarks=remarks[:100],
+            Remarks=_fitted("Remarks", remarks),
             QueueTimeOutURL=timeout_url,
             ResultURL=result_url,
-            Occassion=occasion[:100],
+            Occassion=_fitted("Occassion", occasion),
         )
         return await self._accepted(B2C_PATH, request)
 
@@ -358,10 +398,10 @@ class DarajaClient:
             Amount=whole_shillings(amount),
             PartyA=self.config.b2c_shortcode,
             PartyB=msisdn(phone),
-            Remarks=remarks[:100],
+            Remarks=_fitted("Remarks", remarks),
             QueueTimeOutURL=timeout_url,
             ResultURL=result_url,
-            Occasion=occasion[:100],
+            Occassion=_fitted("Occassion", occasion),
         )
         return await self._accepted(B2POCHI_PATH, request)
 
@@ -392,7 +432,7 @@ class DarajaClient:
             PartyB=party_b,
             AccountReference=account_reference,
             Requester=msisdn(requester) if requester else "",
-            Remarks=remarks[:100],
+            Remarks=_fitted("Remarks", remarks),
             QueueTimeOutURL=timeout_url,
             ResultURL=result_url,
         )
@@ -419,9 +459,50 @@ class DarajaClient:
             IdentifierType="4",
             ResultURL=result_url,
             QueueTimeOutURL=timeout_url,
-            Remarks=remarks[:100],
+            Remarks=_fitted("Remarks", remarks),
         )
         return await self._accepted(STATUS_PATH, request)
+
+    async def account_balance(
+        self, *, result_url: str, timeout_url: str, b2b: bool = False
+    ) -> AcceptedResponse:
+        """Ask for the float of the B2C shortcode (its Utility account pays B2C) or the B2B one (Working);
+        the balances arrive at `result_url`."""
+        request = AccountBalanceRequest(
+            Initiator=self.config.initiator_name,
+            SecurityCredential=self.security_credential(),
+            PartyA=self.config.b2b_party_a if b2b else self.config.b2c_shortcode,
+            IdentifierType="4",
+            Remarks="float",
+            QueueTimeOutURL=timeout_url,
+            ResultURL=result_url,
+        )
+        return await self._accepted(BALANCE_PATH, request)
+
+    async def reversal(
+        self,
+        *,
+        receipt: str,
+        amount: Decimal,
+        result_url: str,
+        timeout_url: str,
+        remarks: str,
+        b2b: bool = False,
+    ) -> AcceptedResponse:
+        """Ask M-Pesa to reverse a payment we made (by its receipt); the verdict arrives at `result_url`.
+        `ReceiverParty` is the shortcode the money left, which it returns to."""
+        request = ReversalRequest(
+            Initiator=self.config.initiator_name,
+            SecurityCredential=self.security_credential(),
+            TransactionID=receipt,
+            Amount=whole_shillings(amount),
+            ReceiverParty=self.config.b2b_party_a if b2b else self.config.b2c_shortcode,
+            RecieverIdentifierType="11",
+            ResultURL=result_url,
+            QueueTimeOutURL=timeout_url,
+            Remarks=_fitted("Remarks", remarks),
+        )
+        return await self._accepted(REVERSAL_PATH, request)
 
     async def _accepted(self, path: str, request: BaseModel) -> AcceptedResponse:
         answer = await self._post(path, request, AcceptedResponse)
@@ -442,6 +523,11 @@ def _fits(name: str, value: str, limit: int) -> None:
         raise DarajaRejected(f"{name} is {len(value)} characters; Daraja takes at most {limit}")
 
 
+def _fitted(name: str, value: str) -> str:
+    _fits(name, value, REMARKS_MAX)
+    return value
+
+
 def _classify(status: int, text: str, what: str) -> DarajaError:
     """Daraja's `errorCode` decides before the HTTP status (a duplicate is a 500, a token error a 404)."""
     try:
@@ -450,14 +536,18 @@ def _classify(status: int, text: str, what: str) -> DarajaError:
     except ValidationError:
         code, message = "", text[:200]
     detail = f"{what}: HTTP {status} {code} {message}".strip()
+    if code in THROTTLE_CODES or status == 429:
+        return DarajaThrottled(detail, status=status, error_code=code)
     if what == "OAuth":
         return DarajaAuthError(detail, status=status, error_code=code)
     if code in TOKEN_ERROR_CODES or status == 401:
         return DarajaAuthError(detail, status=status, error_code=code)
     if code == DUPLICATE_ORIGINATOR:
         return DarajaDuplicate(detail, status=status, error_code=code)
-    if status == 429:
-        return DarajaTransientError(detail, status=status, error_code=code, maybe_sent=False)
+    if what == STK_PUSH_PATH and code == STK_STILL_PROCESSING:
+        # On a push, 500.001.1001 is a refusal ("Wrong credentials", "Merchant does not exist", "Unable to
+        # lock subscriber"): no prompt went to the phone. On a query it means "still processing".
+        return DarajaRejected(detail, status=status, error_code=code)
     if status >= 500:
         return DarajaTransientError(detail, status=status, error_code=code)
     if "duplicate" in message.lower():

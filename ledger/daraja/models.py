@@ -192,7 +192,7 @@ class B2PochiRequest(_Outgoing):
     Remarks: str = Field(max_length=100)
     QueueTimeOutURL: str
     ResultURL: str
-    Occasion: str = ""
+    Occassion: str = ""  # the BusinessToPochi page's spelling, as B2C's
 
 
 class B2BRequest(_Outgoing):
@@ -228,6 +228,35 @@ class TransactionStatusRequest(_Outgoing):
     OriginalConversationID: str = ""
     PartyA: str
     IdentifierType: str = "4"
+    ResultURL: str
+    QueueTimeOutURL: str
+    Remarks: str = Field(max_length=100)
+    Occasion: str = ""
+
+
+class AccountBalanceRequest(_Outgoing):
+    """`POST /mpesa/accountbalance/v1/query`: the float of a shortcode, reported to the ResultURL."""
+
+    Initiator: str
+    SecurityCredential: str
+    CommandID: Literal["AccountBalance"] = "AccountBalance"
+    PartyA: str
+    IdentifierType: str = "4"
+    Remarks: str = Field(max_length=100)
+    QueueTimeOutURL: str
+    ResultURL: str
+
+
+class ReversalRequest(_Outgoing):
+    """`POST /mpesa/reversal/v1/request`: reverse a payment we made, by its receipt (`TransactionID`)."""
+
+    Initiator: str
+    SecurityCredential: str
+    CommandID: Literal["TransactionReversal"] = "TransactionReversal"
+    TransactionID: str
+    Amount: int
+    ReceiverParty: str
+    RecieverIdentifierType: str = "11"
     ResultURL: str
     QueueTimeOutURL: str
     Remarks: str = Field(max_length=100)
@@ -312,3 +341,16 @@ def callback_amount(raw: Any) -> Decimal | None:
     except LedgerError:
         return None
     return amount if amount > 0 else None
+
+
+def account_balances(value: Any) -> dict[str, Decimal]:
+    """Account Balance's `AccountBalance` value, `Working Account|KES|700000.00|700000.00|0.00|0.00&...`,
+    as {account name: available amount} (the third field); unreadable parts are left out."""
+    balances: dict[str, Decimal] = {}
+    for part in str(value or "").split("&"):
+        fields = part.split("|")
+        if len(fields) >= 3:
+            amount = as_decimal(fields[2])
+            if amount is not None and amount.is_finite():
+                balances[fields[0].strip()] = amount
+    return balances

@@ -173,8 +173,10 @@ def test_port_in_use(database_url: str, env: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("args", "extra_env", "expected"),
     [
-        (["serve", "--port", "70000"], {}, "bad setting ONGEA_PORT"),
-        (["serve", "--port", "http"], {}, "argument --port: invalid int value"),
+        # The flag is named when the flag is wrong, the variable when the variable is (issue 24).
+        (["serve", "--port", "70000"], {}, "argument --port: 70000 is not a port"),
+        (["serve"], {"ONGEA_PORT": "70000"}, "bad setting ONGEA_PORT"),
+        (["serve", "--port", "http"], {}, "argument --port: not a port number"),
         (["serve"], {"ONGEA_LOG_LEVEL": "LOUD"}, "bad setting ONGEA_LOG_LEVEL"),
         (["user", "list"], {"DARAJA_ENVIRONMENT": "moon"}, "bad setting DARAJA_ENVIRONMENT"),
         (["token", "x"], {"ONGEA_PIN_MAX_ATTEMPTS": "many"}, "bad setting ONGEA_PIN_MAX_ATTEMPTS"),

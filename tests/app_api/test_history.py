@@ -13,6 +13,7 @@ import pytest
 
 from ledger.models import ProposalRequest
 from ledger.service import Ledger
+from tests.gate_rules import confirm_as_a_person
 
 from .conftest import Api, MakeApiUser, User
 
@@ -24,7 +25,7 @@ async def _payments(ledger: Ledger, user: User, n: int) -> list[uuid.UUID]:
             user.id, ProposalRequest.build(type="send_phone", amount=str(10 + i), phone="0711222333")
         )
         if i % 3 == 0:
-            await ledger.confirm(p.id, user.id, 1, voice_verified=True)
+            await confirm_as_a_person(ledger, p.id, user.id, 1, pin="2580")
         ids.append(p.id)
     return ids
 
@@ -32,7 +33,7 @@ async def _payments(ledger: Ledger, user: User, n: int) -> list[uuid.UUID]:
 async def test_pages_are_newest_first_and_never_repeat(
     api: Api, make_api_user: MakeApiUser, ledger: Ledger
 ) -> None:
-    user = await make_api_user("100000", plan="pro")
+    user = await make_api_user("100000", plan="pro", pin="2580")
     made = await _payments(ledger, user, 23)
     seen: list[str] = []
     before = None

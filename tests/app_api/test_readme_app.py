@@ -4,6 +4,7 @@ phone number put in), shows the balance rise after a top-up; and every flag of e
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.ledger.conftest import fresh_phone
 from tests.serving import ServeProcess
 from voice_server.cli import build_parser
 
@@ -40,7 +40,8 @@ def test_try_it_works_when_pasted(served: tuple[str, dict[str, str]]) -> None:
     address, env = served
     if not (ROOT / ".venv" / "bin" / "ongea-pesa").exists():
         pytest.skip("the README's commands run from a checkout with its .venv")
-    script = try_it_block().replace("localhost:8080", address).replace("0712345678", "0" + fresh_phone()[3:])
+    host, port = address.rsplit(":", 1)
+    script = try_it_block().replace("PORT=8080", f"PORT={port}").replace("localhost:", f"{host}:")
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=ROOT,
@@ -75,3 +76,28 @@ def test_every_command_and_flag_is_in_the_commands_table() -> None:
         if not any(f"`ongea-pesa {command} " in row and flag in row for row in rows)
     ]
     assert not missing, f"README's Commands table lacks: {missing}"
+
+
+def test_for_developers_api_payment_works_when_pasted(served: tuple[str, dict[str, str]]) -> None:
+    """The "For developers" block on a real `serve`: a key, a trusted payee, one payment sent twice with one
+    Idempotency-Key answers the same transaction twice."""
+    address, env = served
+    if not (ROOT / ".venv" / "bin" / "ongea-pesa").exists():
+        pytest.skip("the README's commands run from a checkout with its .venv")
+    section = README.split("For developers: API keys", 1)[1]
+    match = re.search(r"```sh\n(.*?)```", section, flags=re.S)
+    assert match
+    port = address.rsplit(":", 1)[1]
+    script = match.group(1).replace("PORT=8080", f"PORT={port}")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"fee"')]
+    assert len(answers) == 2 and answers[0] == answers[1], done.stdout
+    assert answers[0]["status"] == "processing" and answers[0]["amount"] == "150.00"

@@ -139,7 +139,7 @@ def served(attack_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "ONGEA_DB_POOL_MIN": "1",
         "ONGEA_DB_POOL_MAX": "4",  # the PostgreSQL server is shared
     }
-    server = ServeProcess(["--database-url", attack_url], env, limit=60)
+    server = ServeProcess(["--database-url", attack_url], env, limit=180)  # a hang guard
     yield server.base
     server.stop()
     log = server.output()

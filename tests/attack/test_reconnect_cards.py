@@ -1,6 +1,6 @@
-"""Outside attack on the card shown again on reconnect, against a real `ongea-pesa serve` and PostgreSQL: two
-connections to one session tapping their cards at once, a stale card of a revised proposal, and a payment
-that needs the PIN answered through the re-shown card without it."""
+"""Outside attack on the card shown again on reconnect, against a real `ongea-pesa serve` and PostgreSQL: a
+tap on a connection racing its replacement's tap on the card shown again, a stale card of a revised
+proposal, and a payment that needs the PIN answered through the re-shown card without it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import asyncpg
 
 from tests.server_conv import conftest as conv_fixtures
 from tests.server_conv.conftest import MakeUser, Server
-from tests.server_conv.wsclient import Conv, mint
+from tests.server_conv.wsclient import Conv, mint, tool_result
 
 # The real server and its users, as tests/server_conv has them.
 server = conv_fixtures.server
@@ -39,20 +39,19 @@ async def _settle(pool: asyncpg.Pool, user_id: uuid.UUID) -> None:
         await asyncio.sleep(0.2)
 
 
-async def test_two_open_connections_tapping_both_cards_at_once_pay_once(
+async def test_a_tap_racing_a_reconnection_and_its_re_shown_card_pays_once(
     server: Server, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
+    """A session has one live socket (a newer connection replaces the older), so the race left is the old
+    connection's tap leaving as the phone reconnects, and the new connection tapping the card shown again."""
     user = await make_user(balance="3000.00")
     session = await mint(server.url, user.token)
     first, _ = await Conv.open(session["ws_url"])
     old = (await first.say("send 500 to mama")).calls("show_proposal")[0]
-    second, greeting = await Conv.open(session["ws_url"])  # the first connection stays open
-    new = greeting.calls("show_proposal")[0]
-    a, b = await asyncio.gather(
-        first.answer(old["tool_call_id"], "confirm"), second.answer(new["tool_call_id"], "confirm")
-    )
-    outcomes = sorted(str(t.summary.get("outcome")) for t in (a, b))
-    assert outcomes.count("committed") == 1, outcomes
+    await first.send(tool_result(old["tool_call_id"], "confirm"))
+    second, greeting = await Conv.open(session["ws_url"])  # replaces the first
+    for card in greeting.calls("show_proposal"):
+        await second.answer(card["tool_call_id"], "confirm")
     await first.close()
     await second.close()
     await _settle(pool, user.user_id)
@@ -73,7 +72,7 @@ async def test_a_re_shown_card_of_an_older_version_cannot_confirm_the_revised_pr
     await first.say("send 500 to mama")
     second, greeting = await Conv.open(session["ws_url"])
     stale = greeting.calls("show_proposal")[0]  # version 1, shown again
-    revised = await first.say("no, make it 700")
+    revised = await second.say("no, make it 700")
     assert revised.calls("show_proposal")[0]["parameters"]["version"] == stale["parameters"]["version"] + 1
     refused = await second.answer(stale["tool_call_id"], "confirm")
     assert refused.summary.get("outcome") != "committed", refused.events

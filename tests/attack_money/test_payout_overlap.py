@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from ledger.daraja.simulator import Behaviour
+from daraja_sim import Behaviour
 from ledger.payouts import PayoutWorker
 from tests.mpesa.conftest import Harness, held_pace, lease_runs_out
 

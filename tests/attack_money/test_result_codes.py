@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from daraja_sim import Behaviour
 from ledger.daraja import client as api
-from ledger.daraja.simulator import Behaviour
 from ledger.invariants import check_invariants
 from tests.mpesa.conftest import Harness
 

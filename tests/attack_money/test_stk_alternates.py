@@ -10,14 +10,14 @@ it to be queried again. Real HTTP (our routes, the Daraja simulator), real Postg
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 
+from daraja_sim import Behaviour
 from ledger.daraja import client as api
-from ledger.daraja.simulator import Behaviour
 from ledger.invariants import check_invariants
 from tests.mpesa.conftest import Harness
+from tests.serving import a_round_passes
 
 
 async def test_a_paid_second_push_survives_a_refused_stk_query(harness: Harness) -> None:
@@ -52,16 +52,15 @@ async def test_a_paid_second_push_survives_a_refused_stk_query(harness: Harness)
     harness.sim.passkey = "rotating-" + passkey
     try:
 
-        async def queried_once() -> bool:
+        async def asked_again() -> bool:  # a refused query, and the push asked about again after it
             return bool(
                 await harness.pool.fetchval(
-                    "SELECT queries > 0 FROM mpesa_stk_alternates WHERE checkout_request_id = $1",
+                    "SELECT queries > 1 FROM mpesa_stk_alternates WHERE checkout_request_id = $1",
                     second.CheckoutRequestID,
                 )
             )
 
-        await harness.wait_for(queried_once)
-        await asyncio.sleep(0.3)
+        await harness.wait_for(asked_again, limit=30)
     finally:
         harness.sim.passkey = passkey
     assert harness.sim.stk[second.CheckoutRequestID].success
@@ -73,6 +72,6 @@ async def test_a_paid_second_push_survives_a_refused_stk_query(harness: Harness)
     await harness.wait_for(credited, limit=15)
     row = await harness.pool.fetchrow("SELECT status FROM mpesa_transactions WHERE id = $1", topup_id)
     assert row["status"] == "completed"
-    await asyncio.sleep(1.5)  # further rounds credit nothing more
+    await a_round_passes(harness.pool)  # a whole round of the background loop after it credits nothing more
     assert await harness.wallet(user) == Decimal("900.00")
     assert await check_invariants(harness.pool, [user]) == []

@@ -50,9 +50,7 @@ ATTACKS = [
 async def _user(conn: asyncpg.Connection, phone: str) -> uuid.UUID:
     user: uuid.UUID = await conn.fetchval(
         "INSERT INTO auth.users (id, phone) VALUES (gen_random_uuid(), $1) RETURNING id", phone
-    )
-    await conn.execute("INSERT INTO profiles (id, phone_number) VALUES ($1, $2)", user, phone)
-    await conn.execute("SELECT update_user_balance($1, NULL, 0, 'opening_balance')", user)
+    )  # the sign-up trigger (sql/0022) makes the profile and its opening balance
     return user
 
 

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +28,7 @@ import asyncpg
 import pytest
 
 from ledger.users import create_user
-from tests.serving import ServeProcess
+from tests.serving import ServeProcess, SharedServes, shared_serve
 from voice_server.auth import mint_user_token
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -81,12 +81,25 @@ def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def served(database_url: str) -> Iterator[ServeProcess]:
-    """The server on the run's database (so, as with any DATABASE_URL, without the demo route)."""
-    server = ServeProcess(["--database-url", database_url], serve_env(scratch_dir() / "data"))
-    yield server
-    assert server.stop() == 0, server.log()
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A browser test that fails shows what its server printed meanwhile (the page's side is in the test)."""
+    outcome = yield
+    report = outcome.get_result()
+    served = getattr(item, "funcargs", {}).get("served")
+    if report.when == "call" and report.failed and isinstance(served, ServeProcess):
+        report.sections.append(("what the server printed during the test", served.output()[-6000:]))
+
+
+@pytest.fixture
+@shared_serve("browser")
+def served(shared_serves: SharedServes, database_url: str) -> ServeProcess:
+    """The server on the run's database (so, as with any DATABASE_URL, without the demo route), shared by
+    the browser tests (`SharedServes`: stopped, and it must exit cleanly, once a test that does not use it
+    comes, or at the end)."""
+    return shared_serves.get(
+        "browser", lambda: ServeProcess(["--database-url", database_url], serve_env(scratch_dir() / "data"))
+    )
 
 
 @dataclass
@@ -122,10 +135,18 @@ async def browser() -> AsyncIterator[Any]:
         from playwright.async_api import async_playwright
     except ImportError:
         pytest.skip("playwright is not installed (pip install -e '.[test]')")
-    async with async_playwright() as pw:
+    pw = await async_playwright().start()
+    chromium = None
+    try:
         chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
-        await chromium.close()
+    finally:
+        # Bounded: a full run hung 300 s in a worker's last teardown, in the worker that held Playwright.
+        with contextlib.suppress(TimeoutError):
+            if chromium is not None:
+                await asyncio.wait_for(chromium.close(), 30)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(pw.stop(), 30)
 
 
 @dataclass
@@ -187,7 +208,8 @@ async def sign_in(tab: Tab, base: str, token: str) -> None:
 
 
 async def say(tab: Tab, text: str) -> None:
-    box = tab.page.get_by_label("Type what you would say")
+    """Types a line and sends it (the box is found by id: its label follows the conversation's language)."""
+    box = tab.page.locator("#say-input")
     await box.fill(text)
     await box.press("Enter")
 
@@ -217,10 +239,12 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], limit: float = 20.0
 
 class TcpProxy:
     """A TCP relay between the browser and the server that a test can hold and cut, as a phone's network
-    drops: `hold()` stops delivering what the server sends on the open connections, `cut()` closes them."""
+    drops: `hold()` stops delivering what the server sends on the open connections, `cut()` closes them,
+    and while `refuse` is set every new connection is closed at once (the network is gone, not just slow)."""
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.refuse = False
         self.server: asyncio.Server | None = None
         self.links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self.held: set[asyncio.StreamWriter] = set()
@@ -231,6 +255,9 @@ class TcpProxy:
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _link(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.refuse:
+            client_w.transport.abort()
+            return
         try:
             server_r, server_w = await asyncio.open_connection(*self.upstream)
         except OSError:

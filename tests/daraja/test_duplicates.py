@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from daraja_sim import Behaviour, Simulator
 from ledger.daraja.client import DarajaClient, DarajaDuplicate
-from ledger.daraja.simulator import Behaviour, Simulator
 from tests.mpesa.conftest import Harness
 from tests.mpesa.test_payouts import quick_retries
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from daraja_sim import Simulator
 from ledger.daraja import client as api
 from ledger.daraja.client import DarajaClient, DarajaRejected
-from ledger.daraja.simulator import Simulator
 from ledger.models import LedgerError, ProposalRequest
 from tests.mpesa.conftest import Harness
 

@@ -12,28 +12,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 
 from ledger.daraja.tokens import app_key
 from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
+from tests.daraja.conftest import Processes, wait_up
+from tests.gate_rules import confirm_as_a_person
 from tests.mpesa.conftest import free_port, fresh_phone
-from tests.serving import wait_healthy
 from voice_server.auth import mint_user_token
 
-ROOT = Path(__file__).parents[2]
 SECRET = "processes-callback-secret-" + uuid.uuid4().hex
 JWT = "processes-jwt-secret-" + uuid.uuid4().hex
 PAYOUTS: list[tuple[str, dict[str, str]]] = [
@@ -51,45 +47,6 @@ TRICKS: dict[int, dict[str, Any]] = {
     1414: {"lose_response": True},
     1515: {"callback": "out_of_order"},
 }
-
-
-class Processes:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "voice_server.cli", *args], env=env, stdout=log, stderr=log, cwd=ROOT
-        )
-        self.procs.append(proc)
-        return proc
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.tmp.glob("*.log")))
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    p = Processes(tmp_path)
-    yield p
-    p.stop()
-
-
-async def wait_up(url: str, procs: Processes) -> None:
-    if not await wait_healthy(url, tries=300, pause=0.1):
-        raise AssertionError(f"{url} did not come up\n{procs.logs()}")
 
 
 async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
@@ -131,7 +88,7 @@ async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
 
         ledger = Ledger(pool)
         users = [
-            (await create_user(pool, fresh_phone(), balance=Decimal("60000"), plan="pro")).user_id
+            (await create_user(pool, fresh_phone(), balance=Decimal("60000"), plan="pro", pin="2580")).user_id
             for _ in range(6)
         ]
         cli = processes.start(
@@ -141,7 +98,17 @@ async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
         )
 
         async def take_a_token_outside_the_database() -> None:
-            """What a process with its own token cache does: every token the others hold is invalidated."""
+            """What a process with its own token cache does: every token the others hold is invalidated.
+            Taken just after their own refresh (every 4 s here), so that their next request, not a refresh
+            of their own, finds it out."""
+            for _ in range(200):
+                if await pool.fetchval(
+                    "SELECT refresh_at > clock_timestamp() + interval '3 seconds' FROM daraja_tokens"
+                    " WHERE app = $1",
+                    app_key(sim_url, "k"),
+                ):
+                    break
+                await asyncio.sleep(0.05)
             async with http.get(
                 f"{sim_url}/oauth/v1/generate", params={"grant_type": "client_credentials"},
                 headers={"Authorization": "Basic " + base64.b64encode(b"k:s").decode()},
@@ -153,7 +120,7 @@ async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
             amount = list(TRICKS)[n % len(TRICKS)] if n % 4 == 0 else 1000 + 10 * n
             request = ProposalRequest(type=type_, amount=Decimal(amount), **fields)  # type: ignore[arg-type]
             proposal = await ledger.propose(user, request)
-            await ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
+            await confirm_as_a_person(ledger, proposal.id, user, proposal.version, pin="2580")
             return proposal.id
 
         async def top_up(user: uuid.UUID, n: int) -> str:
@@ -170,9 +137,9 @@ async def test_two_servers_and_the_cli_share_one_token_and_pay_each_payout_once(
             txs, checkouts = [], []
             for n in range(6):
                 txs.append(await pay(user, i * 6 + n))
-                checkouts.append(await top_up(user, i * 6 + n))
                 if i == 0 and n == 3:
-                    await take_a_token_outside_the_database()
+                    await take_a_token_outside_the_database()  # then a top-up at once: an STK push
+                checkouts.append(await top_up(user, i * 6 + n))
                 await asyncio.sleep(0.4)  # spread over several token lifetimes
             return txs, checkouts
 

@@ -4,7 +4,7 @@ BusinessShortCode = store number and PartyB = till."""
 
 from __future__ import annotations
 
-import datetime as dt
+import base64
 import os
 import subprocess
 import sys
@@ -13,29 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from daraja_sim import Simulator
 from ledger.daraja import client as api
 from ledger.daraja.client import DarajaClient
 from ledger.daraja.credentials import generate_certificate
-from ledger.daraja.simulator import Simulator
 from tests.mpesa.conftest import sim_config
 from voice_server.settings import Settings
 
+CERTIFICATES = Path(__file__).parent / "certificates"  # Safaricom's real ones (see its README)
+
 
 def production_certificate(path: Path) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "api.safaricom.co.ke")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256())
-    )  # fmt: skip
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes((CERTIFICATES / "production.cer").read_bytes())
     return path
 
 
@@ -54,6 +44,9 @@ def production(tmp_path: Path, **overrides: Any) -> Settings:
         "DARAJA_INITIATOR_PASSWORD": "a-strong-initiator-password",
         "DARAJA_CERTIFICATE_PATH": production_certificate(tmp_path / "production.cer"),
         "data_dir": tmp_path,
+        "DATABASE_URL": "postgresql://ongea@db.internal/ongea",
+        "ONGEA_JWT_SECRET": "a-supabase-jwt-secret-of-32-characters-or-more",
+        "session_secret": "a-session-secret-of-32-characters-or-more-too",
     }
     values.update(overrides)
     return Settings(**{k: v for k, v in values.items() if v is not None})
@@ -85,8 +78,10 @@ def test_each_sandbox_value_or_missing_piece_refuses_production(
 
 
 def test_the_certificate_of_the_other_environment_is_refused(tmp_path: Path) -> None:
-    sandbox_cert = tmp_path / "sandbox.cer"
-    sandbox_cert.write_bytes(generate_certificate("apisandbox.safaricom.co.ke")[0])
+    """With Safaricom's real certificates. Before (issue 20, 1): the environment was guessed from the word
+    "sandbox", which neither contains: the real sandbox certificate refused to start in sandbox, and
+    production started with the sandbox certificate."""
+    sandbox_cert = CERTIFICATES / "sandbox.cer"
     refusal = production(tmp_path, DARAJA_CERTIFICATE_PATH=sandbox_cert).startup_refusal()
     assert refusal == (
         "DARAJA_CERTIFICATE_PATH is Safaricom's sandbox certificate but DARAJA_ENVIRONMENT is production"
@@ -98,9 +93,25 @@ def test_the_certificate_of_the_other_environment_is_refused(tmp_path: Path) -> 
     assert sandbox.startup_refusal() == (
         "DARAJA_CERTIFICATE_PATH is Safaricom's production certificate but DARAJA_ENVIRONMENT is sandbox"
     )
+    with_its_own = Settings(
+        DARAJA_CONSUMER_KEY="k", DARAJA_CONSUMER_SECRET="s", data_dir=tmp_path,  # type: ignore[call-arg]
+        DARAJA_CERTIFICATE_PATH=sandbox_cert,
+    )  # fmt: skip
+    assert with_its_own.startup_refusal() is None
+    assert production(tmp_path).startup_refusal() is None  # the real production certificate
 
 
-def test_serve_refuses_to_start_with_one_clear_line(tmp_path: Path) -> None:
+def test_both_real_certificates_encrypt_a_credential() -> None:
+    from ledger.daraja.credentials import certificate_environment, security_credential
+
+    for name, environment in (("sandbox.cer", "sandbox"), ("production.cer", "production")):
+        data = (CERTIFICATES / name).read_bytes()
+        assert certificate_environment(data) == environment
+        assert len(base64.b64decode(security_credential("Safaricom999!*!", data))) == 256  # RSA-2048
+    assert certificate_environment(generate_certificate("apisandbox.safaricom.co.ke")[0]) == "unknown"
+
+
+def test_serve_refuses_to_start_with_one_clear_line_a_problem(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
     env.update({"DARAJA_ENVIRONMENT": "production", "DARAJA_CONSUMER_KEY": "k", "DARAJA_CONSUMER_SECRET": "s",
                 "DARAJA_C2B_SHORTCODE": "4123457",
@@ -113,7 +124,9 @@ def test_serve_refuses_to_start_with_one_clear_line(tmp_path: Path) -> None:
     expected = (
         "DARAJA_ENVIRONMENT=production needs ONGEA_PUBLIC_URL to be the https:// URL Daraja calls back on"
     )
-    assert done.stderr.strip().splitlines() == [f"ongea-pesa: refusing to start: {expected}"]
+    lines = done.stderr.strip().splitlines()
+    assert f"ongea-pesa: refusing to start: {expected}" in lines
+    assert all(line.startswith("ongea-pesa: refusing to start: ") for line in lines)  # every one at once
 
 
 async def test_b2c_and_b2b_are_paid_and_queried_from_their_own_shortcodes(sim: Simulator) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.daraja.simulator import Behaviour
+from daraja_sim import Behaviour
 from tests.mpesa.conftest import Harness
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from daraja_sim import Simulator
 from ledger.daraja import client as api
 from ledger.daraja.client import DarajaClient
-from ledger.daraja.simulator import Simulator
 from ledger.daraja.tokens import DatabaseTokenStore, app_key
 from ledger.db import create_pool
 from tests.mpesa.conftest import Harness, sim_config

@@ -11,13 +11,16 @@ from intents import ContactIndex
 from voice_server.dialogue.events import (
     BalanceTold,
     Committed,
+    ConfirmRefused,
     Event,
     HistoryTold,
     PinResult,
     ProposalMade,
+    ProposalRefused,
     ProposalView,
 )
 from voice_server.dialogue.machine import step
+from voice_server.dialogue.phases import Phase
 from voice_server.dialogue.state import (
     Action,
     Candidate,
@@ -40,7 +43,7 @@ CONTACTS = ContactIndex(
         {"id": "c3", "name": "Mary Wambui", "phone_number": "254733444555", "nickname": "Mama"},
     ]
 )
-WORLD = World(contacts=CONTACTS, pin_set=True, pin_threshold=Decimal("1000"))
+WORLD = World(contacts=CONTACTS)
 PID = uuid.UUID("11111111-1111-1111-1111-111111111111")
 
 
@@ -55,6 +58,7 @@ def live(amount: str = "500", version: int = 1, *, expires_in: float = 120) -> L
         phone="254733444555",
         recipient_name="Mary Wambui",
         expires_at=(NOW + timedelta(seconds=expires_in)).timestamp(),
+        needs_pin=a > 1000,
     )
 
 
@@ -66,7 +70,7 @@ def state_in(phase: str, *, amount: str = "500") -> DialogueState:
     if phase == "filling":
         return base.model_copy(
             update={
-                "phase": "filling",
+                "phase": Phase.FILLING,
                 "draft": Draft(type="send_phone", phone="254733444555"),
                 "asked": "amount",
             }
@@ -74,7 +78,7 @@ def state_in(phase: str, *, amount: str = "500") -> DialogueState:
     if phase == "choosing":
         return base.model_copy(
             update={
-                "phase": "choosing",
+                "phase": Phase.CHOOSING,
                 "draft": Draft(type="send_phone", amount=Decimal("200")),
                 "asked": "choice",
                 "candidates": [
@@ -84,43 +88,57 @@ def state_in(phase: str, *, amount: str = "500") -> DialogueState:
             }
         )
     if phase == "read_back":
-        return base.model_copy(update={"phase": "read_back", "proposal": live(amount)})
+        return base.model_copy(update={"phase": Phase.READ_BACK, "proposal": live(amount)})
     if phase == "pin":
-        return base.model_copy(update={"phase": "pin", "proposal": live("1500"), "confirm_voice": True})
+        return base.model_copy(update={"phase": Phase.PIN, "proposal": live("1500"), "confirm_voice": True})
     if phase == "ended":
-        return base.model_copy(update={"phase": "ended"})
+        return base.model_copy(update={"phase": Phase.ENDED})
     if phase == "proposing":
         return base.model_copy(
             update={
-                "phase": "proposing",
+                "phase": Phase.PROPOSING,
                 "draft": Draft(type="send_phone", amount=Decimal(500), phone="254733444555"),
             }
         )
     if phase == "confirming":
         return base.model_copy(
-            update={"phase": "confirming", "proposal": live(amount), "confirm_voice": True}
+            update={"phase": Phase.CONFIRMING, "proposal": live(amount), "confirm_voice": True}
         )
     if phase == "checking_pin":
         return base.model_copy(
-            update={"phase": "checking_pin", "proposal": live("1500"), "confirm_voice": True}
+            update={"phase": Phase.CHECKING_PIN, "proposal": live("1500"), "confirm_voice": True}
         )
     if phase == "fetching":
-        return base.model_copy(update={"phase": "fetching", "resume": "idle"})
+        return base.model_copy(update={"phase": Phase.FETCHING, "resume": "idle"})
     raise ValueError(phase)
 
 
 @dataclass
 class Bank:
-    """The ledger's answers, kept as simply as the machine needs them: a proposal id per request and a
-    version counter. It exists so multi-step conversations can be run without a database."""
+    """The ledger's answers, kept as simply as the machine needs them: a proposal id per request, a version
+    counter, and the gate's answers as sql/0019 gives them (`needs_pin` on the proposal, `pin_required` for
+    a confirmation without a right PIN just before it). It exists so multi-step conversations can be run
+    without a database; the real gate is tested against PostgreSQL (tests/ledger, tests/conversation)."""
 
     wallet: Decimal = Decimal("5000")
     versions: dict[uuid.UUID, int] = field(default_factory=dict)
     committed: list[tuple[uuid.UUID, int, bool]] = field(default_factory=list)
     pin: str = "4321"
+    threshold: Decimal = Decimal("1000")
+    no_pin_count: int = 0
+    no_pin_amount: Decimal = Decimal("0")
+    pin_ok: bool = False  # a right PIN was checked in this turn (the evidence the ledger takes)
+    pin_set: bool = True
+
+    def needs_pin(self, type_: str, amount: Decimal) -> bool:
+        return type_ != "bank_to_mpesa" and (
+            amount > self.threshold or self.no_pin_count >= 5 or self.no_pin_amount + amount > 3000
+        )
 
     def answer(self, action: Action, state: DialogueState) -> Event | None:
         if isinstance(action, Propose):
+            if not self.pin_set and self.needs_pin(action.type, action.amount):
+                return ProposalRefused("pin_not_set")
             pid = action.revise or uuid.uuid4()
             self.versions[pid] = self.versions.get(pid, 0) + 1
             fee = (action.amount * Decimal("0.02")).quantize(Decimal("0.01"))
@@ -132,12 +150,19 @@ class Bank:
                 fee,
                 **action.fields,
                 expires_at_epoch=(NOW + timedelta(seconds=120)).timestamp(),
+                needs_pin=self.needs_pin(action.type, action.amount),
             )
             return ProposalMade(view)
         if isinstance(action, Confirm):
-            self.committed.append((action.proposal_id, action.version, action.voice_verified))
             p = state.proposal
             assert p is not None
+            pin_ok, self.pin_ok = self.pin_ok, False
+            if not pin_ok and self.needs_pin(p.type, p.amount):
+                return ConfirmRefused("pin_required")
+            if p.type != "bank_to_mpesa":
+                self.no_pin_count = 0 if pin_ok else self.no_pin_count + 1
+                self.no_pin_amount = Decimal(0) if pin_ok else self.no_pin_amount + p.amount
+            self.committed.append((action.proposal_id, action.version, action.voice_verified))
             return Committed(
                 action.proposal_id,
                 action.version,
@@ -150,7 +175,8 @@ class Bank:
                 self.wallet - p.total,
             )
         if isinstance(action, CheckPin):
-            return PinResult("ok" if action.digits == self.pin else "wrong", 3)
+            self.pin_ok = action.digits == self.pin
+            return PinResult("ok" if self.pin_ok else "wrong", 3)
         if isinstance(action, FetchBalance):
             return BalanceTold(self.wallet, self.wallet)
         if isinstance(action, FetchHistory):

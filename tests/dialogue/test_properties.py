@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,7 +28,6 @@ from voice_server.dialogue.state import (
     DialogueState,
     Note,
     Show,
-    World,
 )
 
 SAYINGS = [
@@ -107,8 +105,8 @@ def _event(act: tuple[object, ...], state: DialogueState) -> Event:
 def test_only_the_exact_version_read_back_is_ever_confirmed(
     acts: list[tuple[object, ...]], pin_set: bool
 ) -> None:
-    world = World(contacts=WORLD.contacts, pin_set=pin_set, pin_threshold=Decimal("1000"))
-    bank = Bank()
+    world = WORLD
+    bank = Bank(pin_set=pin_set)
     state = DialogueState(session_expires_at=(NOW + timedelta(minutes=15)).timestamp())
     now = NOW
     shown: dict[uuid.UUID, int] = {}  # latest version read back, per proposal

@@ -6,8 +6,19 @@ from datetime import timedelta
 from decimal import Decimal
 
 from tests.dialogue.helpers import NOW, PID, WORLD, Bank, live, run, state_in
-from voice_server.dialogue.events import Committed, PinEntry, PinResult, Tick, ToolPropose, Utterance
+from voice_server.dialogue.events import (
+    Committed,
+    ConfirmRefused,
+    PinEntry,
+    PinResult,
+    ProposalRefused,
+    Tick,
+    ToolConfirm,
+    ToolPropose,
+    Utterance,
+)
 from voice_server.dialogue.machine import step
+from voice_server.dialogue.phases import Phase
 from voice_server.dialogue.state import (
     Cancel,
     Confirm,
@@ -16,7 +27,6 @@ from voice_server.dialogue.state import (
     Propose,
     Show,
     Speak,
-    World,
 )
 
 
@@ -87,30 +97,85 @@ def test_exactly_the_threshold_needs_no_pin_one_shilling_more_does() -> None:
 
 
 def test_no_pin_set_is_refused_before_read_back() -> None:
-    world = World(contacts=WORLD.contacts, pin_set=False)
-    result = step(state_in("idle"), Utterance("send 1500 to mama"), NOW, world)
-    assert not any(isinstance(a, Propose) for a in result.actions)
-    assert notes(list(result.actions))[-1].rejected == "pin_not_set"
-    assert "set a PIN in the app" in said(list(result.actions))
+    # The dialogue does not decide it: it proposes, and the ledger refuses (sql/0019) before any read-back.
+    state, actions = run(state_in("idle"), Utterance("send 1500 to mama"), Bank(pin_set=False))
+    assert state.phase == "idle" and state.proposal is None
+    assert notes(actions)[-1].rejected == "pin_not_set"
+    assert "set a PIN in the app" in said(actions)
 
 
 def test_bank_to_mpesa_needs_no_pin_even_without_one() -> None:
-    world = World(contacts=WORLD.contacts, pin_set=False)
-    state, _ = run(state_in("idle"), Utterance("deposit 5000 from equity"), world=world)
+    bank = Bank(pin_set=False)
+    state, _ = run(state_in("idle"), Utterance("deposit 5000 from equity"), bank)
     assert state.phase == "read_back"
-    result = step(state, Utterance("yes"), NOW, world)
+    result = step(state, Utterance("yes"), NOW, WORLD)
     assert any(isinstance(a, Confirm) for a in result.actions)
 
 
-def test_a_locked_pin_cancels_and_refuses_large_requests_before_read_back() -> None:
+def test_a_locked_pin_cancels_and_the_ledger_refuses_every_request_before_read_back() -> None:
     state = state_in("checking_pin")
     result = step(state, PinResult("locked", 0), NOW, WORLD)
     assert Cancel(PID, "pin_locked") in result.actions and result.state.phase == "idle"
     last_try = step(state, PinResult("wrong", 0), NOW, WORLD)
     assert notes(list(last_try.actions))[-1].rejected == "pin_locked"
-    locked = World(contacts=WORLD.contacts, pin_locked=True)
-    refused = step(state_in("idle"), Utterance("send 1500 to mama"), NOW, locked)
-    assert notes(list(refused.actions))[-1].rejected == "pin_locked"
+    proposing = step(state_in("idle"), Utterance("send 100 to mama"), NOW, WORLD)
+    assert proposing.state.phase == "proposing"
+    refused = step(proposing.state, ProposalRefused("pin_locked"), NOW, WORLD)
+    assert notes(list(refused.actions))[-1].rejected == "pin_locked" and refused.state.proposal is None
+    assert "locked" in said(list(refused.actions))
+
+
+def test_the_read_back_says_a_pin_is_needed_when_the_ledger_says_so() -> None:
+    # Past the allowance, a small payment needs the PIN: the ledger's proposal says so, the dialogue follows.
+    bank = Bank(no_pin_count=5)
+    state, actions = run(state_in("idle"), Utterance("send 200 to mama"), bank)
+    assert state.phase == "read_back" and state.proposal is not None and state.proposal.needs_pin
+    assert "enter your PIN" in said(actions)
+    card = next(a for a in actions if isinstance(a, Show) and a.tool_name == "show_proposal")
+    assert card.parameters["needs_pin"] is True
+    state, actions = run(state, Utterance("yes"), bank)
+    assert state.phase == "pin" and not bank.committed
+    state, actions = run(state, PinEntry("4321"), bank)
+    assert len(bank.committed) == 1 and bank.committed[0][1:] == (1, True) and state.phase == "idle"
+
+
+def test_a_confirmation_the_ledger_finds_needing_the_pin_goes_to_the_pin_step_for_the_same_proposal() -> None:
+    state = state_in("confirming")
+    result = step(state, ConfirmRefused("pin_required"), NOW, WORLD)
+    assert result.state.phase == "pin" and result.state.proposal is not None
+    assert result.state.proposal.proposal_id == PID and result.state.proposal.needs_pin
+    assert not any(isinstance(a, Cancel) for a in result.actions)
+    assert any(isinstance(a, Show) and a.tool_name == "request_pin" for a in result.actions)
+
+
+def test_the_agents_confirm_tool_is_told_pin_required_and_nothing_is_confirmed() -> None:
+    state = state_in("read_back", amount="1500")
+    result = step(state, ToolConfirm(PID, 1), NOW, WORLD)
+    assert not any(isinstance(a, Confirm) for a in result.actions)
+    assert notes(list(result.actions))[-1].rejected == "pin_required"
+    assert "finish it in the app" in said(list(result.actions))
+    # The app then finishes the same proposal with the keypad.
+    bank = Bank()
+    state, _ = run(result.state, PinEntry("4321"), bank)
+    assert bank.committed == [(PID, 1, True)]
+
+
+def test_a_pin_said_aloud_is_never_read_and_never_kept() -> None:
+    for phase, text in [
+        ("pin", "seven three nine two"),
+        ("pin", "pin 7 3 9 2"),
+        ("pin", "saba tatu tisa mbili"),
+        ("read_back", "my pin is 7392"),
+        ("filling", "seven three nine two"),
+        ("idle", "pin seven three nine two"),
+    ]:
+        state = state_in(phase)
+        result = step(state, Utterance(text), NOW, WORLD)
+        assert not any(isinstance(a, Propose | Confirm) for a in result.actions), (phase, text)
+        assert result.state.phase == state.phase and result.state.draft == state.draft, (phase, text)
+        assert "Type it in the app" in said(list(result.actions)) or "Iandike" in said(list(result.actions))
+        stored = result.state.model_dump_json()
+        assert "7392" not in stored and "seven" not in stored and "saba" not in stored, (phase, text)
 
 
 def test_a_wrong_pin_says_how_many_tries_are_left() -> None:
@@ -170,7 +235,7 @@ def test_choice_between_near_identical_contacts() -> None:
 def test_bank_deposit_receipt_names_paybill_and_reference_when_the_ledger_gives_them() -> None:
     state, _ = run(state_in("idle"), Utterance("deposit 2000 from equity"))
     assert state.proposal is not None
-    confirming = state.model_copy(update={"phase": "confirming"})
+    confirming = state.model_copy(update={"phase": Phase.CONFIRMING})
     p = state.proposal
     with_ref = Committed(
         p.proposal_id,

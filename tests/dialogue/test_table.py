@@ -17,11 +17,13 @@ from voice_server.dialogue.events import (
     ConfirmRefused,
     Event,
     HistoryTold,
+    PayoutSettled,
     PinEntry,
     PinResult,
     ProposalMade,
     ProposalRefused,
     ProposalView,
+    SpendingTold,
     Tap,
     Tick,
     ToolCancel,
@@ -37,6 +39,7 @@ from voice_server.dialogue.state import (
     EndSession,
     FetchBalance,
     FetchHistory,
+    FetchSpending,
     Note,
     Propose,
     Show,
@@ -80,6 +83,19 @@ EVENTS: dict[str, Event] = {
     "balance_told": BalanceTold(Decimal("5000"), Decimal("4490")),
     "history_told": HistoryTold(()),
     "pin_result": PinResult("ok", 5),
+    "spending": Utterance("how much did I spend this month"),
+    "spending_told": SpendingTold(True, "this_month", Decimal("1500"), Decimal("15"), 3, Decimal("1000")),
+    "payout_settled": PayoutSettled(
+        PID,
+        "send_phone",
+        "completed",
+        Decimal("500"),
+        Decimal("5"),
+        "QKX7A1B2C3",
+        Decimal("4495"),
+        phone="254733444555",
+        recipient_name="Mama",
+    ),
 }
 # Per phase, an answer that fits it better than the generic one.
 SPECIAL: dict[tuple[str, str], Event] = {
@@ -89,6 +105,9 @@ SPECIAL: dict[tuple[str, str], Event] = {
 
 # (phase, kind) -> (phase after, action types that must be among the actions)
 EXPECTED: dict[tuple[str, str], tuple[str, set[type]]] = {
+    **{
+        (p, "payout_settled"): (p, {Speak, Show}) for p in ("idle", "filling", "choosing", "read_back", "pin")
+    },
     ("idle", "tick"): ("idle", set()),
     ("idle", "balance"): ("fetching", {FetchBalance}),
     ("idle", "history"): ("fetching", {FetchHistory}),
@@ -108,6 +127,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[type]]] = {
     ("filling", "history"): ("fetching", {FetchHistory}),
     ("filling", "help"): ("filling", {Speak}),
     ("filling", "goodbye"): ("ended", {EndSession}),
+    ("filling", "pin_aloud"): ("filling", {Speak}),
     ("filling", "command"): ("proposing", {Propose}),
     ("filling", "tool_propose"): ("proposing", {Propose}),
     ("filling", "other"): ("filling", {Speak}),
@@ -121,6 +141,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[type]]] = {
     ("choosing", "history"): ("fetching", {FetchHistory}),
     ("choosing", "help"): ("choosing", {Speak}),
     ("choosing", "goodbye"): ("ended", {EndSession}),
+    ("choosing", "pin_aloud"): ("choosing", {Speak}),
     ("choosing", "command"): ("proposing", {Propose}),
     ("choosing", "tool_propose"): ("proposing", {Propose}),
     ("choosing", "other"): ("proposing", {Propose}),
@@ -170,6 +191,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[type]]] = {
     ("checking_pin", "pin_result"): ("confirming", {Confirm}),
     ("fetching", "balance_told"): ("idle", {Show, Speak}),
     ("fetching", "history_told"): ("idle", {Speak}),
+    **{(p, "spending"): ("fetching", {FetchSpending}) for p in ("idle", "filling", "choosing", "read_back")},
+    ("pin", "spending"): ("fetching", {FetchSpending}),
+    ("fetching", "spending_told"): ("idle", {Speak}),
 }
 
 

@@ -95,3 +95,14 @@ def test_language(text: str, language: str) -> None:
 def test_numbers_and_names_alone_keep_the_language() -> None:
     assert detect_language("500", "sw") == "sw"
     assert detect_language("John Kamau", "en") == "en"
+
+
+def test_the_limit_said_is_the_ledger_s_limit() -> None:
+    """The sentence a person hears when an amount is too big names the one limit the ledger enforces."""
+    from ledger.limits import MAX_TRANSACTION_KES, kes
+
+    refusals = {lang: _leaves(phrases(lang)) for lang in ("en", "sw")}
+    en = next(v for k, v in refusals["en"].items() if k.endswith("amount_above_limit"))
+    sw = next(v for k, v in refusals["sw"].items() if k.endswith("amount_above_limit"))
+    assert f"KES {kes(MAX_TRANSACTION_KES)}" in en
+    assert swahili_number(int(MAX_TRANSACTION_KES)) in sw

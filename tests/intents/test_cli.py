@@ -29,6 +29,7 @@ KEYS = [
     "missing",
     "errors",
     "confidence",
+    "period",
     "language",
 ]
 

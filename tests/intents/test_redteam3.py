@@ -165,7 +165,7 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("my last five mpesa messages", {"type": "transaction_history"}, True),
     ("send 2000 to mama, no sorry, not mama, pete", {"amount": "2000.00", "contact_id": "c06"}, False),
     ("pesa kwa mpesa ni ngapi", {"type": "check_balance"}, True),
-    ("nimetumia pesa ngapi wiki hii", {"type": "transaction_history"}, True),
+    ("nimetumia pesa ngapi wiki hii", {"type": "spending_summary", "period": "this_week"}, True),
     ("when will mama receive the 500", {**NULL, "language": "en"}, False),
     # --- The red team's second set (v2, new phrasings).
     # A leading "oh" (or "double oh") of a spelled account was dropped: a wrong account, confidently.
@@ -245,6 +245,6 @@ def test_redteam3(text: str, expect: dict[str, Any], confident: bool) -> None:
             assert got[key] == want, (key, got)
     if confident:
         assert r.confidence >= 80, got
-        assert r.actionable or r.type in ("check_balance", "transaction_history"), got
+        assert r.actionable or r.type in ("check_balance", "transaction_history", "spending_summary"), got
     else:
         assert not r.confident, got

@@ -74,7 +74,11 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("tuma 3 thao kwa mama", {"type": T, "amount": "3000.00", "contact_id": "c03"}),
     ("tuma elfu 2 kwa mama", {"type": T, "amount": "2000.00", "contact_id": "c03"}),
     ("tuma 2k kwa kevin mutua", {"type": T, "amount": "2000.00", "contact_id": "c09"}),
-    ("naomba utume... no: naomba tuma 700 bob kwa Pete", {"type": T, "amount": "700.00", "confident": False}),
+    # "utume" (the polite subjunctive) is a send verb: the restated command is the same command.
+    (
+        "naomba utume... no: naomba tuma 700 bob kwa Pete",
+        {"type": T, "amount": "700.00", "contact_id": "c06"},
+    ),
     ("give JK two hundred bob", {"type": T, "amount": "200.00", "contact_id": "c02"}),
     ("tuma JK mia mbili", {"type": T, "amount": "200.00", "contact_id": "c02"}),
     # --- send to a phone number (written and spoken)
@@ -254,7 +258,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("don't send 500 to mama", {"type": None, "confident": False}),
     ("usitume 500 kwa mama", {"type": None, "confident": False}),
     ("send 500 to mama and 300 to pete", {"type": T, "confident": False}),
-    ("send 500 to pete for lunch", {"type": T, "confident": False}),
+    # A reason after the recipient is set aside (issue 21): it holds nothing the parser listens for.
+    ("send 500 to pete for lunch", {"type": T, "amount": "500.00", "contact_id": "c06"}),
+    ("send 500 to pete for 2 lunches", {"type": T, "confident": False}),
     ("send 100 to 0712345678 Grace", {"type": T, "confident": False}),
     ("send 500 600 to mama", {"type": T, "confident": False}),
     ("send one hundred point five zero to mama", {"type": T, "amount": "100.50"}),

@@ -48,7 +48,7 @@ async def test_user_add_creates_a_user_and_a_token(
             "--plan",
             "basic",
             "--pin",
-            "4321",
+            "4831",
             "--json",
             "--database-url",
             database_url,
@@ -67,8 +67,8 @@ async def test_user_add_creates_a_user_and_a_token(
         phone,
         Decimal("2500.50"),
     )
-    assert profile["pin_hash"].startswith("$argon2") and "4321" not in profile["pin_hash"]
-    assert verify_pin(profile["pin_hash"], "4321") and not verify_pin(profile["pin_hash"], "1234")
+    assert profile["pin_hash"].startswith("$argon2") and "4831" not in profile["pin_hash"]
+    assert verify_pin(profile["pin_hash"], "4831") and not verify_pin(profile["pin_hash"], "1234")
     assert await pool.fetchval("SELECT phone FROM auth.users WHERE id = $1", user_id) == phone
     sub = await pool.fetchrow("SELECT * FROM subscriptions WHERE user_id = $1", user_id)
     assert (
@@ -97,7 +97,7 @@ async def test_cli_refusals_are_clear(database_url: str, tmp_path: Path) -> None
         (["user", "add", "--phone", fresh_phone(), "--balance", "-5"], "negative"),
         (["user", "add", "--phone", fresh_phone(), "--balance", "abc"], "amount"),
         (["token", str(uuid.uuid4())], "no user"),
-        (["token", "not-a-uuid"], "not a user id"),
+        (["token", "not-a-uuid"], "neither a user id nor a Kenyan mobile number"),
     ]
     for args, words in cases:
         done = ongea([*args, "--database-url", database_url], tmp_path)

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from ledger.fees import fee_for
 from ledger.invariants import check_invariants
 from ledger.models import Balance, LedgerError, ProposalRequest
 from ledger.service import Ledger
@@ -107,8 +106,6 @@ async def test_fee_from_plan_rounded_half_up(
         request = ProposalRequest.build(type="buy_goods_till", amount=amount, till="123456")
     p = await ledger.propose(user, request)
     assert p.fee == D(fee)
-    rates = {"free": "0.02", "basic": "0.01", "pro": "0.005", "business": "0.003"}
-    assert fee_for(D(amount), D(rates[plan])) == D(fee)
 
 
 async def test_no_active_subscription_means_free_terms(
@@ -194,7 +191,7 @@ async def test_unknown_user_is_refused(ledger: Ledger) -> None:
 async def test_monthly_limit_counts_transactions_that_reached_processing(
     ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
-    user = await make_user("10000.00", plan="free")  # 5 a month
+    user = await make_user("10000.00", plan="free", pin="4321")  # 5 a month
     spare = await ledger.propose(user, send("100"))  # pending: does not count
     for i in range(5):
         p = await ledger.propose(user, send("100"))
@@ -223,10 +220,10 @@ async def test_daily_limit_in_nairobi_time(make_user: MakeUser, pool: asyncpg.Po
     midnight = datetime.combine(local_now.date() + timedelta(days=1), datetime.min.time(), nairobi)
     clock = Clock(midnight - timedelta(minutes=30))
     ledger = Ledger(pool, clock=clock)
-    user = await make_user("700000.00", plan="business")
+    user = await make_user("700000.00", plan="business", pin="4321")
     for _ in range(2):
         p = await ledger.propose(user, send("250000"))
-        await ledger.confirm(p.id, user, 1, voice_verified=True)
+        await ledger.confirm(p.id, user, 1, voice_verified=True, pin="4321")
     with pytest.raises(LedgerError) as err:
         await ledger.propose(user, send("10"))
     assert err.value.code == "daily_limit"
@@ -239,12 +236,12 @@ async def test_daily_limit_in_nairobi_time(make_user: MakeUser, pool: asyncpg.Po
 async def test_daily_limit_rechecked_at_confirm(
     ledger: Ledger, make_user: MakeUser, pool: asyncpg.Pool
 ) -> None:
-    user = await make_user("800000.00", plan="business")
+    user = await make_user("800000.00", plan="business", pin="4321")
     first = await ledger.propose(user, send("250000"))
     second = await ledger.propose(user, send("250000"))
     third = await ledger.propose(user, send("1000"))
-    await ledger.confirm(first.id, user, 1, voice_verified=False)
-    await ledger.confirm(second.id, user, 1, voice_verified=False)
+    await ledger.confirm(first.id, user, 1, voice_verified=False, pin="4321")
+    await ledger.confirm(second.id, user, 1, voice_verified=False, pin="4321")
     with pytest.raises(LedgerError) as err:
         await ledger.confirm(third.id, user, 1, voice_verified=False)
     assert err.value.code == "daily_limit"

@@ -1,5 +1,5 @@
 """Crash tests of the real `ongea-pesa serve` (issue 7): the process is SIGKILLed at each point of a payout,
-a top-up and a C2B deposit (`ONGEA_FAULT` arms `ledger.payouts.fault_point`), including between recording
+a top-up and a C2B deposit (`ONGEA_FAULT` arms `ledger.faults.fault_point`), including between recording
 a callback and applying it; after a restart every payment is credited or paid exactly once (or, when the
 customer never paid, not at all) and every invariant holds."""
 
@@ -18,13 +18,14 @@ import aiohttp
 import asyncpg
 import pytest
 
-from ledger.daraja.simulator import Simulator
+from daraja_sim import Simulator
+from ledger.c2b import PULL_PATH
 from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
 from tests.mpesa.conftest import free_port, fresh_phone
-from tests.serving import FaultProcess
+from tests.serving import FaultProcess, a_round_passes, poll_until
 from voice_server.auth import mint_user_token
 
 JWT_SECRET = "crash-jwt-secret-" + uuid.uuid4().hex
@@ -77,7 +78,7 @@ async def rig(pool: asyncpg.Pool, database_url: str, tmp_path: Path) -> AsyncIte
         env,
         tmp_path / "serve.log",
         base=f"http://127.0.0.1:{port}",
-        start_tries=600,
+        start_tries=2400,  # 120 s: a hang guard (a loaded machine starts Python slowly)
         kill_limit=20.0,
         stop_grace=15,
     )
@@ -161,14 +162,20 @@ async def test_a_topup_is_credited_exactly_once_whatever_the_crash(rig: Rig, fau
     assert row["status"] == "pending" and await rig.pool.fetchval(
         "SELECT wallet_balance FROM profiles WHERE id = $1", user
     ) == Decimal("0.00")
+    pulls = len(rig.sim.requests_to(PULL_PATH))
     await rig.server.start(None)
     if fault == "topup_before_push":
         assert paid == []  # the prompt never left: nothing to credit, ever
-        await asyncio.sleep(4)  # several rounds, a Pull Transactions included
+        # Rounds go by, a Pull Transactions for the lost push included, and find nothing to credit.
+        await poll_until(
+            "a Pull Transactions after the restart",
+            lambda: len(rig.sim.requests_to(PULL_PATH)) > pulls,
+            wait=40,
+        )
     else:
         assert len(paid) == 1
         await rig.until("SELECT status = 'completed' FROM mpesa_transactions WHERE id = $1", row["id"])
-        await asyncio.sleep(1.5)  # more rounds: nothing credits it again
+    await a_round_passes(rig.pool)  # more rounds: nothing credits it (again)
     rig.server.stop()
     wallet = await rig.pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user)
     assert wallet == Decimal(777 * len(paid))
@@ -202,7 +209,7 @@ async def test_a_deposit_is_credited_exactly_once_whatever_the_crash(rig: Rig, f
     )
     await rig.server.start(None)
     await rig.until("SELECT status = 'completed' FROM transactions WHERE id = $1", proposal.id)
-    await asyncio.sleep(1.5)
+    await a_round_passes(rig.pool)  # more rounds: nothing credits it again
     rig.server.stop()
     assert "already_registered" in rig.server.log_path.read_text()  # and the server ran on
     row = await rig.pool.fetchrow("SELECT * FROM transactions WHERE id = $1", proposal.id)

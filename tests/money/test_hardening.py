@@ -22,7 +22,7 @@ import jwt
 import pytest
 
 from ledger.db import create_pool
-from tests.serving import ServeProcess
+from tests.serving import ServeProcess, poll_until
 from voice_server.app import AppRunner, create_app, redact_path
 from voice_server.auth import TokenError, mint_user_token, verify_user_token
 from voice_server.settings import Settings
@@ -44,7 +44,7 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ONGEA_DB_POOL_MIN="1",
         ONGEA_DB_POOL_MAX="5",
     )
-    server = ServeProcess(["--database-url", database_url], env, limit=60)
+    server = ServeProcess(["--database-url", database_url], env, limit=180)  # a hang guard
     yield server
     server.stop()
 
@@ -55,16 +55,27 @@ def _host_port(base: str) -> tuple[str, int]:
 
 
 async def test_the_callback_secret_is_never_logged(served: ServeProcess) -> None:
+    # Every bad callback that reaches a handler is logged (the STK and payout ones as malformed, the C2B
+    # confirmations as unreadable): the secret is looked for once those lines are in the log.
+    kinds = ("malformed STK callback", "malformed payout_result callback", "C2B confirmation unreadable")
+
+    def logged() -> list[int]:
+        text = served.output()
+        return [text.count(kind) for kind in kinds]
+
+    before = logged()
     base = served.base
     async with aiohttp.ClientSession() as http:
         for path in ("stk", "stk/not-a-uuid", "payout/result", "c2b/confirmation", "c2b/validation", "nope"):
             for data in (b"{}", b"{broken", b'{"Body": {"stkCallback": {"CheckoutRequestID": 5}}}'):
                 async with http.post(f"{base}/v1/callbacks/{CALLBACK_SECRET}/{path}", data=data) as resp:
                     assert resp.status < 500, (path, data, await resp.text())
-    await asyncio.sleep(0.3)
-    text = served.output()
-    assert "/v1/callbacks/" in text or "callback" in text  # the requests were logged about at DEBUG
-    assert CALLBACK_SECRET not in text
+    want = [6, 3, 3]
+    await poll_until(
+        f"the server to log {dict(zip(kinds, want, strict=True))}",
+        lambda: [n - b for n, b in zip(logged(), before, strict=True)] == want,
+    )
+    assert CALLBACK_SECRET not in served.output()
     assert redact_path(f"/v1/callbacks/{CALLBACK_SECRET}/stk/1") == "/v1/callbacks/***/stk/1"
     assert redact_path(f"/v1/mpesa/{CALLBACK_SECRET}/stk") == "/v1/mpesa/***/stk"
 
@@ -166,7 +177,7 @@ def _serve_with(
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # a hang guard: under load the refusal can take a minute to come
     )
 
 
@@ -199,15 +210,43 @@ def test_serve_refuses_a_payout_rate_too_slow_for_the_lease(database_url: str, t
     assert "Traceback" not in done.stderr
 
 
-# Each process waits for the starting gun, then asks for the secret: they create it at the same moment.
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        # A production server never arms the crash tests' fault injection.
+        (
+            {
+                "ONGEA_FAULT": "after_send_before_record",
+                "DARAJA_ENVIRONMENT": "production",
+                "DARAJA_C2B_SHORTCODE": "174379",
+            },
+            "ONGEA_FAULT is for the crash tests",
+        ),
+        # A point that does not exist would never fire: refused, not ignored.
+        ({"ONGEA_FAULT": "after_sned_before_record"}, "bad setting ONGEA_FAULT"),
+    ],
+)
+def test_serve_refuses_a_fault_injection_outside_the_crash_tests(
+    database_url: str, tmp_path: Path, settings: dict[str, str], says: str
+) -> None:
+    done = _serve_with(database_url, tmp_path, settings)
+    assert done.returncode != 0, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if "ONGEA_FAULT" in line]
+    assert len(lines) == 1 and says in lines[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "listening on" not in done.stdout
+
+
+# Each process loads the code, says it is ready, waits for the starting gun, then asks for the secret: they
+# create it at the same moment.
 _RACER = """
-import os, sys, time
+import sys, time
 from pathlib import Path
-gun = Path(sys.argv[2])
+from voice_server.local_secrets import local_secret
+data_dir, gun, ready = map(Path, sys.argv[1:4])
+ready.touch()
 while not gun.exists():
     time.sleep(0.001)
-from voice_server.local_secrets import local_secret
-print(local_secret(Path(sys.argv[1]), "jwt_secret"))
+print(local_secret(data_dir, "jwt_secret"))
 """
 
 
@@ -215,15 +254,22 @@ def test_local_secrets_created_by_many_processes_at_once_are_never_read_empty(tm
     for round_ in range(3):
         data_dir = tmp_path / f"round{round_}"
         gun = tmp_path / f"gun{round_}"
+        ready = [tmp_path / f"ready{round_}-{i}" for i in range(16)]
         racers = [
             subprocess.Popen(
-                [sys.executable, "-c", _RACER, str(data_dir), str(gun)], stdout=subprocess.PIPE, text=True
+                [sys.executable, "-c", _RACER, str(data_dir), str(gun), str(path)],
+                stdout=subprocess.PIPE,
+                text=True,
             )
-            for _ in range(16)
+            for path in ready
         ]
-        time.sleep(0.5)  # all started and waiting
+        deadline = time.monotonic() + 120  # a hang guard: 16 Pythons start slowly on a loaded machine
+        while not all(path.exists() for path in ready):  # all started and waiting
+            assert all(r.poll() is None for r in racers), "a racer died before the gun"
+            assert time.monotonic() < deadline, "the racers did not all start"
+            time.sleep(0.01)
         gun.touch()
-        values = [r.communicate(timeout=60)[0].strip() for r in racers]
+        values = [r.communicate(timeout=180)[0].strip() for r in racers]
         assert len(set(values)) == 1 and len(values[0]) >= 32, values
         stored = (data_dir / "secrets" / "jwt_secret").read_text()
         assert stored == values[0]

@@ -8,8 +8,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from daraja_sim import Behaviour
 from ledger.daraja import client as api
-from ledger.daraja.simulator import Behaviour
 from tests.mpesa.conftest import Harness
 
 
@@ -51,12 +51,19 @@ async def test_success_callbacks_with_fresh_checkout_ids_credit_a_topup_once(har
         async with harness.http.post(url, json=payload) as resp:
             answers.append((resp.status, await resp.json()))
     assert all(status == 200 for status, _ in answers)
-    await asyncio.sleep(1.0)  # the STK queries of those pushes: M-Pesa knows none of them
+
+    async def states() -> list[str]:
+        rows = await harness.pool.fetch(
+            "SELECT status FROM mpesa_stk_alternates WHERE topup_id = $1", uuid.UUID(body["topup_id"])
+        )
+        return sorted(r["status"] for r in rows)
+
+    async def all_queried() -> bool:  # the STK queries of those pushes: M-Pesa knows none of them
+        return len(rows := await states()) == 5 and "to_query" not in rows
+
+    await harness.wait_for(all_queried, limit=30)
+    assert await states() == ["unknown_checkout"] * 5
     assert await harness.wallet(user) == Decimal("400.00")
-    states = await harness.pool.fetch(
-        "SELECT status FROM mpesa_stk_alternates WHERE topup_id = $1", uuid.UUID(body["topup_id"])
-    )
-    assert sorted(r["status"] for r in states) == ["unknown_checkout"] * 5
 
 
 async def test_concurrent_duplicate_callbacks_are_acknowledged_and_credit_once(harness: Harness) -> None:

@@ -19,13 +19,14 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from daraja_sim import Simulator
 from ledger.daraja.client import DarajaClient, DarajaConfig
-from ledger.daraja.simulator import Simulator
 from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest
 from ledger.pace import Pace
 from ledger.service import Ledger
 from ledger.users import create_user
+from tests.gate_rules import confirm_as_a_person
 from voice_server.app import AppRunner, create_app
 from voice_server.auth import mint_user_token
 from voice_server.mpesa_routes import MPESA_KEY, MpesaService, add_mpesa_routes
@@ -34,6 +35,7 @@ from voice_server.settings import Settings
 _phones = itertools.count(random.Random().randrange(0, 1_000_000) * 10)
 CALLBACK_SECRET = "test-callback-secret-" + uuid.uuid4().hex[:8]
 JWT_SECRET = "test-jwt-secret-" + uuid.uuid4().hex
+PIN = "2580"  # every user's: the keypad answer when the ledger asks for it (who may spend)
 
 
 def fresh_phone() -> str:
@@ -94,7 +96,7 @@ class Harness:
         return f"{self.base_url}/v1/callbacks/{CALLBACK_SECRET}"
 
     async def user(self, balance: str = "10000.00", plan: str = "pro", **profile: object) -> uuid.UUID:
-        new = await create_user(self.pool, fresh_phone(), balance=Decimal(balance), plan=plan)
+        new = await create_user(self.pool, fresh_phone(), balance=Decimal(balance), plan=plan, pin=PIN)
         if profile:
             sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(profile))
             await self.pool.execute(
@@ -112,7 +114,7 @@ class Harness:
             user_id,
             ProposalRequest(type=type_, amount=Decimal(amount), **fields),  # type: ignore[arg-type]
         )
-        await self.ledger.confirm(proposal.id, user_id, proposal.version, voice_verified=True)
+        await confirm_as_a_person(self.ledger, proposal.id, user_id, proposal.version, pin=PIN)
         return proposal.id
 
     async def wait_for(self, predicate: Callable[[], Awaitable[bool]], limit: float = 10.0) -> None:

@@ -1,7 +1,7 @@
 """The server's M-Pesa side as its own OS process, for the crash tests: callback routes, top-ups and the
 background service (payout worker, reconciliation), configured like production from the environment.
 
-Run as `python tests/mpesa/crash_server.py`; `ONGEA_FAULT` (see `ledger.payouts.fault_point`) makes it
+Run as `python tests/mpesa/crash_server.py`; `ONGEA_FAULT` (see `ledger.faults.fault_point`) makes it
 SIGKILL itself at a chosen point.
 """
 

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
+from daraja_sim import Simulator
 from ledger.daraja import client as api
-from ledger.daraja.simulator import Simulator
 from ledger.pace import Pace
 from ledger.payouts import PayoutWorker
 from tests.mpesa.conftest import Harness, held_pace, lease_runs_out

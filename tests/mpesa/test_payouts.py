@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
+from daraja_sim import Behaviour
 from ledger.daraja import client as api
-from ledger.daraja.simulator import Behaviour
 from ledger.payouts import PayoutWorker
 from tests.mpesa.conftest import CALLBACK_SECRET, Harness
 
@@ -186,7 +186,9 @@ async def test_lost_answer_then_duplicate_id_is_treated_as_sent(harness: Harness
     """Daraja accepted the payout but its answer was lost: the resend is refused as a duplicate, which
     means 'already sent', and the one real payout settles once."""
     user = await harness.user()
-    harness.sim.add_rule(Behaviour(lose_response=True, delay=0.3), amount=2222, times=1)
+    harness.sim.add_rule(
+        Behaviour(lose_response=True, delay=3.0), amount=2222, times=1
+    )  # result after the resend
     quick_retries(harness, backoff_base=0.02, backoff_cap=0.05)
     tx = await harness.confirmed(user, "send_phone", "2222", phone="0712345678")
     row = await harness.settled(tx)
@@ -264,9 +266,10 @@ async def test_callback_with_another_amount_is_refused_and_logged(
     await harness.wait_for(refused)
     assert (await harness.tx(tx))["status"] == "processing"
     assert any("REFUSED" in r.getMessage() and str(tx) in r.getMessage() for r in caplog.records)
-    [delivery] = [
-        d for d in harness.sim.deliveries if d.body["Result"]["OriginatorConversationID"] == str(tx)
-    ]
+    [delivery] = await harness.sim.delivered(
+        harness.service.urls.payout_result,
+        where=lambda d: d.body["Result"]["OriginatorConversationID"] == str(tx),
+    )
     assert delivery.status == 200
     # The truth still arrives: the status query (amount right) settles it.
     row = await harness.settled(tx, limit=15)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
 
-import aiohttp
-
 from ledger.daraja.client import DarajaClient, DarajaConfig
 from tests.mpesa.conftest import free_port
+from tests.serving import wait_healthy
 
 
 async def test_mpesa_sim_command_serves_daraja(tmp_path: Path) -> None:
@@ -24,14 +22,8 @@ async def test_mpesa_sim_command_serves_daraja(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"{base}/simulator/requests") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
+        up = await wait_healthy(f"{base}/simulator/requests", tries=1200, pause=0.05, proc=proc)
+        assert up, "mpesa-sim did not start"
         config = DarajaConfig(
             base_url=base, consumer_key="k", consumer_secret="s", shortcode="174379",
             passkey="bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
@@ -48,3 +40,17 @@ async def test_mpesa_sim_command_serves_daraja(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert b"simulator listening on" in out
+
+
+def test_production_like_needs_credentials_and_callbacks_to_needs_a_public_url(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "ONGEA_DATA_DIR": str(tmp_path)}
+    refused = subprocess.run(
+        [sys.executable, "-m", "voice_server.cli", "mpesa-sim", "--port", "0", "--production-like"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--production-like needs --consumer-key" in refused.stderr
+    refused = subprocess.run(
+        [sys.executable, "-m", "voice_server.cli", "mpesa-sim", "--port", "0", "--callbacks-to", "http://x"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--callbacks-to needs ONGEA_PUBLIC_URL" in refused.stderr

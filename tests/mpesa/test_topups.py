@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from daraja_sim import Behaviour
 from ledger.daraja import client as api
-from ledger.daraja.simulator import Behaviour
 from tests.mpesa.conftest import Harness
 
 

@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 
-from tests.serving import ServeProcess
+from ledger.db import create_pool
+from tests.serving import ServeProcess, a_round_passes, poll_until
+
+METRICS_TOKEN = "serve-test-metrics-token"
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_"))}
-    return {**clean, "ONGEA_DATA_DIR": str(tmp_path / "data"), "ONGEA_LOG_LEVEL": "INFO"}
+    return {
+        **clean,
+        "ONGEA_DATA_DIR": str(tmp_path / "data"),
+        "ONGEA_LOG_LEVEL": "INFO",
+        "ONGEA_METRICS_TOKEN": METRICS_TOKEN,
+    }
 
 
 @pytest.fixture
 def served(database_url: str, env: dict[str, str]) -> Iterator[str]:
-    server = ServeProcess(["--database-url", database_url], env, limit=60)
+    server = ServeProcess(["--database-url", database_url], env, limit=180)  # a hang guard
     assert any("M-Pesa simulator" in line for line in server.lines), "no word in the log of the simulator"
     yield server.base
     assert server.stop() == 0
@@ -43,7 +49,7 @@ async def test_health_metrics_and_json_errors(served: str) -> None:
             assert r.status == 404
             body = await r.json()
             assert body["error"]["code"] == "not_found"
-        async with http.get(f"{served}/metrics") as r:
+        async with http.get(f"{served}/metrics", headers=METRICS_HEADERS) as r:
             assert r.status == 200
             text = await r.text()
             assert 'ongea_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
@@ -89,25 +95,24 @@ async def test_topup_through_the_simulator_credits_the_wallet_once(
             assert (await r.json())["error"]["code"] == "invalid_amount"
         async with http.post(f"{served}/v1/topups", json={"amount": 500}) as r:
             assert r.status == 401
-    conn = await asyncpg.connect(database_url)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
     try:
-        deadline = time.monotonic() + 20
-        balance = None
-        while time.monotonic() < deadline:
-            balance = await conn.fetchval(
+
+        async def wallet() -> Decimal:
+            value: Decimal = await pool.fetchval(
                 "SELECT wallet_balance FROM profiles WHERE id = $1", user["user_id"]
             )
-            if balance == Decimal("600.00"):
-                break
-            await asyncio.sleep(0.1)
-        assert balance == Decimal("600.00")
-        await asyncio.sleep(1.5)  # a second background round must not credit it again
-        assert await conn.fetchval(
-            "SELECT wallet_balance FROM profiles WHERE id = $1", user["user_id"]
-        ) == Decimal("600.00")
+            return value
+
+        async def credited() -> bool:
+            return await wallet() == Decimal("600.00")
+
+        await poll_until("the top-up credited", credited)
+        await a_round_passes(pool)  # a second background round must not credit it again
+        assert await wallet() == Decimal("600.00")
     finally:
-        await conn.close()
-    async with aiohttp.ClientSession() as http, http.get(f"{served}/metrics") as r:
+        await pool.close()
+    async with aiohttp.ClientSession() as http, http.get(f"{served}/metrics", headers=METRICS_HEADERS) as r:
         assert 'ongea_mpesa_callbacks_total{kind="stk",outcome="credited"} 1.0' in await r.text()
 
 

@@ -3,10 +3,13 @@ test can mint user tokens (as Supabase would) and sign webhooks (as ElevenLabs w
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import random
+import shutil
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -19,13 +22,15 @@ import jwt
 import pytest
 
 from ledger.users import create_user
-from tests.serving import ServeProcess
+from tests.serving import ServeProcess, SharedServes, shared_serve
 from voice_server.auth import mint_user_token
 from voice_server.session_tokens import mint_session_token
 
 JWT_SECRET = "test-user-jwt-secret-0123456789abcdef0123456789"
 SESSION_SECRET = "test-session-secret-0123456789abcdef0123456789"
 WEBHOOK_SECRET = "wsec_test_0123456789abcdef0123456789abcdef"
+METRICS_TOKEN = "test-metrics-token-0123456789"
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 _phones = itertools.count(random.Random().randrange(0, 10_000_000) * 10)
 
@@ -51,6 +56,7 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         "ONGEA_JWT_SECRET": JWT_SECRET,
         "ONGEA_SESSION_SECRET": SESSION_SECRET,
         "ELEVENLABS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ONGEA_METRICS_TOKEN": METRICS_TOKEN,
         "ONGEA_PAYOUT_RECONCILE_AFTER_SECONDS": "2",
         "ONGEA_DB_POOL_MIN": "1",
         "ONGEA_DB_POOL_MAX": "6",  # the shared PostgreSQL serves 8 engineers
@@ -58,16 +64,41 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def quick_start_server(**extra: str) -> Iterator[tuple[ServeProcess, Path]]:
+    """`ongea-pesa serve` exactly as the Quick start runs it: no DATABASE_URL, no Daraja credentials, so the
+    embedded PostgreSQL (pgserver) under its data dir and the M-Pesa simulator (and the demo-user route). A
+    short folder of its own: a long one would not fit the database's socket path, and pytest prunes old
+    tmp_path folders."""
+    data = Path(tempfile.mkdtemp(prefix="ongea-talk-"))
+    env = server_env(data, **extra)
+    env.pop("DATABASE_URL", None)
+    env.pop("ONGEA_DATABASE_URL", None)
+    served = ServeProcess([], env, limit=180)
+    try:
+        yield served, data
+    finally:
+        code = served.stop()
+        shutil.rmtree(data, ignore_errors=True)
+        assert code == 0, served.log()
+
+
 def start_server(database_url: str, tmp: Path, **extra: str) -> Server:
     tmp.mkdir(parents=True, exist_ok=True)
-    return Server(["--database-url", database_url], server_env(tmp, **extra), limit=60)
+    return Server(["--database-url", database_url], server_env(tmp, **extra), limit=180)  # a hang guard
 
 
-@pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(database_url, tmp_path_factory.mktemp("srv"))
-    yield srv
-    assert srv.stop() == 0, srv.output()[-3000:]
+@pytest.fixture
+@shared_serve("server_conv")
+def server(
+    shared_serves: SharedServes, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Server:
+    """The server of this harness's settings, shared by every test that asks for it (`SharedServes`): its
+    `output()` is what it printed since the test began; it is stopped, and must exit cleanly, once a test
+    that does not use it comes, or at the end."""
+    return shared_serves.get(
+        "server_conv", lambda: start_server(database_url, tmp_path_factory.mktemp("srv"))
+    )
 
 
 @dataclass

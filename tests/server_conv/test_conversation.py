@@ -17,8 +17,9 @@ import asyncpg
 from elevenlabs.client import ElevenLabs
 from elevenlabs.conversational_ai.conversation import ClientTools, Conversation
 
-from tests.server_conv.conftest import MakeUser, Server
+from tests.server_conv.conftest import METRICS_HEADERS, MakeUser, Server
 from tests.server_conv.wsclient import Conv, mint, tool_result
+from tests.serving import poll_until
 
 
 async def _wait_status(
@@ -100,11 +101,13 @@ async def test_websockets_conversation_from_minting_to_completed_payout(
     assert shown[0]["transaction_id"] == transaction_id and shown[0]["status"] == "completed"
 
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{server.url}/metrics") as r:
+        async with http.get(f"{server.url}/metrics", headers=METRICS_HEADERS) as r:
             text = await r.text()
     assert 'ongea_turns_total{channel="ws",outcome="committed"}' in text
     assert "ongea_turn_seconds_bucket" in text and "ongea_ws_open_sessions" in text
-    assert f"turn session={session['session_id']} channel=ws input=PinEntry" in server.output()
+    # The log is read once it holds the PIN turn's line (so every line of this conversation is in).
+    pin_turn = f"turn session={session['session_id']} channel=ws input=PinEntry"
+    await poll_until("the PIN turn's log line", lambda: pin_turn in server.output(), wait=30)
     # The PIN is never logged. (As a word of its own: a random port or id can hold the same digits, as
     # 127.0.0.1:43215 once did, and that is not the PIN.)
     assert re.search(r"(?<!\w)4321(?!\w)", server.output()) is None

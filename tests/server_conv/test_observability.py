@@ -9,7 +9,7 @@ import re
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server_conv.conftest import MakeUser, Server
+from tests.server_conv.conftest import METRICS_HEADERS, MakeUser, Server
 from tests.server_conv.wsclient import Conv, Turn, mint
 from tests.serving import poll_until
 
@@ -44,7 +44,7 @@ def _kinds(turn: Turn) -> str:
 async def _metrics(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """/metrics as {(sample name, sorted labels): value}."""
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{server.url}/metrics") as r:
+        async with http.get(f"{server.url}/metrics", headers=METRICS_HEADERS) as r:
             assert r.status == 200
             text = await r.text()
     return {

@@ -30,7 +30,8 @@ async def test_a_client_that_stops_answering_pings_is_closed(fast_pings: Server,
     user = await make_user()
     session = await mint(fast_pings.url, user.token)
     answering, _ = await Conv.open(session["ws_url"])  # Conv.recv answers pings
-    silent = await websockets.connect(session["ws_url"])
+    # (another session of the same user: a session has one socket, the newest)
+    silent = await websockets.connect((await mint(fast_pings.url, user.token))["ws_url"])
     await silent.send(json.dumps({"type": "conversation_initiation_client_data"}))
 
     async def silent_until_closed() -> int:

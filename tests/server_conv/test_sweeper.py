@@ -17,6 +17,7 @@ from ledger.invariants import check_invariants
 from ledger.models import ProposalRequest, TransactionType
 from ledger.service import Ledger
 from tests.server_conv.conftest import MakeUser
+from tests.serving import poll_until
 from voice_server.sweeper import sweep
 
 
@@ -47,7 +48,15 @@ async def test_concurrent_sweeps_end_each_row_once(make_user: MakeUser, pool: as
         sessions.append(session_id)
         await ledger.propose(user.user_id, _send("100", session_id))
         loose.append((await short.propose(user.user_id, _send("50"))).id)
-    await asyncio.sleep(1.2)
+
+    async def stale() -> bool:  # by the database's clock, the one the sweeper reads
+        return bool(
+            await pool.fetchval(
+                "SELECT bool_and(expires_at <= now()) FROM transactions WHERE id = ANY($1::uuid[])", loose
+            )
+        )
+
+    await poll_until("the short-lived proposals to be past their expiry", stale, wait=30)
 
     results = await asyncio.gather(*(sweep(pool, batch=3) for _ in range(4)))
     assert sum(r.sessions_expired for r in results) >= len(sessions)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +16,7 @@ import asyncpg
 import pytest
 from pgserver.utils import PostmasterInfo
 
-from tests.server_conv.conftest import MakeUser, Server, server_env
+from tests.server_conv.conftest import MakeUser, Server, quick_start_server, server_env
 from tests.serving import ServeProcess
 
 # A turn answers in well under a second here; a talk still running after this long is stuck.
@@ -115,20 +113,8 @@ async def test_talk_without_a_token_refuses_clearly_off_the_embedded_defaults(
 
 @pytest.fixture
 def quick_start_serve() -> Iterator[tuple[ServeProcess, Path]]:
-    """`ongea-pesa serve` exactly as the Quick start runs it: no DATABASE_URL, no Daraja credentials, so the
-    embedded PostgreSQL (pgserver) under its data dir and the M-Pesa simulator. A short folder of its own: a
-    long one would not fit the database's socket path, and pytest prunes old tmp_path folders."""
-    data = Path(tempfile.mkdtemp(prefix="ongea-talk-"))
-    env = server_env(data)
-    env.pop("DATABASE_URL", None)
-    env.pop("ONGEA_DATABASE_URL", None)
-    served = ServeProcess([], env, limit=180)
-    try:
-        yield served, data
-    finally:
-        code = served.stop()
-        shutil.rmtree(data, ignore_errors=True)
-        assert code == 0, served.log()
+    with quick_start_server() as served:
+        yield served
 
 
 async def test_talk_without_a_token_pays_as_the_demo_user(

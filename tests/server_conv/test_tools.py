@@ -127,7 +127,6 @@ async def test_a_tap_and_a_spoken_yes_at_the_same_moment_debit_once(
     session = await mint(server.url, user.token)
     for _ in range(3):
         app, _ = await Conv.open(session["ws_url"])
-        voice, _ = await Conv.open(session["ws_url"])
         proposed = await app.say("send 500 to mama")
         card = proposed.calls("show_proposal")[0]
         p = card["parameters"]
@@ -144,9 +143,14 @@ async def test_a_tap_and_a_spoken_yes_at_the_same_moment_debit_once(
                     "version": p["version"],
                 },
             ),
-            voice.say("yes"),
+            tool(  # (a session has one socket: the spoken yes comes through parse_command)
+                server.url,
+                session["session_token"],
+                "parse_command",
+                {"session_id": session["session_id"], "text": "yes"},
+            ),
         )
-        outcomes = [results[0].summary["outcome"], results[1][1]["outcome"], results[2].summary["outcome"]]
+        outcomes = [results[0].summary["outcome"], results[1][1]["outcome"], results[2][1]["outcome"]]
         assert outcomes.count("committed") == 1, outcomes
         row = await pool.fetchrow(
             "SELECT * FROM transactions WHERE id = $1", uuid.UUID(str(p["proposal_id"]))
@@ -158,7 +162,6 @@ async def test_a_tap_and_a_spoken_yes_at_the_same_moment_debit_once(
         )
         assert sorted(r["change_amount"] for r in debits) == sorted([-row["amount"], -row["fee"]])
         await app.close()
-        await voice.close()
     txs = await pool.fetch("SELECT amount, fee, status FROM transactions WHERE user_id = $1", user.user_id)
     assert len(txs) == 3
     wallet, held = await _wallet(pool, user.user_id)

@@ -12,7 +12,8 @@ import uuid
 import aiohttp
 import asyncpg
 
-from tests.server_conv.conftest import WEBHOOK_SECRET, MakeUser, Server
+from tests.server_conv.conftest import METRICS_HEADERS, WEBHOOK_SECRET, MakeUser, Server
+from voice_server.sweeper import sweep
 
 
 def sign(body: str, secret: str = WEBHOOK_SECRET, stamp: int | None = None) -> str:
@@ -103,9 +104,37 @@ async def test_bad_signatures_are_refused_and_store_nothing(
             f"{server.url}/v1/webhooks/elevenlabs", data=junk, headers={"ElevenLabs-Signature": sign(junk)}
         ) as r:
             assert r.status == 400
-        async with http.get(f"{server.url}/metrics") as r:
+        async with http.get(f"{server.url}/metrics", headers=METRICS_HEADERS) as r:
             assert 'ongea_elevenlabs_webhooks_total{outcome="bad_signature"}' in await r.text()
     stored = await pool.fetchval(
         "SELECT count(*) FROM voice_session_transcripts WHERE conversation_id = $1", conversation
     )
     assert stored == 0
+
+
+async def test_a_pin_said_in_the_call_is_not_kept_and_the_transcript_goes_with_the_turns(
+    server: Server, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    user = await make_user()
+    session_id = await _session(server, user.token)
+    conversation = f"conv_{uuid.uuid4().hex}"
+    body = payload(session_id, conversation, "my pin is 7 3 9 5")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{server.url}/v1/webhooks/elevenlabs", data=body, headers={"ElevenLabs-Signature": sign(body)}
+        ) as r:
+            assert r.status == 200, await r.text()
+    row = await pool.fetchrow(
+        "SELECT transcript::text, payload::text FROM voice_session_transcripts WHERE conversation_id = $1",
+        conversation,
+    )
+    assert "7 3 9 5" not in row["transcript"] and "7 3 9 5" not in row["payload"], dict(row)
+    assert "Habari!" in row["transcript"] and "a PIN said aloud" in row["transcript"]
+    await pool.execute(
+        """UPDATE voice_session_transcripts SET received_at = now() - interval '31 days'
+           WHERE conversation_id = $1""",
+        conversation,
+    )
+    await sweep(pool, turn_retention_days=30)
+    left = "SELECT count(*) FROM voice_session_transcripts WHERE conversation_id = $1"
+    assert await pool.fetchval(left, conversation) == 0

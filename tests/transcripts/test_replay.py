@@ -97,6 +97,9 @@ async def test_a_wrong_final_balance_fails_in_words(replayer: LocalReplayer, tmp
         ("name: x\n", "turns", "missing"),
         ("- just a list\n", "(top level)", "mapping"),
         ("name: [unclosed\n", "(yaml)", "YAML"),
+        ("name: x\nturns:\n  - {tap: confirm, asr_confidence: 0.5}\n", "turns.0", "asr_confidence"),
+        ("name: x\nturns:\n  - {user: hi, asr_confidence: 2}\n", "turns.0.asr_confidence", "less than"),
+        ("name: x\nturns:\n  - tool: {parameters: {}}\n", "turns.0.tool.name", "missing"),
     ],
 )
 def test_a_malformed_transcript_names_the_file_and_the_field(
@@ -159,3 +162,15 @@ async def test_a_user_the_ledger_refuses_fails_that_transcript_only(
     assert (
         not report.ok and report.error is not None and report.error.startswith("user: the ledger refused it")
     )
+
+
+async def test_an_unknown_tool_fails_that_transcript_in_words(
+    replayer: LocalReplayer, tmp_path: Path
+) -> None:
+    path = tmp_path / "tool.yaml"
+    path.write_text("name: x\nturns:\n  - tool: {name: transfer_everything, parameters: {amount: 5}}\n")
+    report = await replayer.run(load_transcript(path), str(path))
+    assert not report.ok and report.error == "tool.name: no tool named 'transfer_everything'"
+    path.write_text("name: x\nturns:\n  - tool: {name: propose_transaction, parameters: {amount: -5}}\n")
+    report = await replayer.run(load_transcript(path), str(path))
+    assert not report.ok and report.error is not None and report.error.startswith("tool.parameters:")

@@ -22,7 +22,7 @@ from voice_server.app_api import queries
 from voice_server.app_api.common import answer, read_body, read_model, user_db
 from voice_server.app_api.models import PlanList, StripeAck, SubscriptionRequest
 from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
-from voice_server.auth import request_user
+from voice_server.auth import profile_missing, request_user
 from voice_server.bodies import allow_larger_body
 from voice_server.http_errors import ApiError
 
@@ -73,7 +73,7 @@ async def change_plan(request: web.Request) -> web.Response:
     pool = request.app[POOL_KEY]
     async with pool.acquire() as conn, conn.transaction():
         if await conn.fetchval("SELECT id FROM profiles WHERE id = $1 FOR UPDATE", user_id) is None:
-            raise ApiError(404, "not_found", "this user has no profile")
+            raise profile_missing()
         current = await conn.fetchrow(
             """SELECT id, plan_type, stripe_subscription_id FROM subscriptions
                WHERE user_id = $1 AND status = 'active' AND now() >= current_period_start
@@ -144,7 +144,7 @@ async def _subscription_event(conn: asyncpg.Connection, kind: str, sub: dict[str
     customer = sub.get("customer") if isinstance(sub.get("customer"), str) else None
     plan = metadata.get("plan") if metadata.get("plan") in ("free", "basic", "pro", "business") else None
     row = await conn.fetchrow(
-        """SELECT id, user_id, stripe_event_at FROM subscriptions WHERE stripe_subscription_id = $1
+        """SELECT id, user_id, status, stripe_event_at FROM subscriptions WHERE stripe_subscription_id = $1
            ORDER BY created_at DESC LIMIT 1""",
         stripe_id,
     )
@@ -153,10 +153,13 @@ async def _subscription_event(conn: asyncpg.Connection, kind: str, sub: dict[str
             user_id = uuid.UUID(str(metadata.get("user_id")))
         except ValueError:
             return "ignored"
-        if plan is None or status == "cancelled":
+        if plan is None:
             return "ignored"
         if await conn.fetchval("SELECT id FROM profiles WHERE id = $1 FOR UPDATE", user_id) is None:
             return "ignored"
+        # A subscription first heard of as cancelled (its `deleted` overtook its `created`): its row is kept,
+        # cancelled and stamped with this event's time, so the older events still on their way find it and
+        # are ignored instead of putting a cancelled paid plan in force.
         if status == "active":  # the Stripe subscription replaces whatever plan was in force
             await end_plans_in_force(conn, user_id)
         await conn.execute(
@@ -180,6 +183,8 @@ async def _subscription_event(conn: asyncpg.Connection, kind: str, sub: dict[str
     await conn.execute("SELECT id FROM profiles WHERE id = $1 FOR UPDATE", row["user_id"])
     if row["stripe_event_at"] is not None and at < row["stripe_event_at"]:
         return "ignored"  # an older event delivered late: the newer one already said more
+    if row["status"] == "cancelled" and status != "cancelled" and at == row["stripe_event_at"]:
+        return "ignored"  # (Stripe stamps events to the second: in a tie, the cancellation stands)
     await conn.execute(
         """UPDATE subscriptions
            SET status = $2, current_period_start = coalesce($3, current_period_start),

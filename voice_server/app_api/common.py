@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ledger.reads import as_user
 from voice_server.appkeys import POOL_KEY
-from voice_server.auth import request_user
+from voice_server.auth import profile_missing, request_user
 from voice_server.http_errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
@@ -34,13 +34,14 @@ DATABASE_DOWN = (
 @asynccontextmanager
 async def user_db(request: web.Request, *, write: bool = False) -> AsyncIterator[asyncpg.Connection]:
     """The request's user (from the token, 401 otherwise) on a connection in role `authenticated` with
-    the user's claims, for one transaction: the founding policies confine every statement to their rows."""
+    the user's claims, for one transaction: the founding policies confine every statement to their rows.
+    A well-signed token of a user without a profile (on Supabase, anyone who signed up before the profile
+    was made, or whose profile was deleted) is a 403 `profile_missing` on every route, reads included."""
     user_id = request_user(request)
     try:
         async with as_user(request.app[POOL_KEY], user_id, readonly=not write) as conn:
-            if write and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM profiles)"):
-                # A well-signed token of a user without a profile (deleted since): nothing to write to.
-                raise ApiError(404, "not_found", "this user has no profile")
+            if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM profiles)"):
+                raise profile_missing()
             yield conn
     except DATABASE_DOWN:
         raise ApiError(

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,7 +19,7 @@ from voice_server.app_api import queries
 from voice_server.app_api.common import answer, read_model, user_db
 from voice_server.app_api.models import PinChange, PinChanged, ProfilePatch
 from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
-from voice_server.auth import request_user
+from voice_server.auth import profile_missing, request_user
 from voice_server.http_errors import ApiError
 
 
@@ -22,7 +27,7 @@ async def get_me(request: web.Request) -> web.Response:
     async with user_db(request) as conn:
         me = await queries.profile(conn)
     if me is None:
-        raise ApiError(404, "not_found", "this user has no profile")
+        raise profile_missing()
     return answer(me)
 
 
@@ -42,10 +47,10 @@ async def patch_me(request: web.Request) -> web.Response:
             except asyncpg.CheckViolationError:
                 raise ApiError(400, "invalid_amount", "an auto top-up must be a payable amount") from None
             if status != "UPDATE 1":
-                raise ApiError(404, "not_found", "this user has no profile")
+                raise profile_missing()
         me = await queries.profile(conn)
     if me is None:
-        raise ApiError(404, "not_found", "this user has no profile")
+        raise profile_missing()
     return answer(me)
 
 
@@ -54,29 +59,59 @@ def _locked(until: datetime) -> ApiError:
     return ApiError(423, "pin_locked", f"too many wrong PINs: the PIN cannot be used or changed until {when}")
 
 
+class PinChanges:
+    """What keeps `PUT /v1/me/pin` from being a lever on the server: each user may ask
+    `pin_change_rate_limit` times per `pin_change_rate_window_seconds` (on this process), and argon2 (slow on
+    purpose, run in threads) hashes at most `HASHING_AT_ONCE` PINs at a time, so a flood of PIN changes,
+    from one user or many, leaves the other threads and the event loop to everyone else."""
+
+    HASHING_AT_ONCE = 2
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self.asked: dict[uuid.UUID, deque[float]] = {}
+        self.hashing = asyncio.Semaphore(self.HASHING_AT_ONCE)
+
+    def allow(self, user_id: uuid.UUID) -> bool:
+        now = self.clock()
+        if len(self.asked) > 10_000:  # forget users whose window has passed
+            self.asked = {u: q for u, q in self.asked.items() if q and q[-1] > now - self.window}
+        times = self.asked.setdefault(user_id, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) >= self.limit:
+            return False
+        times.append(now)
+        return True
+
+
+PIN_CHANGES = web.AppKey("pin_changes", PinChanges)
+
+
 async def put_pin(request: web.Request) -> web.Response:
     """Sets the PIN, or changes it given the current one. A wrong current PIN is one attempt of the shared
     lockout (the same count as PINs said in a voice payment), so this cannot be used to guess it."""
     user_id = request_user(request)
     body = await read_model(request, PinChange)
+    changes = request.app[PIN_CHANGES]
+    if not changes.allow(user_id):
+        raise ApiError(429, "rate_limited", "too many PIN changes; wait a few minutes and try again")
+    async with changes.hashing:
+        return await _put_pin(request, user_id, body)
+
+
+async def _put_pin(request: web.Request, user_id: uuid.UUID, body: PinChange) -> web.Response:
     pool = request.app[POOL_KEY]
-    settings = request.app[SETTINGS_KEY]
     async with as_user(pool, user_id) as conn:
         row = await conn.fetchrow("SELECT pin_set, pin_locked_until FROM profiles")
     if row is None:
-        raise ApiError(404, "not_found", "this user has no profile")
+        raise profile_missing()
     if row["pin_locked_until"] is not None and row["pin_locked_until"] > datetime.now(UTC):
         raise _locked(row["pin_locked_until"])
     if row["pin_set"]:
         if body.current_pin is None:
             raise ApiError(400, "current_pin_required", "give current_pin to change the PIN")
-        check = await check_user_pin(
-            pool,
-            user_id,
-            body.current_pin,
-            max_attempts=settings.pin_max_attempts,
-            lock_seconds=settings.pin_lockout_seconds,
-        )
+        check = await check_user_pin(pool, user_id, body.current_pin)
         if check.outcome == "locked":
             assert check.locked_until is not None
             raise _locked(check.locked_until)
@@ -92,6 +127,8 @@ async def put_pin(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    settings = app[SETTINGS_KEY]
+    app[PIN_CHANGES] = PinChanges(settings.pin_change_rate_limit, settings.pin_change_rate_window_seconds)
     app.router.add_get("/v1/me", get_me)
     app.router.add_patch("/v1/me", patch_me)
     app.router.add_put("/v1/me/pin", put_pin)

@@ -6,7 +6,6 @@ outright instead of being silently dropped. Amounts go out as decimal strings wi
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -24,12 +23,17 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from ledger.limits import MAX_TRANSACTION_KES, kes
+from ledger.pins import weak_pin_reason
+
 PlanId = Literal["free", "basic", "pro", "business"]
 TransactionTypeName = Literal[
     "send_phone", "buy_goods_pochi", "buy_goods_till", "paybill", "withdraw", "bank_to_mpesa", "mpesa_to_bank"
 ]
 TransactionStatusName = Literal["pending", "processing", "completed", "failed", "cancelled"]
-MAX_PAYMENT = Decimal("250000")
+# One payment, payout or top-up at most (ledger.limits: the same number the ledger refuses above).
+MAX_PAYMENT = MAX_TRANSACTION_KES
+_FROM_1_TO_MAX = f"an amount is from 1 to {kes(MAX_TRANSACTION_KES)} shillings"
 
 _FORBID = ConfigDict(extra="forbid")
 
@@ -48,10 +52,10 @@ def parse_amount(value: Any, *, whole: bool = False, allow_zero: bool = False) -
     except (InvalidOperation, ValueError):
         raise api_error("invalid_amount", "the amount is not a number") from None
     if not amount.is_finite():  # before any comparison: comparing a Decimal NaN raises, it is no answer
-        raise api_error("invalid_amount", "an amount is from 1 to 250,000 shillings")
+        raise api_error("invalid_amount", _FROM_1_TO_MAX)
     low_ok = amount >= 0 if allow_zero else amount > 0
     if not low_ok or amount > MAX_PAYMENT:
-        raise api_error("invalid_amount", "an amount is from 1 to 250,000 shillings")
+        raise api_error("invalid_amount", _FROM_1_TO_MAX)
     if amount != amount.quantize(Decimal("0.01")):
         raise api_error("invalid_amount", "an amount has at most two decimal places")
     if whole and amount != amount.to_integral_value():
@@ -150,7 +154,7 @@ class ProfilePatch(BaseModel):
         default=None, description="KES: an auto top-up starts when a payment leaves less than this"
     )
     mpesa_auto_topup_amount: Decimal | SkipJsonSchema[None] = Field(
-        default=None, description="KES, whole shillings, 1 to 250,000"
+        default=None, description=f"KES, whole shillings, 1 to {kes(MAX_TRANSACTION_KES)}"
     )
     card_auto_topup: StrictBool | SkipJsonSchema[None] = None
     default_payment_method: Literal["wallet", "mpesa", "card"] | SkipJsonSchema[None] = None
@@ -168,19 +172,6 @@ class ProfilePatch(BaseModel):
 
 
 _PIN_PATTERN = r"^[0-9]{4,6}$"
-
-
-def weak_pin_reason(pin: str) -> str | None:
-    """Why a PIN is too easy to guess: all one digit, a run up or down (1234, 9876, 34567), or a short
-    block repeated (1212, 123123), among the first an attacker tries."""
-    if len(set(pin)) == 1:
-        return "a PIN cannot be one digit repeated"
-    if any(len(pin) % n == 0 and pin == pin[:n] * (len(pin) // n) for n in (2, 3)):
-        return "a PIN cannot be a few digits repeated like 1212 or 123123"
-    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
-    if steps in ({1}, {-1}):
-        return "a PIN cannot be a run of digits like 1234 or 9876"
-    return None
 
 
 class PinChange(BaseModel):
@@ -336,6 +327,10 @@ class Transaction(BaseModel):
     store: str
     bank_code: str
     mpesa_receipt: str = Field(description="M-Pesa's receipt once completed, else empty")
+    reference: str = Field(
+        default="",
+        description="The reference shown to people: M-Pesa's receipt code once there is one (else empty)",
+    )
     error_message: str | None
     voice_verified: bool
     created_at: datetime

@@ -32,61 +32,11 @@ from voice_server.app_api.models import (
     TransactionStatusName,
     TransactionTypeName,
 )
-
-_REF = "#/components/schemas/{model}"
-_USER: list[dict[str, list[str]]] = [{"userToken": []}, {"xiApiKey": []}]
-
-
-def _content(model: type[BaseModel]) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}
-
-
-def _op(
-    summary: str,
-    ok: tuple[int, type[BaseModel] | None, str],
-    *,
-    body: type[BaseModel] | None = None,
-    errors: tuple[int, ...] = (),
-    params: list[dict[str, Any]] | None = None,
-    secured: bool = True,
-) -> dict[str, Any]:
-    status, model, description = ok
-    success: dict[str, Any] = {"description": description}
-    if model is not None:
-        success["content"] = _content(model)
-    error = {
-        "description": "error",
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}},
-    }
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {
-            str(status): success,
-            **{str(e): error for e in sorted({*errors, 401, 503} if secured else errors)},
-        },
-    }
-    if secured:
-        op["security"] = _USER
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": _content(body)}
-    if params:
-        op["parameters"] = params
-    return op
-
-
-def _id(what: str) -> dict[str, Any]:
-    return {
-        "name": "id",
-        "in": "path",
-        "required": True,
-        "description": what,
-        "schema": {"type": "string", "format": "uuid"},
-    }
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
-
+from voice_server.app_api.openapi_parts import content as _content
+from voice_server.app_api.openapi_parts import op as _op
+from voice_server.app_api.openapi_parts import path_id as _id
+from voice_server.app_api.openapi_parts import query as _query
+from voice_server.app_api.plans_openapi import PLANS_MODELS, plans_paths
 
 _BEFORE = _query("before", {"type": "string", "maxLength": 200}, "next_before of the previous page")
 
@@ -248,4 +198,10 @@ def app_api_paths() -> tuple[list[type[BaseModel]], dict[str, Any]]:
         "description": "already on this plan",
         "content": _content(Subscription),
     }
-    return APP_MODELS, paths
+    paths.update(plans_paths())
+    from voice_server.app_api.api_keys import API_KEY_MODELS, api_key_paths
+    from voice_server.app_api.business import BUSINESS_MODELS, business_paths
+
+    paths.update(api_key_paths())
+    paths.update(business_paths())
+    return [*APP_MODELS, *PLANS_MODELS, *API_KEY_MODELS, *BUSINESS_MODELS], paths

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from intents.models import recipient_of
 from voice_server.app_api.models import (
     BalanceEntry,
     Contact,
@@ -194,14 +195,9 @@ def transaction(row: asyncpg.Record) -> Transaction:
         status=row["status"],
         amount=_money(row["amount"]),
         fee=_money(row["fee"]),
-        phone=row["phone"] or "",
-        till=row["till"] or "",
-        paybill=row["paybill"] or "",
-        account=row["account"] or "",
-        agent=row["agent"] or "",
-        store=row["store"] or "",
-        bank_code=row["bank_code"] or "",
+        **recipient_of(row),
         mpesa_receipt=row["mpesa_transaction_id"] or "",
+        reference=row["mpesa_transaction_id"] or "",
         error_message=row["error_message"],
         voice_verified=bool(row["voice_verified"]),
         created_at=row["created_at"],

@@ -16,9 +16,8 @@ import sys
 
 import asyncpg
 
-from voice_server.loop import run as run_loop
 from voice_server.mpesa_routes import MpesaService
-from voice_server.runtime import command_settings, configure_logging, open_database, refused_to_start
+from voice_server.runtime import database, run_long_running
 from voice_server.settings import Settings
 
 log = logging.getLogger("ongea_pesa")
@@ -33,19 +32,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = command_settings(args.database_url)
-    configure_logging(settings)
-    if refused_to_start(settings):
-        return 2
+    overrides = {"database_url": args.database_url} if args.database_url else None
+    return run_long_running(
+        "mpesa-worker", lambda settings: _work(settings, args.seconds, args.interval), overrides=overrides
+    )
+
+
+async def _work(settings: Settings, seconds: float | None, interval: float) -> int | None:
     try:
-        return run_loop(_work(settings, args.seconds, args.interval))
+        async with database(settings, max_size=4) as pool:
+            return await _rounds(pool, settings, seconds, interval)
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"ongea-pesa: database unreachable: {exc}", file=sys.stderr)
         return 1
 
 
-async def _work(settings: Settings, seconds: float | None, interval: float) -> int:
-    pool = await open_database(settings, max_size=4)
+async def _rounds(pool: asyncpg.Pool, settings: Settings, seconds: float | None, interval: float) -> int:
     service = MpesaService(pool, settings, poll_interval=interval)
     try:
         await service.start_without_loop()
@@ -63,4 +65,3 @@ async def _work(settings: Settings, seconds: float | None, interval: float) -> i
         return 1 if done.failed else 0  # a run whose last round failed is not a success
     finally:
         await service.stop()
-        await pool.close()

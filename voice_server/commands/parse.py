@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from voice_server.commands.arg_types import probability
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("parse", help="turn a spoken command into a transaction intent (JSON)")
@@ -16,7 +18,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--jsonl", action="store_true", help="read one utterance per line on stdin, write JSON lines"
     )
-    p.add_argument("--asr-confidence", type=float, default=None, help="the recogniser's confidence, 0..1")
+    p.add_argument(
+        "--asr-confidence", type=probability, default=None, help="the recogniser's confidence, 0..1"
+    )
     p.add_argument("text", nargs="?", default=None, help="the utterance (unless --jsonl)")
     p.set_defaults(func=run)
 

@@ -16,7 +16,7 @@ import time
 
 from voice_server.conversation.replay import Report, local_replayer, replay_files, summary
 from voice_server.loop import run as run_loop
-from voice_server.runtime import command_settings, open_database
+from voice_server.runtime import command_settings, database
 from voice_server.settings import Settings
 
 
@@ -44,12 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def replay_local(paths: list[str], settings: Settings) -> list[Report]:
-    pool = await open_database(settings, max_size=10)
-    try:
+    async with database(settings, max_size=10) as pool:
         async with local_replayer(pool, settings) as replayer:
             return await replay_files(paths, replayer)
-    finally:
-        await pool.close()
 
 
 def report(reports: list[Report], seconds: float, *, as_json: bool) -> int:

@@ -9,10 +9,10 @@ import socket
 from aiohttp import web
 
 from voice_server.app import AppRunner, create_app
-from voice_server.loop import run as run_loop
+from voice_server.commands.arg_types import port_number
 from voice_server.loop import settle_garbage_collector, until_signal
 from voice_server.mpesa_routes import setup_mpesa
-from voice_server.runtime import configure_logging, open_database, refused_to_start
+from voice_server.runtime import database, run_long_running
 from voice_server.settings import Settings
 from voice_server.startup_errors import StartupError
 from voice_server.sweeper import setup_sweeper
@@ -24,7 +24,7 @@ log = logging.getLogger("ongea_pesa")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the server")
     p.add_argument("--host", help="listen address (default ONGEA_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (default ONGEA_PORT or 8080)")
+    p.add_argument("--port", type=port_number, help="listen port (default ONGEA_PORT or 8080)")
     p.add_argument("--database-url", help="PostgreSQL URL (default DATABASE_URL, else the embedded database)")
     p.set_defaults(func=run)
 
@@ -37,15 +37,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if args.database_url:
         overrides["database_url"] = args.database_url
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings)
-    if refused_to_start(settings):
-        return 2
-    try:
-        run_loop(serve(settings))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_long_running("serve", serve, overrides=overrides)
 
 
 async def serve(settings: Settings) -> None:
@@ -56,21 +48,20 @@ async def serve(settings: Settings) -> None:
         where = f"{settings.host}:{settings.port}"
         raise StartupError(f"cannot listen on {where}: {exc.strerror or exc} (pick another --port)") from None
     settings = settings.model_copy(update={"port": sock.getsockname()[1]})
-    pool = await open_database(settings)
-    app = create_app(settings, pool)
-    setup_mpesa(app)
-    setup_sweeper(app)
-    runner = AppRunner(app, settings)
-    await runner.setup()
-    try:
-        site = web.SockSite(runner, sock)
-        await site.start()
-        for address in runner.addresses:
-            log.info("Ongea Pesa listening on http://%s:%s", address[0], address[1])
-        settle_garbage_collector()
-        await until_signal()
-        log.info("shutting down: no new sessions; finishing the turns in flight")
-        await app[LIVE_KEY].shut_down()
-    finally:
-        await runner.cleanup()
-        await pool.close()
+    async with database(settings) as pool:
+        app = create_app(settings, pool)
+        setup_mpesa(app)
+        setup_sweeper(app)
+        runner = AppRunner(app, settings)
+        await runner.setup()
+        try:
+            site = web.SockSite(runner, sock)
+            await site.start()
+            for address in runner.addresses:
+                log.info("Ongea Pesa listening on http://%s:%s", address[0], address[1])
+            settle_garbage_collector()
+            await until_signal()
+            log.info("shutting down: no new sessions; finishing the turns in flight")
+            await app[LIVE_KEY].shut_down()
+        finally:
+            await runner.cleanup()

@@ -12,9 +12,8 @@ import json
 from collections.abc import Coroutine
 from typing import Any
 
-from voice_server.loop import run as run_loop
 from voice_server.loop import until_signal
-from voice_server.runtime import command_settings, configure_logging, open_database
+from voice_server.runtime import database, run_long_running
 from voice_server.settings import Settings
 from voice_server.sweeper import sweep, sweep_forever
 
@@ -27,30 +26,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = command_settings(args.database_url)
-    configure_logging(settings)
-    with contextlib.suppress(KeyboardInterrupt):
-        run_loop(_run(settings, once=args.once))
-    return 0
+    overrides = {"database_url": args.database_url} if args.database_url else None
+    return run_long_running(
+        "sweep", lambda settings: _run(settings, once=args.once), overrides=overrides, refuse_unsafe=False
+    )
 
 
 async def _run(settings: Settings, *, once: bool) -> None:
-    pool = await open_database(settings, max_size=2)
-    try:
+    async with database(settings, max_size=2) as pool:
         if once:
-            result = await sweep(pool)
+            result = await sweep(pool, turn_retention_days=settings.session_turn_retention_days)
             print(
                 json.dumps(
                     {
                         "sessions_expired": result.sessions_expired,
                         "proposals_expired": result.proposals_expired,
+                        "turns_removed": result.turns_removed,
                     }
                 )
             )
         else:
-            await _until_stopped(sweep_forever(pool, settings.sweep_interval_seconds))
-    finally:
-        await pool.close()
+            await _until_stopped(
+                sweep_forever(pool, settings.sweep_interval_seconds, settings.session_turn_retention_days)
+            )
 
 
 async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:

@@ -19,7 +19,7 @@ from ledger.reads import as_user
 from voice_server.app_api import queries
 from voice_server.app_api.models import Profile, Transaction
 from voice_server.loop import run as run_loop
-from voice_server.runtime import command_settings, open_database
+from voice_server.runtime import command_settings, database
 from voice_server.settings import Settings
 
 _DB_HELP = "PostgreSQL URL (default: DATABASE_URL, else the embedded database)"
@@ -42,7 +42,9 @@ def register(user_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.set_defaults(func=run_list)
 
 
-async def _resolve(pool: asyncpg.Pool, who: str) -> uuid.UUID | None:
+async def resolve_user(pool: asyncpg.Pool, who: str) -> uuid.UUID | None:
+    """A user by id or by phone number (any usual form); None when there is none. A `who` that is neither
+    raises LedgerError (from the phone normaliser)."""
     try:
         return (
             uuid.UUID(who)
@@ -58,9 +60,8 @@ async def _resolve(pool: asyncpg.Pool, who: str) -> uuid.UUID | None:
 
 
 async def _show(settings: Settings, who: str, n: int) -> tuple[Profile, list[Transaction]] | None:
-    pool = await open_database(settings, max_size=2)
-    try:
-        user_id = await _resolve(pool, who)
+    async with database(settings, max_size=2) as pool:
+        user_id = await resolve_user(pool, who)
         if user_id is None:
             return None
         async with as_user(pool, user_id) as conn:
@@ -68,8 +69,6 @@ async def _show(settings: Settings, who: str, n: int) -> tuple[Profile, list[Tra
             transactions, _ = await queries.transactions_page(conn, limit=n)
         assert profile is not None
         return profile, transactions
-    finally:
-        await pool.close()
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -123,8 +122,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 async def _list(settings: Settings, limit: int) -> list[dict[str, Any]]:
-    pool = await open_database(settings, max_size=2)
-    try:
+    async with database(settings, max_size=2) as pool:
         rows = await pool.fetch(
             """SELECT p.id, p.phone_number, p.wallet_balance, p.held_balance, p.created_at,
                       coalesce((SELECT s.plan_type FROM subscriptions s
@@ -135,8 +133,6 @@ async def _list(settings: Settings, limit: int) -> list[dict[str, Any]]:
             limit,
         )
         return [dict(r) for r in rows]
-    finally:
-        await pool.close()
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -144,6 +140,8 @@ def run_list(args: argparse.Namespace) -> int:
         print("user list: --limit is from 1 to 100000", file=sys.stderr)
         return 2
     users = run_loop(_list(command_settings(args.database_url), args.limit))
+    if not args.json:
+        print(f"{'USER ID':<36}  {'PHONE':<12}  {'BALANCE':>16}  PLAN")
     for u in users:
         if args.json:
             print(

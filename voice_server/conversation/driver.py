@@ -2,11 +2,14 @@
 
 Loads and locks the `voice_sessions` row, feeds the event to the pure dialogue, carries out its actions
 against the ledger (and feeds the answers back), stores the new dialogue state and returns what to say and
-send. Money is decided here and in the ledger only; the network layers translate to and from these calls.
+send. Money is decided in the ledger only (who may spend included: the ledger says what a proposal needs and
+refuses what the rules refuse); the network layers translate to and from these calls.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import secrets
 import uuid
@@ -21,9 +24,12 @@ import asyncpg
 from pydantic import ValidationError
 
 from intents.contacts import index_of
+from ledger.business import BusinessLedger, wallet_for
 from ledger.models import LedgerError, Proposal, ProposalRequest
 from ledger.pins import check_user_pin
 from ledger.service import Ledger
+from voice_server.app_api.analytics import spending_told
+from voice_server.conversation.records import Keep, turn_record
 from voice_server.dialogue import machine
 from voice_server.dialogue.events import (
     BalanceTold,
@@ -36,10 +42,12 @@ from voice_server.dialogue.events import (
     ProposalMade,
     ProposalRefused,
     ProposalView,
+    Tick,
     ToolPropose,
     UserEvent,
     Utterance,
 )
+from voice_server.dialogue.phases import Phase
 from voice_server.dialogue.state import (
     Action,
     Cancel,
@@ -49,6 +57,7 @@ from voice_server.dialogue.state import (
     EndSession,
     FetchBalance,
     FetchHistory,
+    FetchSpending,
     Note,
     Propose,
     Show,
@@ -58,6 +67,7 @@ from voice_server.dialogue.state import (
     recipient_of,
 )
 from voice_server.dialogue.wording import plain_amount, spoken_phone
+from voice_server.receipts import tell_receipts
 from voice_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,6 +113,7 @@ class TurnResult:
     balance: str | None = None
     language: Language = "en"
     cancelled: bool = False  # a proposal (or a half-filled request) was dropped in this turn
+    pin_aloud: bool = False  # the utterance was a PIN said aloud: nothing of it may be kept
 
 
 @dataclass(frozen=True)
@@ -117,7 +128,8 @@ class SessionInfo:
 
 
 # The session row, locked: what every turn starts with.
-_LOCK = """SELECT id, session_id, user_id, status, expires_at, dialogue_state::text AS dialogue_state
+_LOCK = """SELECT id, session_id, user_id, wallet_id, status, expires_at,
+                  dialogue_state::text AS dialogue_state
            FROM voice_sessions WHERE session_id = $1 FOR UPDATE"""
 
 # The same, with the facts about the user a turn's dialogue needs (`World`), in the same round trip.
@@ -125,9 +137,9 @@ _LOCK = """SELECT id, session_id, user_id, status, expires_at, dialogue_state::t
 # turn left it but everything else as it was when the statement began: `world_fresh` is false then (the row
 # we locked is not the version our snapshot had) and the facts are read again by a statement of their own.
 _LOCK_WITH_WORLD = """
-    SELECT s.id, s.session_id, s.user_id, s.status, s.expires_at, s.dialogue_state::text AS dialogue_state,
+    SELECT s.id, s.session_id, s.user_id, s.wallet_id, s.status, s.expires_at,
+           s.dialogue_state::text AS dialogue_state,
            (SELECT v.xmin FROM voice_sessions v WHERE v.id = s.id) = s.xmin AS world_fresh,
-           p.pin_hash IS NOT NULL AS pin_set, p.pin_locked_until,
            CASE WHEN $3 THEN (
                SELECT jsonb_agg(jsonb_build_object('id', c.id::text, 'name', c.name,
                                                    'phone_number', coalesce(c.phone_number, ''),
@@ -135,10 +147,41 @@ _LOCK_WITH_WORLD = """
                                 ORDER BY c.favorite DESC NULLS LAST, c.name, c.id)
                FROM contacts c WHERE c.user_id = $2)
            END AS contacts
-    FROM voice_sessions s LEFT JOIN profiles p ON p.id = $2
+    FROM voice_sessions s
     WHERE s.session_id = $1
     FOR UPDATE OF s
 """
+
+# The turn's state and record (sql/functions/voice_turn_store.sql) and the COMMIT, in one message: a simple
+# query, which carries no parameters, so the one argument is a JSON literal, its quotes doubled (safe only
+# with standard_conforming_strings, which PostgreSQL has on unless a setting turns it off: then the two go as
+# two round trips). This is why a turn begins and ends its transaction by hand, not with asyncpg's
+# `transaction()` (which would send its own COMMIT); nothing inside a turn opens a transaction of its own.
+_STORE_AND_COMMIT = "SELECT voice_turn_store('{turn}'::jsonb); COMMIT"
+
+
+async def _store_and_commit(
+    conn: asyncpg.Connection,
+    session: uuid.UUID,
+    state_json: str,
+    language: str,
+    now: datetime,
+    record: dict[str, Any] | None,
+) -> None:
+    """Stores the turn (its dialogue state, `state_json`; "null" when already stored) and its record, and
+    commits the turn's transaction, in one round trip."""
+    head = json.dumps(
+        {"session": session, "at": now.isoformat(), "language": language, "record": record},
+        default=str,
+        separators=(",", ":"),
+    )
+    turn = f'{head[:-1]},"state":{state_json}}}'
+    if conn.get_settings().standard_conforming_strings == "on":
+        await conn.execute(_STORE_AND_COMMIT.format(turn=turn.replace("'", "''")))
+    else:
+        await conn.execute("SELECT voice_turn_store($1::text::jsonb)", turn)
+        await conn.execute("COMMIT")
+
 
 _STORE = """UPDATE voice_sessions
             SET dialogue_state = $2::text::jsonb, language = $3, turns = turns + 1, last_turn_at = $4
@@ -150,8 +193,9 @@ class SessionDriver:
     database transaction holding the session row's lock, with the ledger's calls inside it (their refusals
     come back as results, so the transaction survives them), so the dialogue state and the money it moved
     commit together, and a tap and a spoken yes arriving together are applied one after the other (the
-    second finds nothing left to confirm). A turn is five round trips: BEGIN, the locked row with the
-    user's facts, the ledger call (if any), the state, COMMIT."""
+    second finds nothing left to confirm). A turn is four round trips to PostgreSQL: BEGIN, the locked row
+    with the user's facts (lock and load), the ledger call if any (act), and the state with the turn's
+    record and the COMMIT (store)."""
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings, *, clock: Clock | None = None) -> None:
         self.pool = pool
@@ -179,8 +223,11 @@ class SessionDriver:
         agent_id: str = "ongea-pesa",
         language: str | None = None,
         signed_url: str | None = None,
+        wallet_id: uuid.UUID | None = None,
     ) -> SessionInfo:
-        """A new active session (expires_at = now + session_ttl_seconds) with a fresh dialogue."""
+        """A new active session (expires_at = now + session_ttl_seconds) with a fresh dialogue; `wallet_id`:
+        the business wallet it speaks for (checked by the caller: `ledger.business.wallet_for`), else the
+        user's own."""
         lang: Language = "sw" if language == "sw" else "en"
         now = self.now()
         expires = now + timedelta(seconds=self.settings.session_ttl_seconds)
@@ -189,8 +236,8 @@ class SessionDriver:
         try:
             row_id = await self.pool.fetchval(
                 """INSERT INTO voice_sessions (user_id, session_id, agent_id, signed_url, status, created_at,
-                                               expires_at, dialogue_state, language)
-                   VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8) RETURNING id""",
+                                               expires_at, dialogue_state, language, wallet_id)
+                   VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $9) RETURNING id""",
                 user_id,
                 session_id,
                 agent_id[:200],
@@ -199,6 +246,7 @@ class SessionDriver:
                 expires,
                 state.model_dump(mode="json"),
                 lang,
+                wallet_id if wallet_id != user_id else None,
             )
         except asyncpg.ForeignKeyViolationError:
             raise LedgerError("user_not_found", "no such user") from None
@@ -211,9 +259,12 @@ class SessionDriver:
         the language of the greeting and of the answers until the person speaks another."""
         return await self._turn(session_id, user_id, None, language=language)
 
-    async def handle(self, session_id: str, user_id: uuid.UUID, event: UserEvent) -> TurnResult:
-        """One event of the person (speech, tap, PIN, tool call, tick): the dialogue's answer."""
-        return await self._turn(session_id, user_id, event)
+    async def handle(
+        self, session_id: str, user_id: uuid.UUID, event: UserEvent, *, keep: Keep | None = None
+    ) -> TurnResult:
+        """One event of the person (speech, tap, PIN, tool call, tick): the dialogue's answer. `keep`: the
+        turn is kept in `voice_session_turns` (`records.turn_record`), in its own transaction."""
+        return await self._turn(session_id, user_id, event, keep=keep)
 
     async def end_session(
         self, session_id: str, user_id: uuid.UUID, status: Literal["ended", "expired"] = "ended"
@@ -228,35 +279,71 @@ class SessionDriver:
     # --- one turn ----------------------------------------------------------------------------------------
 
     async def _turn(
-        self, session_id: str, user_id: uuid.UUID, event: UserEvent | None, *, language: str | None = None
+        self,
+        session_id: str,
+        user_id: uuid.UUID,
+        event: UserEvent | None,
+        *,
+        language: str | None = None,
+        keep: Keep | None = None,
     ) -> TurnResult:
         expired = False
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._lock(conn, session_id, user_id, world=True, contacts=_needs_contacts(event))
-            now = self.now()
-            if now >= row["expires_at"]:
-                await self._close(conn, row, "expired")
-                expired = True
-            else:
-                state = _stored_state(row["dialogue_state"])
-                state.session_expires_at = row["expires_at"].timestamp()
-                if row["world_fresh"]:
-                    world = self._world_of(row, now)
+        async with self.pool.acquire() as conn:
+            await conn.execute("BEGIN")
+            try:
+                row = await self._lock(conn, session_id, user_id, world=True, contacts=_needs_contacts(event))
+                now = self.now()
+                if now >= row["expires_at"]:
+                    await self._close(conn, row, "expired")
+                    await conn.execute("COMMIT")
+                    expired = True
                 else:
-                    world = await self._world(conn, user_id, event, now)
-                if event is None:
-                    if language in ("en", "sw"):
-                        state.language = cast(Language, language)
-                    greeting = machine.greet(state, now, world)
-                    state, actions, ended = greeting.state, list(greeting.actions), False
-                else:
-                    state, actions, ended = await self._run(conn, row, state, event, now, world)
-                await conn.execute(_STORE, row["id"], state.model_dump_json(), state.language, now)
-                if ended:
-                    await self._close(conn, row, "expired" if _expired(actions) else "ended", state)
+                    result = await self._act(conn, row, event, now, language, keep)
+            except BaseException:
+                if not conn.is_closed() and conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+                raise
         if expired:
             raise SessionClosed("expired", "the session has expired")
-        return _result(state, actions)
+        return result
+
+    async def _act(
+        self,
+        conn: asyncpg.Connection,
+        row: asyncpg.Record,
+        event: UserEvent | None,
+        now: datetime,
+        language: str | None,
+        keep: Keep | None,
+    ) -> TurnResult:
+        """The turn on its locked row: the dialogue and the ledger calls it asks for, then the state and the
+        turn's record stored and committed (one round trip: `_store_and_commit`)."""
+        state = _stored_state(row["dialogue_state"])
+        state.session_expires_at = row["expires_at"].timestamp()
+        if row["world_fresh"]:
+            world = self._world_of(row)
+        else:
+            world = await self._world(conn, row["user_id"], event)
+        told: list[Action] = []
+        if event is None and language in ("en", "sw"):
+            state.language = cast(Language, language)
+        if event is None or isinstance(event, Tick):  # receipts that arrived (voice_server/receipts)
+            state, told = await tell_receipts(conn, row, state, now, world, greeting=event is None)
+        if event is None:
+            greeting = machine.greet(state, now, world)
+            state, actions, ended = greeting.state, told + list(greeting.actions), False
+        else:
+            state, actions, ended = await self._run(conn, row, state, event, now, world)
+            actions = told + actions
+        result = _result(state, actions)
+        record = turn_record(event, result, keep) if keep is not None and event is not None else None
+        state_json = state.model_dump_json()
+        if ended:
+            await conn.execute(_STORE, row["id"], state_json, state.language, now)
+            await self._close(conn, row, "expired" if _expired(actions) else "ended", state)
+            state_json = "null"  # stored, then ended by _close
+        await _store_and_commit(conn, row["id"], state_json, state.language, now, record)
+        return result
 
     async def _lock(
         self,
@@ -294,7 +381,7 @@ class SessionDriver:
     ) -> None:
         if state is None:
             state = _stored_state(row["dialogue_state"])
-        state.phase, state.proposal, state.draft, state.candidates = "ended", None, None, []
+        state.phase, state.proposal, state.draft, state.candidates = Phase.ENDED, None, None, []
         await conn.execute(
             """UPDATE voice_sessions SET status = $2, ended_at = $3, dialogue_state = $4::text::jsonb
                WHERE id = $1 AND status = 'active'""",
@@ -307,31 +394,15 @@ class SessionDriver:
         await self._ledger(conn).cancel_session(
             row["session_id"],
             "session_expired" if status == "expired" else "session_ended",
-            user_id=row["user_id"],
+            user_id=row["wallet_id"] or row["user_id"],
         )
 
-    def _world_of(self, row: asyncpg.Record, now: datetime) -> World:
+    def _world_of(self, row: asyncpg.Record) -> World:
         """The facts `_LOCK_WITH_WORLD` read with the session row."""
-        locked_until: datetime | None = row["pin_locked_until"]
-        contacts = row["contacts"]
-        return World(
-            contacts=index_of(contacts or ()),
-            pin_set=bool(row["pin_set"]),
-            pin_locked=locked_until is not None and locked_until > now,
-            pin_threshold=self.settings.pin_threshold,
-        )
+        return World(contacts=index_of(row["contacts"] or ()))
 
-    async def _world(
-        self, conn: asyncpg.Connection, user_id: uuid.UUID, event: UserEvent | None, now: datetime
-    ) -> World:
+    async def _world(self, conn: asyncpg.Connection, user_id: uuid.UUID, event: UserEvent | None) -> World:
         """The facts about the user, read by statements of their own (after a wait for the session lock)."""
-        profile = await conn.fetchrow(
-            """SELECT pin_hash IS NOT NULL AS pin_set,
-                      coalesce(pin_locked_until > $2, false) AS pin_locked
-               FROM profiles WHERE id = $1""",
-            user_id,
-            now,
-        )
         contacts = index_of(())
         if _needs_contacts(event):
             rows = await conn.fetch(
@@ -340,12 +411,7 @@ class SessionDriver:
                 user_id,
             )
             contacts = index_of([dict(r) for r in rows])
-        return World(
-            contacts=contacts,
-            pin_set=bool(profile and profile["pin_set"]),
-            pin_locked=bool(profile and profile["pin_locked"]),
-            pin_threshold=self.settings.pin_threshold,
-        )
+        return World(contacts=contacts)
 
     async def _run(
         self,
@@ -359,6 +425,8 @@ class SessionDriver:
         """Feed the event, carry out each action the dialogue asks for, feed the answers back."""
         ledger = self._ledger(conn)
         user_id: uuid.UUID = row["user_id"]
+        wallet_id: uuid.UUID = row["wallet_id"] or user_id
+        business = await self._business(conn, ledger, row)
         done: list[Action] = []
         ended = False
         first = machine.step(state, event, now, world)
@@ -369,27 +437,28 @@ class SessionDriver:
             for action in current.actions:
                 done.append(action)
                 answer: Event | None = None
-                if isinstance(action, Propose):
+                if isinstance(action, Propose) and business is not None:
+                    answer = await self._propose_business(business, row["session_id"], action)
+                elif isinstance(action, Confirm) and business is not None:
+                    answer = await self._confirm_business(business, action)
+                elif isinstance(action, Propose):
                     answer = await self._propose(conn, ledger, user_id, row["session_id"], action)
                 elif isinstance(action, Confirm):
                     answer = await self._confirm(conn, ledger, user_id, action)
                 elif isinstance(action, CheckPin):
-                    check = await check_user_pin(
-                        cast(asyncpg.Pool, conn),
-                        user_id,
-                        action.digits[:32],
-                        now=now,
-                        max_attempts=self.settings.pin_max_attempts,
-                        lock_seconds=self.settings.pin_lockout_seconds,
-                    )
+                    # In this turn's transaction: a right PIN's evidence is what lets the Confirm that
+                    # follows post a payment that needs the PIN (sql/0019).
+                    check = await check_user_pin(conn, user_id, action.digits[:32], now=now)
                     answer = PinResult(check.outcome, check.attempts_left)
                 elif isinstance(action, FetchBalance):
-                    balance = await ledger.balance(user_id)
+                    balance = await ledger.balance(wallet_id)
                     answer = BalanceTold(balance.wallet, balance.available)
                 elif isinstance(action, FetchHistory):
-                    answer = await self._history(conn, user_id, action.limit)
+                    answer = await self._history(conn, wallet_id, action.limit, business)
+                elif isinstance(action, FetchSpending):  # read as the user, on a connection of its own
+                    answer = await spending_told(self.pool, user_id, action)
                 elif isinstance(action, Cancel):
-                    await self._cancel(conn, ledger, user_id, action)
+                    await self._cancel(conn, ledger, wallet_id, action)
                 elif isinstance(action, EndSession):
                     ended = True
                 if answer is not None:
@@ -445,6 +514,66 @@ class SessionDriver:
             details=_deposit_details(data),
         )
 
+    async def _business(
+        self, conn: asyncpg.Connection, ledger: Ledger, row: asyncpg.Record
+    ) -> BusinessLedger | None:
+        """The business wallet the session speaks for, as the member sees it now; a member removed since the
+        session began gets nothing (their session was ended with the removal: this is the turn that raced
+        it, and the ledger refuses its payments anyway)."""
+        if row["wallet_id"] is None:
+            return None
+        try:
+            wallet = await wallet_for(conn, row["user_id"], row["wallet_id"])
+        except LedgerError:
+            raise SessionClosed("ended", "you are no longer a member of this business") from None
+        return BusinessLedger(ledger, wallet, row["user_id"])
+
+    async def _propose_business(self, business: BusinessLedger, session_id: str, action: Propose) -> Event:
+        try:
+            request = ProposalRequest.build(
+                type=action.type,
+                amount=action.amount,
+                **action.fields,
+                confidence_score=action.confidence,
+                voice_command_text=action.text or None,
+                session_id=session_id,
+            )
+            if action.revise is not None:
+                proposal = await business.revise(action.revise, request)
+            else:
+                proposal = await business.propose(request)
+        except LedgerError as exc:
+            balance = await business.ledger.balance(business.wallet.id)
+            code = _SPOKEN_CODES.get(exc.code, exc.code)
+            return ProposalRefused(code, exc.message, balance.available, balance.wallet)
+        view = dataclasses.replace(
+            _view(proposal), wallet_name=business.wallet.name, needs_approval=proposal.needs_approval
+        )
+        return ProposalMade(view)
+
+    async def _confirm_business(self, business: BusinessLedger, action: Confirm) -> Event:
+        try:
+            data = await business.confirm(
+                action.proposal_id, action.version, voice_verified=action.voice_verified
+            )
+        except LedgerError as exc:
+            balance = await business.ledger.balance(business.wallet.id)
+            code = _SPOKEN_CODES.get(exc.code, exc.code)
+            return ConfirmRefused(code, exc.message, balance.available, balance.wallet)
+        awaiting = data.get("outcome") == "awaiting_approval"
+        return Committed(
+            transaction_id=uuid.UUID(str(data["transaction_id"])),
+            version=int(data["version"]),
+            type=str(data["type"]),
+            amount=Decimal(str(data["amount"])),
+            fee=Decimal(str(data["fee"])),
+            status="awaiting_approval" if awaiting else str(data["status"]),
+            voice_verified=bool(data.get("voice_verified")),
+            wallet_balance=Decimal(str(data["wallet_balance"])),
+            available=Decimal(str(data["available"])),
+            details={"business_name": business.wallet.name},
+        )
+
     async def _cancel(
         self, conn: asyncpg.Connection, ledger: Ledger, user_id: uuid.UUID, action: Cancel
     ) -> None:
@@ -453,16 +582,21 @@ class SessionDriver:
         except LedgerError as exc:  # already cancelled by the sweeper, or confirmed: nothing to void
             log.info("cancel of %s: %s", action.proposal_id, exc.code)
 
-    async def _history(self, conn: asyncpg.Connection, user_id: uuid.UUID, limit: int) -> HistoryTold:
+    async def _history(
+        self, conn: asyncpg.Connection, user_id: uuid.UUID, limit: int, business: BusinessLedger | None = None
+    ) -> HistoryTold:
+        # (A business's spender hears only their own payments from it, as row level security shows them.)
+        only = business.member if business is not None and business.wallet.role == "spender" else None
         rows = await conn.fetch(
             """SELECT t.type, t.amount, t.status, t.phone, t.till, t.paybill, t.bank_code, t.created_at,
                       (SELECT c.name FROM contacts c WHERE c.user_id = t.user_id AND c.phone_number = t.phone
                        ORDER BY c.name LIMIT 1) AS contact
                FROM transactions t
-               WHERE t.user_id = $1 AND t.status <> 'pending'
+               WHERE t.user_id = $1 AND t.status <> 'pending' AND ($3::uuid IS NULL OR t.made_by = $3)
                ORDER BY t.created_at DESC, t.id LIMIT $2""",
             user_id,
             max(1, min(limit, 10)),
+            only,
         )
         items = tuple(
             HistoryItem(
@@ -528,6 +662,7 @@ def _view(p: Proposal) -> ProposalView:
         fee=p.fee,
         **recipient_of(p),
         expires_at_epoch=p.expires_at.timestamp() if p.expires_at else None,
+        needs_pin=p.needs_pin,
     )
 
 
@@ -554,6 +689,7 @@ def _result(state: DialogueState, actions: list[Action]) -> TurnResult:
             **recipient_of(p, filled=True),
             "fee": plain_amount(p.fee),
             "total": plain_amount(p.total),
+            "needs_pin": p.needs_pin,
             "status": "pending",
         }
         if p.recipient_name:
@@ -569,4 +705,5 @@ def _result(state: DialogueState, actions: list[Action]) -> TurnResult:
         balance=plain_amount(balance) if balance is not None else None,
         language=state.language,
         cancelled=any(n.cancelled for n in notes),
+        pin_aloud=any(isinstance(a, Speak) and a.key == "pin.spoken" for a in actions),
     )

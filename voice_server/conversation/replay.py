@@ -18,17 +18,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
+from daraja_sim import Behaviour, Simulator
 from ledger.daraja import client as daraja_api
-from ledger.daraja.simulator import Behaviour, Simulator
 from ledger.models import LedgerError
+from ledger.rules import write_rules
 from ledger.users import create_user
-from voice_server.app import create_app
+from voice_server.appkeys import METRICS_KEY, POOL_KEY, SETTINGS_KEY
 from voice_server.conversation.driver import SessionClosed, SessionDriver, TurnResult
 from voice_server.conversation.transcripts import (
     Observed,
@@ -40,8 +41,10 @@ from voice_server.conversation.transcripts import (
     transcript_files,
 )
 from voice_server.dialogue.events import PinEntry, Tap, Tick, UserEvent, Utterance
+from voice_server.metrics import Metrics
 from voice_server.mpesa_routes import MPESA_KEY, MpesaService, add_mpesa_routes
 from voice_server.settings import Settings
+from voice_server.tools.models import TOOLS
 
 PAYOUT_PATHS = (daraja_api.B2C_PATH, daraja_api.B2POCHI_PATH, daraja_api.B2B_PATH)
 SETTLE_ROUNDS = 60
@@ -139,6 +142,24 @@ async def final_state(pool: asyncpg.Pool, user_id: uuid.UUID) -> tuple[Decimal, 
     return balance, [dict(r) for r in rows]
 
 
+def tool_event(name: str, parameters: dict[str, Any], live: dict[str, object] | None) -> UserEvent:
+    """The event an agent tool's call makes, validated by the tool's own model (as `POST /v1/tools/NAME`
+    does); a confirm or a cancel without a proposal id acts on the proposal open now (a replayed
+    conversation's proposals have new ids)."""
+    spec = TOOLS.get(name)
+    if spec is None:
+        raise TranscriptError("(turn)", "tool.name", f"no tool named {name!r}")
+    body = dict(parameters)
+    if name in ("confirm_transaction", "cancel_transaction") and "proposal_id" not in body:
+        body["proposal_id"] = str(live["proposal_id"]) if live else str(uuid.uuid4())
+        if name == "confirm_transaction" and "version" not in body:
+            body["version"] = int(str(live["version"])) if live else 1
+    try:
+        return spec.event(spec.model.model_validate(body))
+    except ValidationError as exc:
+        raise TranscriptError("(turn)", "tool.parameters", str(exc.errors()[0]["msg"])) from None
+
+
 def observed(result: TurnResult, newly_committed: int) -> Observed:
     return Observed(
         say=[s.text for s in result.say],
@@ -182,7 +203,12 @@ class LocalStack:
                 "daraja_consumer_secret": None,
             }
         )
-        app = create_app(self.settings, self.pool)
+        # The ledger decides who may spend with the settings' numbers, as a server writes them at start-up.
+        await write_rules(self.pool, self.settings.gate_rules())
+        # Only the routes Daraja calls back on, as a server mounts them: the turns go to the driver directly,
+        # so the rest of the server (its API, pages, WebSocket) is neither built nor imported.
+        app = web.Application()
+        app[SETTINGS_KEY], app[POOL_KEY], app[METRICS_KEY] = self.settings, self.pool, Metrics()
         add_mpesa_routes(app)
         # Replay drives the worker's rounds itself, in step with the turns: the background loop only idles.
         self.service = MpesaService(self.pool, self.settings, simulator=self.simulator, poll_interval=3600.0)
@@ -254,6 +280,8 @@ class LocalReplayer:
         except LedgerError as exc:
             error = f"user: the ledger refused it: {exc.message}"
             return Report(path, transcript.name, ok=False, error=error)
+        except TranscriptError as exc:
+            return Report(path, transcript.name, ok=False, error=f"{exc.field}: {exc.message}")
 
     async def _run(self, transcript: Transcript, path: str) -> Report:
         started = time.perf_counter()
@@ -271,15 +299,18 @@ class LocalReplayer:
             before = await committed_count(pool, user_id)
             event: UserEvent
             if turn.user is not None:
-                event = Utterance(turn.user)
+                event = Utterance(turn.user, asr_confidence=turn.asr_confidence)
             elif turn.tap is not None:
                 pid = uuid.UUID(str(live["proposal_id"])) if live else uuid.uuid4()
                 version = int(str(live["version"])) if live else None
                 event = Tap(turn.tap, pid, version)
             elif turn.pin is not None:
                 event = PinEntry(turn.pin)
+            elif turn.tool is not None:
+                event = tool_event(turn.tool.name, turn.tool.parameters, live)
             else:
                 clock.advance(turn.wait or 0)
+                await self.stack.settle(user_id)  # M-Pesa answers while time passes (receipts arrive)
                 event = Tick()
             try:
                 result = await driver.handle(session.session_id, user_id, event)

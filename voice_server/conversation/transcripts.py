@@ -102,11 +102,24 @@ class Expect(_Model):
         return v
 
 
+class ToolTurn(_Model):
+    """An agent tool's call (`POST /v1/tools/NAME`), as an exported conversation over the tools holds it;
+    `confirm_transaction` and `cancel_transaction` act on the proposal open at that turn."""
+
+    name: str = Field(min_length=1, max_length=100)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+TURN_KINDS = ("user", "tap", "pin", "wait", "tool")
+
+
 class TurnSpec(_Model):
     user: str | None = None
     tap: Literal["confirm", "cancel"] | None = None
     pin: str | None = None
     wait: float | None = Field(default=None, ge=0, le=86400)
+    tool: ToolTurn | None = None
+    asr_confidence: float | None = Field(default=None, ge=0, le=1)  # the recogniser's, with `user:`
     expect: Expect | None = None
 
     @field_validator("user", "pin", mode="before")
@@ -116,19 +129,23 @@ class TurnSpec(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> TurnSpec:
-        kinds = [k for k in ("user", "tap", "pin", "wait") if getattr(self, k) is not None]
+        kinds = [k for k in TURN_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a turn is exactly one of user, tap, pin or wait")
+            raise ValueError("a turn is exactly one of user, tap, pin, wait or tool")
+        if self.asr_confidence is not None and self.user is None:
+            raise ValueError("asr_confidence goes with a user: turn")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("user", "tap", "pin", "wait") if getattr(self, k) is not None)
+        return next(k for k in TURN_KINDS if getattr(self, k) is not None)
 
     def describe(self) -> str:
         value = getattr(self, self.kind)
         if self.kind == "wait":
             return f"wait {value:g} s"
+        if self.kind == "tool":
+            return f"tool: {value.name}"
         return f'{self.kind}: "{value}"'
 
 

@@ -98,6 +98,9 @@ class ProposalView:
     store: str = ""
     bank_code: str = ""
     expires_at_epoch: float | None = None  # the ledger's expiry, seconds since the epoch
+    needs_pin: bool = False  # the ledger's answer: confirming it needs the PIN (told in the read-back)
+    wallet_name: str = ""  # the business wallet it is paid from (sql/0028), named in the read-back
+    needs_approval: bool = False  # a spender's payment above their approval amount waits for approval
 
     @property
     def total(self) -> Decimal:
@@ -174,10 +177,58 @@ class PinResult:
     attempts_left: int
 
 
+@dataclass(frozen=True)
+class PayoutSettled:
+    """A payout M-Pesa settled (completed, or failed and refunded), to be told once. The driver feeds it in
+    (from the ledger's `payout_receipts`); `spoken` says whether it is said aloud (the plan's
+    `voice_receipts`, or a greeting): the card is shown either way. `balance` is the wallet after it."""
+
+    transaction_id: uuid.UUID
+    type: str
+    status: Literal["completed", "failed", "rejected", "expired"]  # (the last two: a business approval)
+    amount: Decimal
+    fee: Decimal
+    reference: str
+    balance: Decimal
+    phone: str = ""
+    till: str = ""
+    paybill: str = ""
+    account: str = ""
+    agent: str = ""
+    store: str = ""
+    bank_code: str = ""
+    recipient_name: str = ""
+    spoken: bool = True
+    wallet_name: str = ""  # white label: the business it was paid from, named on the receipt
+
+
+@dataclass(frozen=True)
+class SpendingTold:
+    """The answer to a spending question (`spending_summary`): the figures, or `allowed` False when the plan
+    does not give them (`plan_features` in sql/0023)."""
+
+    allowed: bool
+    period: str = "this_month"
+    total: Decimal = Decimal("0")
+    fees: Decimal = Decimal("0")
+    count: int = 0
+    previous_total: Decimal = Decimal("0")
+    top: tuple[str, ...] = ()
+    recipient: str = ""
+
+
 UserEvent = (
     Utterance | Tap | PinEntry | Tick | ToolPropose | ToolConfirm | ToolCancel | AskBalance | AskHistory
 )
 LedgerAnswer = (
-    ProposalMade | ProposalRefused | Committed | ConfirmRefused | BalanceTold | HistoryTold | PinResult
+    ProposalMade
+    | ProposalRefused
+    | Committed
+    | ConfirmRefused
+    | BalanceTold
+    | HistoryTold
+    | PinResult
+    | PayoutSettled
+    | SpendingTold
 )
 Event = UserEvent | LedgerAnswer

@@ -11,17 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from intents import ContactIndex
+from intents.models import RECIPIENT_FIELDS, Recipient
+from voice_server.dialogue.phases import Phase
 from voice_server.dialogue.wording import Language
-
-# Phases a conversation rests in between turns.
-StoredPhase = Literal["idle", "filling", "choosing", "read_back", "pin", "ended"]
-# Phases inside one turn, while the driver carries out an action and feeds its answer back.
-TransientPhase = Literal["proposing", "confirming", "checking_pin", "fetching"]
-Phase = StoredPhase | TransientPhase
-STORED_PHASES: tuple[StoredPhase, ...] = ("idle", "filling", "choosing", "read_back", "pin", "ended")
-TRANSIENT_PHASES: tuple[TransientPhase, ...] = ("proposing", "confirming", "checking_pin", "fetching")
-
-RECIPIENT_FIELDS = ("phone", "till", "paybill", "account", "agent", "store", "bank_code")
 
 
 def recipient_of(source: object, *, filled: bool = False) -> dict[str, Any]:
@@ -29,18 +21,6 @@ def recipient_of(source: object, *, filled: bool = False) -> dict[str, Any]:
     that hold something), so every layer hands them on the same way."""
     fields = {k: getattr(source, k) for k in RECIPIENT_FIELDS}
     return {k: v for k, v in fields.items() if v} if filled else fields
-
-
-class Recipient(BaseModel):
-    """Who is paid, as the ledger's fields name it (which are set depends on the type)."""
-
-    phone: str = ""
-    till: str = ""
-    paybill: str = ""
-    account: str = ""
-    agent: str = ""
-    store: str = ""
-    bank_code: str = ""
 
 
 class Draft(Recipient):
@@ -71,6 +51,9 @@ class LiveProposal(Recipient):
     fee: Decimal
     recipient_name: str = ""
     expires_at: float | None = None  # epoch seconds
+    needs_pin: bool = False  # the ledger's answer: confirming it needs the PIN
+    wallet_name: str = ""  # the business wallet it is paid from (empty: the person's own)
+    needs_approval: bool = False  # it will wait for an owner's or admin's approval
 
     @property
     def total(self) -> Decimal:
@@ -80,7 +63,7 @@ class LiveProposal(Recipient):
 class DialogueState(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    phase: Phase = "idle"
+    phase: Phase = Phase.IDLE  # stored as its plain name, as before it was an enum
     language: Language = "en"
     session_expires_at: float | None = None  # epoch seconds
     draft: Draft | None = None
@@ -89,19 +72,18 @@ class DialogueState(BaseModel):
     proposal: LiveProposal | None = None
     unclear: int = 0  # unclear answers to the current question
     confirm_voice: bool = False  # how the confirmation waiting for a PIN was given
-    resume: StoredPhase | None = None  # where a balance/history answer returns to
+    confirm_tool: bool = False  # ... and whether by the agent's tool (which cannot carry a PIN)
+    resume: Phase | None = None  # where a balance/history/spending answer returns to (a resting phase)
     revising: bool = False  # the proposal in flight replaces `proposal`
     expired_notice: bool = False  # a proposal expired unanswered; told at the next yes
 
 
 @dataclass(frozen=True)
 class World:
-    """Facts about the user for this turn, looked up by the driver (the dialogue does no I/O)."""
+    """Facts about the user for this turn, looked up by the driver (the dialogue does no I/O). Who may
+    spend is not among them: the ledger answers it (a proposal's `needs_pin`, its refusals)."""
 
     contacts: ContactIndex = field(default_factory=lambda: ContactIndex(()))
-    pin_set: bool = True
-    pin_locked: bool = False
-    pin_threshold: Decimal = Decimal("1000")
 
 
 # --- actions -----------------------------------------------------------------------------------------------
@@ -161,6 +143,17 @@ class FetchHistory:
 
 
 @dataclass(frozen=True)
+class FetchSpending:
+    """A spending question: the period and at most one recipient (a phone, a paybill or a till)."""
+
+    period: str = "this_month"
+    phone: str = ""
+    paybill: str = ""
+    till: str = ""
+    recipient: str = ""  # as it is said back ("Mary Wambui", "paybill 888880")
+
+
+@dataclass(frozen=True)
 class EndSession:
     reason: str
 
@@ -178,7 +171,17 @@ class Note:
 
 
 Action = (
-    Speak | Show | Propose | Confirm | Cancel | CheckPin | FetchBalance | FetchHistory | EndSession | Note
+    Speak
+    | Show
+    | Propose
+    | Confirm
+    | Cancel
+    | CheckPin
+    | FetchBalance
+    | FetchHistory
+    | EndSession
+    | Note
+    | FetchSpending
 )
 LEDGER_ACTIONS = (Propose, Confirm, CheckPin, FetchBalance, FetchHistory)
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from functools import cache
 
 from intents import ContactIndex, ParseResult, parse
+from intents.answers import value_of_answer
 from intents.models import TXN_TYPES
 from intents.tokens import tokenize_words
 from voice_server.dialogue.state import recipient_of
@@ -122,17 +123,6 @@ def core_of_correction(toks: Sequence[str]) -> str:
     return " ".join(t for t in rest if t not in drop or t[0].isdigit())
 
 
-def only_digits(toks: Sequence[str]) -> bool:
-    """Nothing but digits ("4 3 2 1", "4321"): 4 to 6 of them."""
-    joined = "".join(toks)
-    return bool(toks) and joined.isdigit() and 4 <= len(joined) <= 6
-
-
-def says_digits_aloud(toks: Sequence[str]) -> bool:
-    """A spoken PIN ("my pin is 4321"): 4 to 6 digits with the word pin."""
-    return "pin" in toks and any(t.isdigit() and 4 <= len(t) <= 6 for t in toks)
-
-
 # --- slots -----------------------------------------------------------------------------------------------
 
 
@@ -158,6 +148,7 @@ _DIGIT_GROUPS = re.compile(r"\d[\d\s-]*")
 
 def read_slot(slot: str, answer: str, contacts: ContactIndex) -> Heard:
     """The value of `slot` in a short answer, read through the slot's prompt (see words.yaml)."""
+    answer = value_of_answer(answer)  # "the till is 445566", "ni namba 445566", "it's 445566"
     if slot in _NUMBER_SLOTS and _DIGIT_GROUPS.fullmatch(answer.strip()):
         answer = re.sub(r"\D", "", answer)  # "55 44 33" said for a till is one number
     prompt = str(words()["slot_prompts"][slot]).format(answer=answer)

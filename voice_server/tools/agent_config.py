@@ -21,7 +21,9 @@ Rules you must never break:
   correction: pass it to `parse_command`. A bare "no" or "cancel": call `cancel_transaction`.
 - Never ask for, repeat or say a PIN: the app collects it on its keypad.
 - For the balance call `get_balance`; for past payments call `recent_transactions`.
-- If a tool answers with an error, say that it did not work and ask the person to try again.
+- If a tool answers with an error, say that it did not work and ask the person to try again. But if
+  `confirm_transaction` fails or does not answer, never propose the payment again: call
+  `recent_transactions` and tell the person whether it went through (a payment is made at most once).
 """
 
 FIRST_MESSAGE = "Habari! I'm Ongea Pesa. Who would you like to pay, and how much?"
@@ -51,6 +53,17 @@ CLIENT_TOOLS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "balance_update": ("Show the new wallet balance.", {"balance": "wallet balance in KES"}),
 }
+
+# How long the agent waits for each tool (ElevenLabs allows 5 to 300 s). The ledger answers a confirmation in
+# one database round trip, but under load (and with the PIN's argon2 check) that may take seconds, and a
+# confirmation the agent gave up on may still have gone through: it gets a minute, and the prompt says to
+# look it up rather than propose it again.
+TOOL_TIMEOUT_SECONDS = {"confirm_transaction": 60, "cancel_transaction": 30}
+DEFAULT_TOOL_TIMEOUT_SECONDS = 20
+
+# Tools that change money: the person cannot talk over them while they run, nor over the answer that follows
+# (a "no" spoken over "sent" must not be taken for a cancellation of what is already done).
+UNINTERRUPTIBLE_TOOLS = ("confirm_transaction", "cancel_transaction")
 
 _LITERAL_TYPES = {"string", "number", "integer", "boolean"}
 
@@ -91,6 +104,13 @@ def elevenlabs_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
+def _interruptions(name: str) -> dict[str, Any]:
+    if name in UNINTERRUPTIBLE_TOOLS:
+        # `disable_interruptions` is the older name of the same setting, kept for agents on older versions.
+        return {"interruption_mode": "disable_during_tool_and_turn", "disable_interruptions": True}
+    return {"interruption_mode": "allow"}
+
+
 def agent_config(server_url: str) -> dict[str, Any]:
     base = server_url.rstrip("/")
     webhook_tools = [
@@ -98,7 +118,16 @@ def agent_config(server_url: str) -> dict[str, Any]:
             "type": "webhook",
             "name": name,
             "description": spec.description,
-            "response_timeout_secs": 20,
+            "response_timeout_secs": TOOL_TIMEOUT_SECONDS.get(name, DEFAULT_TOOL_TIMEOUT_SECONDS),
+            **_interruptions(name),
+            # The answer must be spoken as it came (`say`), never in the background.
+            "execution_mode": "immediate",
+            # The variables the tool's header and body are filled from, with their placeholders.
+            "dynamic_variables": {
+                "dynamic_variable_placeholders": {
+                    k: DYNAMIC_VARIABLES[k] for k in ("session_id", "secret__session_token")
+                }
+            },
             "api_schema": {
                 "url": f"{base}/v1/tools/{name}",
                 "method": "POST",

@@ -124,7 +124,12 @@ class ToolAnswer(BaseModel):
     total: str | None = None
     status: str | None = None
     asked: str | None = Field(default=None, description="the missing detail the agent must ask for")
-    rejected: str | None = Field(default=None, description="why it was refused, e.g. insufficient_balance")
+    rejected: str | None = Field(
+        default=None, description="why it was refused, e.g. insufficient_balance, pin_locked, pin_required"
+    )
+    needs_pin: bool | None = Field(
+        default=None, description="the ledger's answer: confirming this proposal needs the PIN (in the app)"
+    )
     balance: str | None = None
     committed: dict[str, Any] | None = Field(default=None, description="the transaction committed now")
 
@@ -160,7 +165,9 @@ TOOLS: dict[str, ToolSpec] = {
     ),
     "confirm_transaction": ToolSpec(
         ConfirmTransaction,
-        "Call ONLY after the person clearly said yes to the exact read-back of this proposal and version.",
+        "Call ONLY after the person clearly said yes to the exact read-back of this proposal and version. "
+        "When the payment needs the PIN the answer has rejected: pin_required: say its `say` (the person "
+        "finishes it in the app with the keypad); a tool never carries a PIN.",
         lambda b: ToolConfirm(proposal_id=b.proposal_id, version=b.version),
     ),
     "cancel_transaction": ToolSpec(

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from voice_server.session_routes import SessionCreate, SessionCreated, SessionEnded, SignedUrl
+from voice_server.session_turns import SessionTranscript
 from voice_server.tools.models import TOOLS, ToolAnswer
 from voice_server.webhooks import WebhookStored
 
@@ -18,6 +19,7 @@ MODELS: list[type[BaseModel]] = [
     SessionCreated,
     SessionEnded,
     SignedUrl,
+    SessionTranscript,
     ToolAnswer,
     WebhookStored,
     *(spec.model for spec in TOOLS.values()),
@@ -45,10 +47,14 @@ def conversation_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v1/sessions": {
             "post": {
-                "summary": "Mint a voice session (the app's voice button)",
+                "summary": "Mint a voice session (the app's voice button), for the user's own wallet or a "
+                "business they are a member of (404 otherwise)",
                 "security": user,
                 "requestBody": {**_body("SessionCreate"), "required": False},
-                "responses": {"201": _json("SessionCreated", "the session"), **_errors(400, 401, 429, 503)},
+                "responses": {
+                    "201": _json("SessionCreated", "the session"),
+                    **_errors(400, 401, 404, 429, 503),
+                },
             }
         },
         "/v1/sessions/{session_id}": {
@@ -59,6 +65,16 @@ def conversation_paths() -> dict[str, Any]:
                     {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {"200": _json("SessionEnded", "ended"), **_errors(401, 403, 404)},
+            }
+        },
+        "/v1/sessions/{session_id}/transcript": {
+            "get": {
+                "summary": "This session's turns as the server kept them, oldest first (a PIN as a marker)",
+                "security": [*session, *user],
+                "parameters": [
+                    {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _json("SessionTranscript", "the turns"), **_errors(401, 403, 404)},
             }
         },
         "/v1/convai/conversation/get-signed-url": {

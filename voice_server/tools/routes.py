@@ -10,11 +10,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from voice_server.auth import profile_missing
 from voice_server.conversation.driver import SessionClosed, TurnResult
+from voice_server.conversation.records import Keep
 from voice_server.http_errors import ApiError
-from voice_server.session_routes import closed_error, session_claims
+from voice_server.session_access import closed_error, session_claims
 from voice_server.tools.models import TOOLS, ToolAnswer
-from voice_server.ws.live import LIVE_KEY, DatabaseUnavailable
+from voice_server.ws.live import LIVE_KEY, DatabaseUnavailable, ProfileMissing, TurnsBusy
 
 _WRAPPER_KEYS = {"tool_call_id", "tool_name", "parameters", "conversation_id"}
 
@@ -63,12 +65,17 @@ async def tool_endpoint(request: web.Request) -> web.Response:
         raise ApiError(400, code, message) from None
     if body.session_id is not None and body.session_id != claims.session_id:
         raise ApiError(403, "session_forbidden", "the session token is for another session")
+    event = spec.event(body)
     try:
-        result = await request.app[LIVE_KEY].turn(
-            "tools", claims.session_id, claims.user_id, spec.event(body)
-        )
+        keep = Keep("tools", name, body.model_dump(mode="json"))
+        live = request.app[LIVE_KEY]
+        result = await live.turn("tools", claims.session_id, claims.user_id, event, keep=keep)
     except SessionClosed as exc:
         raise closed_error(exc) from None
+    except ProfileMissing:
+        raise profile_missing() from None
+    except TurnsBusy:
+        raise ApiError(429, "busy", "too many requests of this session's user waiting; try again") from None
     except DatabaseUnavailable:
         raise ApiError(503, "unavailable", "the service is busy; try again in a moment") from None
     return web.json_response(answer(result), dumps=lambda o: json.dumps(o, default=str))

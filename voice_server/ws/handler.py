@@ -1,7 +1,8 @@
 """`GET /v1/convai/conversation?conversation_signature=SESSION_TOKEN`: one conversation over a WebSocket.
 
 A thin shell: it checks the session token, turns frames into driver events and turn results into events,
-and guards the connection (64 KiB frames, 20 messages a second, pings). It decides nothing about money.
+and guards the connection (64 KiB frames, 20 messages a second, pings that must be answered, one socket per
+session, a bounded number of turns waiting per user). It decides nothing about money.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -20,10 +23,22 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from voice_server.appkeys import POOL_KEY, SESSION_TOKENS_KEY, SETTINGS_KEY
 from voice_server.conversation.driver import ClientEvent, SessionClosed, TurnResult
-from voice_server.dialogue.events import PinEntry, Tap, UserEvent, Utterance
+from voice_server.conversation.records import Keep
+from voice_server.dialogue.events import PinEntry, Tap, Tick, UserEvent, Utterance
+from voice_server.events_routes import FEED_KEY
+from voice_server.receipts import watch_settlements
 from voice_server.session_tokens import SessionClaims, SessionTokenError
 from voice_server.ws import protocol
-from voice_server.ws.live import LIVE_KEY, UNAVAILABLE, DatabaseUnavailable, Live
+from voice_server.ws.live import (
+    LIVE_KEY,
+    UNAVAILABLE,
+    Abandoned,
+    DatabaseUnavailable,
+    Live,
+    ProfileMissing,
+    Socket,
+    TurnsBusy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +48,10 @@ RATE_BURST = 40.0
 FIRST_MESSAGE_WAIT = 1.0
 MAX_QUEUED_TURNS = 32
 MAX_REMEMBERED_CALLS = 64
+KEEP_WS = Keep("ws")  # every turn of the WebSocket (but the greeting) is kept
 
 _LAST_OUTCOME = """
-    SELECT t.id, t.status, p.wallet_balance
+    SELECT t.id, t.status, p.wallet_balance, coalesce(t.mpesa_transaction_id, '') AS reference
     FROM transactions t JOIN profiles p ON p.id = t.user_id
     WHERE t.session_id = $1 AND t.user_id = $2 AND t.status IN ('processing', 'completed', 'failed')
     ORDER BY t.confirmed_at DESC NULLS LAST, t.created_at DESC
@@ -91,8 +107,8 @@ class Connection:
         self.limiter = RateLimiter()
         self.queue: asyncio.Queue[UserEvent | None] = asyncio.Queue(MAX_QUEUED_TURNS)
         self.calls: OrderedDict[str, ClientEvent] = OrderedDict()
-        self.last_ping = 0
-        self.last_pong = 0
+        # The id of the ping still unanswered: random, so only a client that read the ping can answer it.
+        self.awaiting_pong: int | None = None
 
     async def send(self, obj: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -106,14 +122,35 @@ class Connection:
     async def run(self) -> None:
         first, language = await self._first_frame()
         try:
-            greeting = await self.live.turn("ws", self.session_id, self.user_id, None, language=language)
+            sock = await self.live.connect(self.ws, self.session_id, self.user_id)
+        except UNAVAILABLE:
+            await self.close(WSCloseCode.TRY_AGAIN_LATER, "busy; try again")
+            return
+        if sock is None:
+            return
+        try:
+            await self._converse(sock, first, language)
+        finally:
+            self.live.disconnect(sock)
+
+    async def _converse(self, sock: Socket, first: WSMessage | None, language: str | None) -> None:
+        try:
+            greeting = await self.live.turn(
+                "ws", self.session_id, self.user_id, None, language=language, wanted=self._open
+            )
+        except Abandoned:
+            return
+        except ProfileMissing:
+            await self.close(WSCloseCode.POLICY_VIOLATION, "profile_missing")
+            return
         except SessionClosed as exc:
             await self.close(WSCloseCode.POLICY_VIOLATION, f"session {exc.code}")
             return
         except DatabaseUnavailable:
             await self.close(WSCloseCode.TRY_AGAIN_LATER, "busy; try again")
             return
-        self.live.add_socket(self.session_id, self.ws)
+        if self.ws.closed:  # replaced (or ended) while the greeting was made
+            return
         pinger = asyncio.get_running_loop().create_task(self._pinger())
         worker = asyncio.get_running_loop().create_task(self._worker())
         try:
@@ -127,7 +164,6 @@ class Connection:
                 if not await self._frame(msg):
                     break
         finally:
-            self.live.remove_socket(self.session_id, self.ws)
             pinger.cancel()
             # What the person already sent (a tap on Confirm, a "yes") is still carried out after a
             # disconnect; its outcome is shown on the next connection or in the history.
@@ -136,6 +172,9 @@ class Connection:
             except asyncio.QueueFull:
                 worker.cancel()
             await asyncio.gather(pinger, worker, return_exceptions=True)
+
+    def _open(self) -> bool:
+        return not self.ws.closed
 
     async def _first_frame(self) -> tuple[WSMessage | None, str | None]:
         """The SDKs send `conversation_initiation_client_data` first (its `dynamic_variables.language`, en or
@@ -171,7 +210,8 @@ class Connection:
             await self.send(protocol.error(exc.code, exc.message))
             return True
         if isinstance(message, protocol.Pong):
-            self.last_pong = max(self.last_pong, message.event_id)
+            if message.event_id == self.awaiting_pong:  # any other pong answers nothing we asked
+                self.awaiting_pong = None
         elif isinstance(message, protocol.UserMessage):
             await self.send(protocol.user_transcript(message.text))
             await self._enqueue(Utterance(text=message.text))
@@ -222,13 +262,19 @@ class Connection:
             if event is None:
                 return
             try:
-                result = await self.live.turn("ws", self.session_id, self.user_id, event)
+                result = await self.live.turn("ws", self.session_id, self.user_id, event, keep=KEEP_WS)
             except SessionClosed as exc:
                 await self.send(protocol.error(f"session_{exc.code}", "this voice session is over"))
                 await self.close(WSCloseCode.POLICY_VIOLATION, f"session {exc.code}")
                 return
             except asyncio.CancelledError:
                 raise
+            except TurnsBusy:
+                await self.send(protocol.error("busy", "too many turns waiting; wait for the answer"))
+                continue
+            except ProfileMissing:
+                await self.close(WSCloseCode.POLICY_VIOLATION, "profile_missing")
+                return
             except DatabaseUnavailable:
                 await self.send(protocol.error("unavailable", "the service is busy; please say it again"))
                 continue
@@ -236,6 +282,9 @@ class Connection:
                 log.exception("turn failed on session %s", self.session_id)
                 await self.send(protocol.error("internal_error", "that did not work; please say it again"))
                 continue
+            if isinstance(event, Tick) and not result.say and not result.client_events:
+                continue  # a payout settled whose receipt another turn has told: nothing to send
+            # Kept before it is shown, by the turn itself (SIGTERM waits for it); then sent at once.
             await self._send_turn(result)
 
     async def _send_turn(self, result: TurnResult) -> None:
@@ -264,6 +313,7 @@ class Connection:
                 "transaction_id": str(row["id"]),
                 "status": row["status"],
                 "balance": f"{row['wallet_balance']:.2f}",
+                "reference": row["reference"],  # M-Pesa's receipt code once it has paid
             },
         )
         call_id = f"show_receipt_{uuid.uuid4().hex[:16]}"
@@ -273,11 +323,11 @@ class Connection:
     async def _pinger(self) -> None:
         while True:
             await asyncio.sleep(self.ping_interval)
-            if self.last_pong < self.last_ping:
+            if self.awaiting_pong is not None:
                 await self.close(WSCloseCode.POLICY_VIOLATION, "no pong")
                 return
-            self.last_ping += 1
-            await self.send(protocol.ping(self.last_ping))
+            self.awaiting_pong = secrets.randbelow(2**31 - 1) + 1
+            await self.send(protocol.ping(self.awaiting_pong))
 
 
 async def conversation_ws(request: web.Request) -> web.StreamResponse:
@@ -298,7 +348,28 @@ async def conversation_ws(request: web.Request) -> web.StreamResponse:
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"invalid session token")
         return ws
     connection = Connection(ws, live, request.app[POOL_KEY], claims, settings.ws_ping_interval_seconds)
-    await connection.run()
+    unwatch = watch_settlements(request.app[FEED_KEY], claims.user_id, connection.queue)
+    # A session for a business wallet (sql/0028): its payouts and approvals are the wallet's events, and the
+    # member's receipts among them are told live too.
+    with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+        wallet = await request.app[POOL_KEY].fetchval(
+            "SELECT wallet_id FROM voice_sessions WHERE session_id = $1", claims.session_id
+        )
+        if wallet is not None:
+            unwatch_wallet = watch_settlements(request.app[FEED_KEY], wallet, connection.queue)
+            unwatch = _both(unwatch, unwatch_wallet)
+    try:
+        await connection.run()
+    finally:
+        unwatch()
     if not ws.closed:
         await ws.close()
     return ws
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def stop() -> None:
+        first()
+        second()
+
+    return stop
