@@ -3,4 +3,4 @@ the run's real PostgreSQL) and helpers to confirm a bank_to_mpesa and pay into t
 
 from __future__ import annotations
 
-from tests.mpesa.conftest import client, harness, sim  # noqa: F401  (fixtures used by these tests)
+from tests.mpesa.conftest import client, harness, idle, sim  # noqa: F401  (fixtures used by these tests)

@@ -87,10 +87,12 @@ async def test_concurrent_duplicate_callbacks_are_acknowledged_and_credit_once(h
 
 
 async def test_a_push_whose_answer_and_callback_were_lost_is_credited_by_pull_transactions(
-    harness: Harness,
+    idle: Harness,
 ) -> None:
     """Finding 3: the push's answer was lost and no callback came; the top-up was marked failed with no
-    checkout id, so nothing could ever query it, though the person paid."""
+    checkout id, so nothing could ever query it, though the person paid. The test runs the reconciler's
+    rounds itself (`idle`): the background loop's own round could otherwise credit it first."""
+    harness = idle
     user = await harness.user("0.00")
     harness.sim.add_rule(Behaviour(lose_response=True, callback="none"), path=api.STK_PUSH_PATH, amount=1357)
     status, body = await harness.topup(user, 1357)
