@@ -28,6 +28,7 @@ SANDBOX_STK_SHORTCODE = "174379"
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 SANDBOX_PAYOUT_SHORTCODE = "600000"
 SANDBOX_INITIATOR = "testapi"
+SANDBOX_PULL_NOMINATED_NUMBER = "0722000000"
 
 
 # Minimum lengths of configured secrets (Supabase's JWT secrets are at least 32 characters).
@@ -269,7 +270,7 @@ class DarajaSettings(BaseModel):
         description="Version of the C2B registerurl API of the product (v1 or v2)",
     )
     daraja_pull_nominated_number: str = Field(
-        default="0722000000",
+        default=SANDBOX_PULL_NOMINATED_NUMBER,
         pattern=r"^(0|254)7[0-9]{8}$|^(0|254)1[0-9]{8}$",
         validation_alias=AliasChoices("DARAJA_PULL_NOMINATED_NUMBER", "ONGEA_DARAJA_PULL_NOMINATED_NUMBER"),
         description="Safaricom number nominated when registering Pull Transactions (the portal's sample in "
@@ -490,6 +491,14 @@ def daraja_problems(s: Settings) -> list[str]:
             )
         if s.daraja_certificate_path is None:
             found.append("DARAJA_CERTIFICATE_PATH must name Safaricom's production certificate")
+        # Pull Transactions is registered on start: with the portal's sample it would name someone else's
+        # phone as the organisation's (README, Going to production, step 7).
+        nominated = s.daraja_pull_nominated_number.removeprefix("254").lstrip("0")
+        if nominated == SANDBOX_PULL_NOMINATED_NUMBER.lstrip("0"):
+            found.append(
+                f"DARAJA_PULL_NOMINATED_NUMBER is the portal's sample {SANDBOX_PULL_NOMINATED_NUMBER}: "
+                "set your organisation's Safaricom number"
+            )
     if (s.daraja_configured or production) and s.daraja_certificate_path is not None:
         try:
             environment = certificate_environment(s.daraja_certificate_path.read_bytes())

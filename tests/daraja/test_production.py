@@ -43,6 +43,7 @@ def production(tmp_path: Path, **overrides: Any) -> Settings:
         "DARAJA_INITIATOR_NAME": "ongea_api",
         "DARAJA_INITIATOR_PASSWORD": "a-strong-initiator-password",
         "DARAJA_CERTIFICATE_PATH": production_certificate(tmp_path / "production.cer"),
+        "DARAJA_PULL_NOMINATED_NUMBER": "0711223344",
         "data_dir": tmp_path,
         "DATABASE_URL": "postgresql://ongea@db.internal/ongea",
         "ONGEA_JWT_SECRET": "a-supabase-jwt-secret-of-32-characters-or-more",
@@ -67,6 +68,8 @@ def test_a_complete_production_configuration_starts(tmp_path: Path) -> None:
     ({"DARAJA_INITIATOR_NAME": None}, "DARAJA_INITIATOR_NAME is the sandbox's 'testapi'"),
     ({"DARAJA_INITIATOR_PASSWORD": "Safaricom999!*!"}, "DARAJA_INITIATOR_PASSWORD must be set"),
     ({"DARAJA_CERTIFICATE_PATH": None}, "DARAJA_CERTIFICATE_PATH must name Safaricom's production"),
+    ({"DARAJA_PULL_NOMINATED_NUMBER": None}, "DARAJA_PULL_NOMINATED_NUMBER is the portal's sample 0722000"),
+    ({"DARAJA_PULL_NOMINATED_NUMBER": "254722000000"}, "DARAJA_PULL_NOMINATED_NUMBER is the portal's sample"),
 ])  # fmt: skip
 def test_each_sandbox_value_or_missing_piece_refuses_production(
     tmp_path: Path, override: dict[str, Any], line: str

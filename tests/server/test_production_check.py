@@ -39,6 +39,7 @@ MISSING = [
     "DARAJA_INITIATOR_NAME",
     "DARAJA_INITIATOR_PASSWORD",
     "DARAJA_CERTIFICATE_PATH",
+    "DARAJA_PULL_NOMINATED_NUMBER",
 ]
 
 
@@ -113,6 +114,7 @@ def production_fixes(tmp_path: Path, database_url: str, simulator: str) -> list[
         ("DARAJA_CERTIFICATE_PATH", {
             "DARAJA_CERTIFICATE_PATH": str(production_certificate(tmp_path / "production.cer")),
         }),
+        ("DARAJA_PULL_NOMINATED_NUMBER", {"DARAJA_PULL_NOMINATED_NUMBER": "0711223344"}),
     ]  # fmt: skip
 
 
