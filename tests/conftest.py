@@ -71,6 +71,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         (Path(tempfile.gettempdir()) / f"{_template_name(url)}.lock").unlink(missing_ok=True)
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Why each rerun test failed the first time (pyproject's `--reruns 1` lists only their names): a
+    rerun is a timing to look into, so a CI log must say what ran out."""
+    reports = terminalreporter.stats.get("rerun", [])
+    if not reports:
+        return
+    terminalreporter.section("why the rerun tests failed the first time")
+    for report in reports:
+        text = str(getattr(report, "longrepr", "") or "")
+        terminalreporter.line(f"--- {report.nodeid} ({report.when}), last lines:")
+        terminalreporter.line("\n".join(text.splitlines()[-60:]))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """For pytest-xdist's `--dist loadgroup` (pyproject's addopts): the tests of a file that share a
     module-scoped fixture (a browser, a served process with the file's own settings) run on one worker, so
