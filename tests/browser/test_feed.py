@@ -79,3 +79,65 @@ async def test_the_balance_and_the_receipt_follow_the_feed(
     await wait_for(code_shown)  # ... and the feed brought its code to the page
     assert await page.locator("#r-status").text_content() in ("completed", "Completed", "Paid")
     await asyncio.sleep(0)
+
+
+async def test_an_answer_overtaken_by_the_feed_never_puts_an_older_balance_back(
+    served: ServeProcess,
+    open_tab: Callable[..., Awaitable[Tab]],
+    make_user: Callable[..., Awaitable[User]],
+    pool: asyncpg.Pool,
+) -> None:
+    """Before: a `GET /v1/me` that left before a payment and came back after the feed had shown the newer
+    balance put the older one back, and it stayed (no later event came to correct it). A slow network, or a
+    busy server as in a CI run, is all it takes."""
+    user = await make_user(balance="5000.00")
+    tab = await open_tab(PHONE)
+    page: Any = tab.page
+    await sign_in(tab, served.base, user.token)
+
+    async def feed_live() -> bool:
+        return bool(await page.evaluate("Boolean(window.OngeaFeed && window.OngeaFeed.live)"))
+
+    async def balance_is(value: Decimal) -> bool:
+        return await page.locator("#balance").text_content() == kes(value)
+
+    await wait_for(feed_live)
+    await wait_for(lambda: balance_is(Decimal("5000.00")))
+
+    # The next `GET /v1/me` is answered by the server now (the balance before the payment) and reaches the
+    # page only when the test lets it; every later one goes through at once.
+    fetched, release, handled = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    held: list[bool] = []
+
+    async def slow(route: Any) -> None:
+        if held:
+            await route.continue_()
+            return
+        held.append(True)
+        answer = await route.fetch()
+        fetched.set()
+        await release.wait()
+        await route.fulfill(response=answer)
+        handled.set()
+
+    await page.route("**/v1/me", slow)
+    await page.evaluate("() => { refreshWallet(); }")
+    await asyncio.wait_for(fetched.wait(), 30)
+
+    ledger = Ledger(pool)
+    request = ProposalRequest.build(type="send_phone", amount=Decimal("700"), phone="254722111222")
+    proposal = await ledger.propose(user.user_id, request)
+    await ledger.confirm(proposal.id, user.user_id, proposal.version, voice_verified=False)
+    after: Decimal = await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", user.user_id)
+    assert after < Decimal("5000.00")
+    await wait_for(lambda: balance_is(after))  # the feed brought it
+
+    # The old answer arrives last; the page goes on to the history list once it has read it.
+    history = asyncio.Event()
+    page.on("request", lambda r: history.set() if "/v1/transactions?limit=5" in r.url else None)
+    await asyncio.sleep(1)  # the refreshes the feed's events started are done: only the held answer is left
+    history.clear()
+    release.set()
+    await asyncio.wait_for(handled.wait(), 30)
+    await asyncio.wait_for(history.wait(), 30)
+    assert await page.locator("#balance").text_content() == kes(after)

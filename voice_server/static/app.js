@@ -222,6 +222,7 @@ window.ONGEA_STRINGS = STRINGS; // the tests check a Swahili page against the En
 
 const app = {
   token: localStorage.getItem(TOKEN_KEY),
+  feedBalances: 0, // balances the live feed brought: a fetch that started before one of them is out of date
   // {session_id, session_token, ws_url, expires_at} from POST /v1/sessions
   session: JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null"),
   ws: null,
@@ -552,9 +553,13 @@ async function refreshBusiness() {
 
 async function refreshWallet() {
   if (BUSINESS) return refreshBusiness();
+  const seen = app.feedBalances;
   const me = await http("GET", "/v1/me");
   if (me.status === 401) return signOut(t("bad_token"));
-  if (me.ok && me.data) showBalance(me.data.wallet_balance ?? me.data.balance);
+  if (me.ok && me.data) {
+    // An answer overtaken by the feed (a slow network, a busy server) would put an older balance back.
+    if (seen === app.feedBalances) showBalance(me.data.wallet_balance ?? me.data.balance);
+  }
   else if (app.ready && $("proposal").hidden && $("pin").hidden) {
     // No app API: ask the session's get_balance tool (a turn of its own, so never mid-payment).
     const r = await tool("get_balance");
@@ -568,6 +573,12 @@ async function refreshWallet() {
 
 function showBalance(balance) {
   if (balance !== undefined && balance !== null) $("balance").textContent = kes(balance);
+}
+
+/** A balance the live feed brought: the newest there is, in the order the ledger committed them. */
+function showFeedBalance(balance) {
+  app.feedBalances += 1;
+  showBalance(balance);
 }
 
 function renderHistory(items) {

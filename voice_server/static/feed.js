@@ -41,7 +41,7 @@
   function apply(name, data) {
     const row = data.row || {};
     if (name === "profiles" && row.wallet_balance !== undefined) {
-      if (typeof window.showBalance === "function") window.showBalance(row.wallet_balance);
+      if (typeof window.showFeedBalance === "function") window.showFeedBalance(row.wallet_balance);
       else if (byId("balance")) byId("balance").textContent = money(row.wallet_balance);
     }
     if (name === "transactions" && shown && row.id === shown.transaction_id) {
