@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import NamedTuple
 
 import jwt
 from aiohttp import web
@@ -43,6 +44,16 @@ def verify_user_token(
     """The user of a valid user token. Beyond signature, audience and expiry, the token must say
     `role: authenticated` (a `service_role` or `anon` token signed with the same Supabase secret is not a
     user) and have a bounded life: `exp - iat` at most `max_life_seconds` (a 100-year token is refused)."""
+    return user_claims(secret, token, max_life_seconds=max_life_seconds).user_id
+
+
+class UserClaims(NamedTuple):
+    user_id: uuid.UUID
+    issued_at: float
+
+
+def user_claims(secret: str, token: str, *, max_life_seconds: int = MAX_TOKEN_LIFE_SECONDS) -> UserClaims:
+    """`verify_user_token`, with when the token was issued (a fresh sign-in is asked for the first PIN)."""
     try:
         claims = jwt.decode(
             token,
@@ -56,7 +67,7 @@ def verify_user_token(
         life = claims["exp"] - claims["iat"]
         if not isinstance(life, (int, float)) or life <= 0 or life > max_life_seconds:
             raise TokenError("the token's life is not bounded")
-        return uuid.UUID(str(claims["sub"]))
+        return UserClaims(uuid.UUID(str(claims["sub"])), float(claims["iat"]))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise TokenError(str(exc)) from exc
 
@@ -74,13 +85,18 @@ def request_user(request: web.Request) -> uuid.UUID:
     missing or bad token is a 401 `ApiError`."""
     if API_KEY_USER in request:
         return request[API_KEY_USER]
+    return request_claims(request).user_id
+
+
+def request_claims(request: web.Request) -> UserClaims:
+    """The request's user token, verified (a 401 `ApiError` if missing or bad); API keys have none."""
     token = bearer_token(request)
     if token is None:
         raise ApiError(401, "unauthorized", "a user token is needed (Authorization: Bearer ...)")
     try:
         settings = request.app[SETTINGS_KEY]
         max_life = max(settings.user_token_ttl_seconds, 3600)
-        return verify_user_token(settings.user_jwt_secret(), token, max_life_seconds=max_life)
+        return user_claims(settings.user_jwt_secret(), token, max_life_seconds=max_life)
     except TokenError:
         raise ApiError(401, "unauthorized", "the token is not valid") from None
 

@@ -160,6 +160,12 @@ class LimitSettings(BaseModel):
     pin_change_rate_window_seconds: int = Field(
         default=600, ge=1, description="Window of ONGEA_PIN_CHANGE_RATE_LIMIT"
     )
+    first_pin_sign_in_seconds: int = Field(
+        default=600,
+        ge=60,
+        description="PUT /v1/me/pin sets a first PIN only with a user token issued this recently (a fresh "
+        "sign-in): a token taken from somewhere cannot give itself the PIN that unlocks large payments",
+    )
 
 
 class ElevenLabsSettings(BaseModel):

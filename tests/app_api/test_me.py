@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from decimal import Decimal
 
 import asyncpg
@@ -10,8 +12,9 @@ import pytest
 from ledger.models import ProposalRequest
 from ledger.pins import check_user_pin, verify_pin
 from ledger.service import Ledger
+from voice_server.auth import mint_user_token
 
-from .conftest import Api, MakeApiUser
+from .conftest import JWT_SECRET, Api, MakeApiUser
 
 
 async def test_profile_shows_balances_plan_and_usage(
@@ -183,6 +186,32 @@ async def test_set_then_change_pin(api: Api, make_api_user: MakeApiUser, pool: a
     assert r.status == 200, r.body
     stored = await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user.id)
     assert verify_pin(stored, "7391") and not verify_pin(stored, "2580") and "7391" not in stored
+
+
+async def test_the_first_pin_needs_a_fresh_sign_in(
+    api: Api, make_api_user: MakeApiUser, pool: asyncpg.Pool
+) -> None:
+    """Before: any valid token of a user without a PIN could set one, so a stolen token (an hour old, a week
+    old) chose the PIN that unlocks payments past the allowance without a PIN."""
+    user = await make_api_user()
+    issued = time.time() - 11 * 60  # 11 minutes ago: still valid for most of an hour, but no fresh sign-in
+    stolen = dataclasses.replace(
+        user, token=mint_user_token(JWT_SECRET, user.id, ttl_seconds=3600, now=issued)
+    )
+    r = await api.call("PUT", "/v1/me/pin", stolen, json={"pin": "2580"})
+    assert (r.status, r.body["error"]["code"]) == (403, "fresh_sign_in_required")
+    assert "sign in again" in r.body["error"]["message"]
+    assert await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user.id) is None
+    assert (await api.call("GET", "/v1/me", stolen)).status == 200  # the token itself still works
+    # Signed in just now: the first PIN is set.
+    r = await api.call("PUT", "/v1/me/pin", user, json={"pin": "2580"})
+    assert (r.status, r.body["pin_set"]) == (200, True)
+    # A change is guarded by the current PIN instead, whatever the token's age.
+    r = await api.call("PUT", "/v1/me/pin", stolen, json={"pin": "7391"})
+    assert (r.status, r.body["error"]["code"]) == (400, "current_pin_required")
+    r = await api.call("PUT", "/v1/me/pin", stolen, json={"pin": "7391", "current_pin": "2580"})
+    assert r.status == 200, r.body
+    assert verify_pin(await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user.id), "7391")
 
 
 async def test_wrong_current_pins_count_towards_the_shared_lockout(

@@ -19,7 +19,7 @@ from voice_server.app_api import queries
 from voice_server.app_api.common import answer, read_model, user_db
 from voice_server.app_api.models import PinChange, PinChanged, ProfilePatch
 from voice_server.appkeys import POOL_KEY, SETTINGS_KEY
-from voice_server.auth import profile_missing, request_user
+from voice_server.auth import UserClaims, profile_missing, request_claims, request_user
 from voice_server.http_errors import ApiError
 
 
@@ -90,24 +90,35 @@ PIN_CHANGES = web.AppKey("pin_changes", PinChanges)
 
 async def put_pin(request: web.Request) -> web.Response:
     """Sets the PIN, or changes it given the current one. A wrong current PIN is one attempt of the shared
-    lockout (the same count as PINs said in a voice payment), so this cannot be used to guess it."""
-    user_id = request_user(request)
+    lockout (the same count as PINs said in a voice payment), so this cannot be used to guess it. The first
+    PIN needs a fresh sign-in: it is what unlocks payments past the allowance, so a stolen token must not be
+    able to choose it (API keys never reach this route)."""
+    claims = request_claims(request)
     body = await read_model(request, PinChange)
     changes = request.app[PIN_CHANGES]
-    if not changes.allow(user_id):
+    if not changes.allow(claims.user_id):
         raise ApiError(429, "rate_limited", "too many PIN changes; wait a few minutes and try again")
     async with changes.hashing:
-        return await _put_pin(request, user_id, body)
+        return await _put_pin(request, claims, body)
 
 
-async def _put_pin(request: web.Request, user_id: uuid.UUID, body: PinChange) -> web.Response:
+async def _put_pin(request: web.Request, claims: UserClaims, body: PinChange) -> web.Response:
     pool = request.app[POOL_KEY]
+    user_id = claims.user_id
     async with as_user(pool, user_id) as conn:
         row = await conn.fetchrow("SELECT pin_set, pin_locked_until FROM profiles")
     if row is None:
         raise profile_missing()
     if row["pin_locked_until"] is not None and row["pin_locked_until"] > datetime.now(UTC):
         raise _locked(row["pin_locked_until"])
+    fresh_for = request.app[SETTINGS_KEY].first_pin_sign_in_seconds
+    if not row["pin_set"] and time.time() - claims.issued_at > fresh_for:
+        raise ApiError(
+            403,
+            "fresh_sign_in_required",
+            f"setting your first PIN needs a fresh sign-in: sign in again, then set it within "
+            f"{fresh_for // 60} minutes",
+        )
     if row["pin_set"]:
         if body.current_pin is None:
             raise ApiError(400, "current_pin_required", "give current_pin to change the PIN")
