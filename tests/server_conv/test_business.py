@@ -360,3 +360,12 @@ async def test_the_owner_tops_up_the_business_wallet_from_m_pesa_and_a_spender_c
     assert await wallet(pool, business) == (Decimal("600.00"), Decimal("0.00"))
     owner_wallet = await pool.fetchval("SELECT wallet_balance FROM profiles WHERE id = $1", owner.user_id)
     assert owner_wallet == Decimal("10000.00")
+    # The owner follows it as any top-up (before: 404, the row is the business's); the spender, who cannot
+    # top up, and a stranger get the 404 of an id that does not exist.
+    topup = f"/v1/topups/{body['topup_id']}"
+    status, seen = await http(server, "GET", topup, owner.token)
+    assert (status, seen["status"], seen["amount"]) == (200, "completed", "500.00"), seen
+    stranger = await make_user(plan="business")
+    for who in (spender, stranger):
+        status, seen = await http(server, "GET", topup, who.token)
+        assert (status, seen["error"]["code"]) == (404, "not_found"), seen

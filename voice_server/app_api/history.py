@@ -8,6 +8,7 @@ from typing import get_args
 from aiohttp import web
 
 from voice_server.app_api import queries
+from voice_server.app_api.business import business_db
 from voice_server.app_api.common import answer, path_id, user_db
 from voice_server.app_api.models import (
     BalanceHistoryPage,
@@ -15,6 +16,7 @@ from voice_server.app_api.models import (
     TransactionStatusName,
     TransactionTypeName,
 )
+from voice_server.appkeys import POOL_KEY
 from voice_server.http_errors import ApiError
 
 STATUSES = get_args(TransactionStatusName)
@@ -70,12 +72,22 @@ async def balance_history(request: web.Request) -> web.Response:
 
 
 async def get_topup(request: web.Request) -> web.Response:
-    """A top-up's fate: `pending` until M-Pesa's callback, then `completed` (credited) or `failed`."""
+    """A top-up's fate: `pending` until M-Pesa's callback, then `completed` (credited) or `failed`. A
+    business wallet's top-up is read under its members' policy, with the business named as for its
+    payments; anyone else gets the same 404 as for an id that does not exist."""
     topup_id = path_id(request)
+    query = f"SELECT {queries.TOPUP_COLUMNS} FROM mpesa_transactions WHERE id = $1"
     async with user_db(request) as conn:
-        row = await conn.fetchrow(
-            f"SELECT {queries.TOPUP_COLUMNS} FROM mpesa_transactions WHERE id = $1", topup_id
+        row = await conn.fetchrow(query, topup_id)
+    if row is None:
+        business = await request.app[POOL_KEY].fetchval(
+            """SELECT m.user_id FROM mpesa_transactions m JOIN businesses b ON b.id = m.user_id
+               WHERE m.id = $1""",
+            topup_id,
         )
+        if business is not None:
+            async with business_db(request, business) as conn:
+                row = await conn.fetchrow(query, topup_id)
     if row is None:
         raise ApiError(404, "not_found", "no such top-up")
     return answer(queries.topup(row))
