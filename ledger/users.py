@@ -76,8 +76,17 @@ async def create_user(
     return NewUser(user_id, number, opening, plan)
 
 
-async def set_pin(pool: asyncpg.Pool, user_id: uuid.UUID, pin: str) -> None:
+async def set_pin(pool: asyncpg.Pool, user_id: uuid.UUID, pin: str, *, first: bool = False) -> None:
+    """`first`: only if no PIN is set, in the same statement, so two first PINs racing cannot both be told
+    "PIN set" (the later one is refused: a change needs the current PIN)."""
     pin_hash = await asyncio.to_thread(hash_pin, pin)  # argon2 is slow on purpose: not on the event loop
-    status = await pool.execute("UPDATE profiles SET pin_hash = $2 WHERE id = $1", user_id, pin_hash)
+    status = await pool.execute(
+        "UPDATE profiles SET pin_hash = $2 WHERE id = $1 AND (NOT $3 OR pin_hash IS NULL)",
+        user_id,
+        pin_hash,
+        first,
+    )
     if status != "UPDATE 1":
+        if first and await pool.fetchval("SELECT true FROM profiles WHERE id = $1", user_id):
+            raise LedgerError("pin_already_set", "a PIN was set meanwhile: give current_pin to change it")
         raise LedgerError("user_not_found", "no such user")

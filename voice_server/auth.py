@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jwt
 from aiohttp import web
@@ -49,11 +50,35 @@ def verify_user_token(
 
 class UserClaims(NamedTuple):
     user_id: uuid.UUID
-    issued_at: float
+    signed_in_at: float
+
+
+def _signed_in_at(claims: dict[str, Any]) -> float:
+    """When the person last proved who they are. Supabase issues a new token (a new `iat`) at every refresh
+    for as long as the session lasts, so `iat` says nothing of a sign-in; its `amr` timestamps (and an
+    OpenID `auth_time`) stay those of the sign-in. Our own tokens have neither: each is minted as a sign-in.
+    Never later than `iat`: a sign-in cannot come after the token it produced."""
+    issued = float(claims["iat"])
+    amr = claims.get("amr")
+    stamps = [m.get("timestamp") for m in amr if isinstance(m, dict)] if isinstance(amr, list) else []
+    stamps.append(claims.get("auth_time"))
+    numbers = [n for n in map(_seconds, stamps) if n is not None]
+    return min(max(numbers), issued) if numbers else issued
+
+
+def _seconds(value: object) -> float | None:
+    """A timestamp claim as seconds, or None for anything else (a bool, a string, 1e400, an int too large)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def user_claims(secret: str, token: str, *, max_life_seconds: int = MAX_TOKEN_LIFE_SECONDS) -> UserClaims:
-    """`verify_user_token`, with when the token was issued (a fresh sign-in is asked for the first PIN)."""
+    """`verify_user_token`, with when the person signed in (a fresh sign-in is asked for the first PIN)."""
     try:
         claims = jwt.decode(
             token,
@@ -67,7 +92,7 @@ def user_claims(secret: str, token: str, *, max_life_seconds: int = MAX_TOKEN_LI
         life = claims["exp"] - claims["iat"]
         if not isinstance(life, (int, float)) or life <= 0 or life > max_life_seconds:
             raise TokenError("the token's life is not bounded")
-        return UserClaims(uuid.UUID(str(claims["sub"])), float(claims["iat"]))
+        return UserClaims(uuid.UUID(str(claims["sub"])), _signed_in_at(claims))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise TokenError(str(exc)) from exc
 

@@ -163,8 +163,9 @@ class LimitSettings(BaseModel):
     first_pin_sign_in_seconds: int = Field(
         default=600,
         ge=60,
-        description="PUT /v1/me/pin sets a first PIN only with a user token issued this recently (a fresh "
-        "sign-in): a token taken from somewhere cannot give itself the PIN that unlocks large payments",
+        description="PUT /v1/me/pin sets a first PIN only this soon after the person signed in (Supabase's "
+        "`amr` time, else the token's `iat`): a token taken from somewhere cannot choose the PIN that "
+        "unlocks large payments",
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
+import uuid
 from decimal import Decimal
 
 import asyncpg
+import jwt
 import pytest
 
 from ledger.models import ProposalRequest
@@ -212,6 +215,50 @@ async def test_the_first_pin_needs_a_fresh_sign_in(
     r = await api.call("PUT", "/v1/me/pin", stolen, json={"pin": "7391", "current_pin": "2580"})
     assert r.status == 200, r.body
     assert verify_pin(await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user.id), "7391")
+
+
+def supabase_token(user: uuid.UUID, *, signed_in: float) -> str:
+    """A token as Supabase issues one at a refresh: a new `iat`, the sign-in's time kept in `amr`."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user),
+        "aud": "authenticated",
+        "role": "authenticated",
+        "iat": now,
+        "exp": now + 3600,
+    }
+    claims["amr"] = [{"method": "otp", "timestamp": int(signed_in)}]
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+async def test_a_refreshed_token_is_not_a_fresh_sign_in(
+    api: Api, make_api_user: MakeApiUser, pool: asyncpg.Pool
+) -> None:
+    """Supabase issues a new token, with a new `iat`, at every refresh for as long as the session lasts: who
+    holds a session's refresh token gets one whenever they like. What counts is when the person signed in,
+    which its `amr` keeps."""
+    user = await make_api_user()
+    refreshed = dataclasses.replace(user, token=supabase_token(user.id, signed_in=time.time() - 3 * 3600))
+    r = await api.call("PUT", "/v1/me/pin", refreshed, json={"pin": "2580"})
+    assert (r.status, r.body["error"]["code"]) == (403, "fresh_sign_in_required")
+    assert await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user.id) is None
+    signed_in = dataclasses.replace(user, token=supabase_token(user.id, signed_in=time.time() - 60))
+    r = await api.call("PUT", "/v1/me/pin", signed_in, json={"pin": "2580"})
+    assert (r.status, r.body["pin_set"]) == (200, True)
+
+
+async def test_two_first_pins_at_once_are_never_both_set(
+    api: Api, make_api_user: MakeApiUser, pool: asyncpg.Pool
+) -> None:
+    """Before: both were told "PIN set", and the one whose write came first no longer worked."""
+    user = await make_api_user()
+    pins = ["2580", "7391"]
+    replies = await asyncio.gather(*(api.call("PUT", "/v1/me/pin", user, json={"pin": p}) for p in pins))
+    assert sorted(r.status for r in replies) == [200, 409], [r.body for r in replies]
+    [kept] = [p for p, r in zip(pins, replies, strict=True) if r.status == 200]
+    [refused] = [r for r in replies if r.status == 409]
+    assert refused.body["error"]["code"] == "pin_already_set"
+    assert verify_pin(await pool.fetchval("SELECT pin_hash FROM profiles WHERE id = $1", user.id), kept)
 
 
 async def test_wrong_current_pins_count_towards_the_shared_lockout(

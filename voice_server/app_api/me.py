@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import web
 
+from ledger.models import LedgerError
 from ledger.pins import check_user_pin
 from ledger.reads import as_user
 from ledger.users import set_pin
@@ -112,7 +113,7 @@ async def _put_pin(request: web.Request, claims: UserClaims, body: PinChange) ->
     if row["pin_locked_until"] is not None and row["pin_locked_until"] > datetime.now(UTC):
         raise _locked(row["pin_locked_until"])
     fresh_for = request.app[SETTINGS_KEY].first_pin_sign_in_seconds
-    if not row["pin_set"] and time.time() - claims.issued_at > fresh_for:
+    if not row["pin_set"] and time.time() - claims.signed_in_at > fresh_for:
         raise ApiError(
             403,
             "fresh_sign_in_required",
@@ -132,7 +133,12 @@ async def _put_pin(request: web.Request, claims: UserClaims, body: PinChange) ->
                 "wrong_pin",
                 f"the current PIN is wrong: {check.attempts_left} more wrong PINs lock PIN use for a while",
             )
-    await set_pin(pool, user_id, body.pin)
+    try:
+        await set_pin(pool, user_id, body.pin, first=not row["pin_set"])
+    except LedgerError as exc:
+        if exc.code != "pin_already_set":
+            raise
+        raise ApiError(409, exc.code, exc.message) from None
     message = "PIN changed" if row["pin_set"] else "PIN set"
     return answer(PinChanged(pin_set=True, message=message))
 

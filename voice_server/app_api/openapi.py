@@ -59,11 +59,11 @@ def app_api_paths() -> tuple[list[type[BaseModel]], dict[str, Any]]:
         },
         "/v1/me/pin": {
             "put": _op(
-                "Set the PIN (the first one within ONGEA_FIRST_PIN_SIGN_IN_SECONDS of signing in), or change it "
-                "with the current one (wrong ones count towards the lockout)",
+                "Set the PIN (the first one within ONGEA_FIRST_PIN_SIGN_IN_SECONDS of signing in), or "
+                "change it with the current one (wrong ones count towards the lockout)",
                 (200, PinChanged, "PIN set"),
                 body=PinChange,
-                errors=(400, 403, 404, 413, 423),
+                errors=(400, 403, 404, 409, 413, 423),
             )
         },
         "/v1/contacts": {
