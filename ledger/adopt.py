@@ -16,21 +16,10 @@ from decimal import Decimal
 import asyncpg
 
 from ledger.faults import FaultPoint, fault_point
-from ledger.migrate import migrate
+from ledger.migrate import FOUNDING_TABLES, migrate
 from ledger.models import LedgerError
 from ledger.phones import normalize_ke_phone
 
-FOUNDING_TABLES = (
-    "profiles",
-    "transactions",
-    "voice_sessions",
-    "balance_history",
-    "mpesa_transactions",
-    "payment_methods",
-    "contacts",
-    "subscriptions",
-    "subscription_plans",
-)
 # What sql/0002 gives `transactions` that the earlier table lacks.
 TRANSACTION_COLUMNS = {
     "error_message": "TEXT",

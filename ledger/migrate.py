@@ -187,16 +187,50 @@ async def _applied(conn: asyncpg.Connection, migrations: list[Migration]) -> dic
     return applied
 
 
+# The tables of the founding document (sql/0002): a database that has them before 0002 is applied was made
+# from the earlier schema, and is adopted (`migrate --adopt`, ledger/adopt.py), never migrated as it is.
+FOUNDING_MIGRATION = "0002"
+FOUNDING_TABLES = (
+    "profiles",
+    "transactions",
+    "voice_sessions",
+    "balance_history",
+    "mpesa_transactions",
+    "payment_methods",
+    "contacts",
+    "subscriptions",
+    "subscription_plans",
+)
+
+
+async def _refuse_unadopted(conn: asyncpg.Connection) -> None:
+    """Before 0002: the founding tables already there mean an earlier database, on which 0002 would stop
+    with a bare "already exists" (after 0001 was recorded); say what to run instead, applying nothing."""
+    found = await conn.fetch(
+        """SELECT c.relname FROM pg_class c
+           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+             AND c.relname = ANY($1::text[]) ORDER BY c.relname""",
+        list(FOUNDING_TABLES),
+    )
+    if found:
+        raise MigrationError(
+            f"this database already has {', '.join(r['relname'] for r in found)} but not their migration: "
+            "it was made from the earlier schema; run `ongea-pesa migrate --adopt` to see how it would be "
+            "adopted, keeping every row (README, Going to production)"
+        )
+
+
 async def pending_migrations(conn: asyncpg.Connection, directory: Path | None = None) -> list[str]:
     """The names of the files `migrate` would apply, changing nothing (`ongea-pesa check`): numbered ones not
     applied yet, then repeatable ones new or changed; `MigrationError` where `migrate` would refuse."""
     migrations = load_migrations(directory)
     repeatables = load_repeatables(directory)
-    if not await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL"):
-        pending = [m.name for m in migrations]
-    else:
+    applied = {}
+    if await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL"):
         applied = await _applied(conn, migrations)
-        pending = [m.name for m in migrations if m.version not in applied]
+    if FOUNDING_MIGRATION not in applied:
+        await _refuse_unadopted(conn)
+    pending = [m.name for m in migrations if m.version not in applied]
     recorded = await _repeatables_applied(conn)
     return pending + [r.name for r in repeatables if recorded.get(r.name) != r.checksum]
 
@@ -221,6 +255,8 @@ async def _apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) 
         """
     )
     applied = await _applied(conn, migrations)
+    if FOUNDING_MIGRATION not in applied:
+        await _refuse_unadopted(conn)
     done: list[str] = []
     for m in migrations:
         if m.version in applied:

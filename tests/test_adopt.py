@@ -228,6 +228,15 @@ async def test_a_plain_migrate_that_stopped_on_the_earlier_tables_changes_nothin
         await conn.close()
     stopped = await asyncio.to_thread(cli, "migrate", "--database-url", url)
     assert stopped.returncode != 0
+    # Said in words, before anything is applied (before: 0001 applied, then 0002's bare "already exists").
+    assert "but not their migration" in stopped.stderr and "migrate --adopt" in stopped.stderr, stopped.stderr
+    assert "Traceback" not in stopped.stderr and "already exists" not in stopped.stderr
+    conn = await connect(url)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NULL OR NOT EXISTS "
+                                   "(SELECT 1 FROM public.schema_migrations)")  # fmt: skip
+    finally:
+        await conn.close()
     planned = await asyncio.to_thread(cli, "migrate", "--adopt", "--database-url", url)
     assert planned.returncode == 0, planned.stderr
     assert "already has a migration history" not in planned.stdout
