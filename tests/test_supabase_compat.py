@@ -9,13 +9,19 @@ own rows and change their own preferences (issue 7, finding 4)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from ledger.exposure import exposure
 from ledger.migrate import migrate
 
 ROLES = """
@@ -73,30 +79,6 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authen
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
 """
 
-# What a signed-in user may do in public, exactly: (table, privilege) pairs at table level.
-USER_TABLE_GRANTS = {
-    ("transactions", "SELECT"),
-    ("balance_history", "SELECT"),
-    ("mpesa_transactions", "SELECT"),
-    ("subscriptions", "SELECT"),
-    ("voice_sessions", "SELECT"),
-    ("voice_session_turns", "SELECT"),  # 0024: the turns of their own sessions (row level security)
-    ("voice_session_openings", "SELECT"),  # 0025: what they had when their own sessions began (RLS)
-    ("subscription_plans", "SELECT"),
-    ("spending", "SELECT"),  # sql/0023: a security-invoker view over the user's own transactions
-    ("api_key_events", "SELECT"),  # sql/0026: the audit log of their own keys (row level security)
-    ("trusted_payees", "SELECT"),  # sql/0026: their own trusted payees (row level security)
-    ("businesses", "SELECT"),  # sql/0028: the businesses they are a member of (row level security)
-    ("business_members", "SELECT"),  # sql/0028: their membership; the whole team for owners, admins, viewers
-    *((t, p) for t in ("payment_methods", "contacts") for p in ("SELECT", "INSERT", "UPDATE", "DELETE")),
-}
-
-PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
-
-# Functions a signed-in user may call: the business policies' own (sql/0028), which tell the caller only their
-# own role in a business.
-USER_FUNCTIONS = {"business_member_role(uuid)", "business_reader_role(uuid)"}
-
 
 async def _supabase_database(empty_database: Callable[[], Awaitable[str]]) -> tuple[str, asyncpg.Connection]:
     url = await empty_database()
@@ -109,48 +91,7 @@ async def _supabase_database(empty_database: Callable[[], Awaitable[str]]) -> tu
 
 async def _exposure(conn: asyncpg.Connection) -> list[str]:
     """Every privilege anon, authenticated or PUBLIC holds in public beyond the app's explicit grants."""
-    found: list[str] = []
-    tables = await conn.fetch(
-        """SELECT c.relname, c.relkind FROM pg_class c
-           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                             AND d.objid = c.oid AND d.deptype = 'e')"""
-    )
-    for t in tables:
-        name = f"public.{t['relname']}"
-        if t["relkind"] == "S":
-            for role in ("anon", "authenticated", "public"):
-                for p in ("USAGE", "SELECT", "UPDATE"):
-                    if await conn.fetchval("SELECT has_sequence_privilege($1, $2, $3)", role, name, p):
-                        found.append(f"{role} {p} on sequence {name}")
-            continue
-        for role in ("anon", "authenticated", "public"):
-            for p in PRIVILEGES:
-                allowed = role == "authenticated" and (t["relname"], p) in USER_TABLE_GRANTS
-                held = await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM aclexplode(coalesce((SELECT relacl FROM pg_class "
-                    "WHERE oid = $2::regclass), acldefault('r', (SELECT relowner FROM pg_class "
-                    "WHERE oid = $2::regclass)))) a WHERE a.grantee = CASE WHEN $1 = 'public' THEN 0 "
-                    "ELSE (SELECT oid FROM pg_roles WHERE rolname = $1) END AND a.privilege_type = $3)",
-                    role,
-                    name,
-                    p,
-                )
-                if held and not allowed:
-                    found.append(f"{role} {p} on {name}")
-    functions = await conn.fetch(
-        """SELECT p.oid::regprocedure::text AS name FROM pg_proc p
-           WHERE p.pronamespace = 'public'::regnamespace
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                             AND d.objid = p.oid AND d.deptype = 'e')"""
-    )
-    for f in functions:
-        for role in ("anon", "authenticated", "public"):
-            if role == "authenticated" and f["name"] in USER_FUNCTIONS:
-                continue
-            if await conn.fetchval("SELECT has_function_privilege($1, $2, 'EXECUTE')", role, f["name"]):
-                found.append(f"{role} EXECUTE on {f['name']}")
-    return found
+    return [str(g) for g in await exposure(conn)]
 
 
 async def test_migrations_apply_unchanged_on_a_supabase_like_database(
@@ -274,5 +215,78 @@ async def test_a_signed_in_user_still_reads_their_own_rows_on_supabase(
             assert [r["id"] for r in rows] == [me]
             assert len(await conn.fetch("SELECT id FROM subscription_plans")) == 4
             assert await conn.execute("UPDATE profiles SET mpesa_auto_topup = true") == "UPDATE 1"
+    finally:
+        await conn.close()
+
+
+BLANKET_GRANT = """
+GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO anon, authenticated;
+GRANT ALL ON ALL FUNCTIONS IN SCHEMA public TO anon, authenticated;
+"""
+
+
+async def _as_user(conn: asyncpg.Connection, user: uuid.UUID, statement: str) -> object:
+    """`statement` as PostgREST runs a signed-in user's request, rolled back."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute("SET LOCAL ROLE authenticated")
+        claims = json.dumps({"sub": str(user), "role": "authenticated"})
+        await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", claims)
+        return await conn.fetchval(statement)
+    finally:
+        await tx.rollback()
+
+
+async def test_check_names_a_blanket_grant_and_its_statements_take_it_back(
+    empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    """A blanket `GRANT ALL ... TO anon, authenticated` after the migrations (a common instruction in Supabase
+    guides) gives a signed-in user their PIN hash, which four digits make a guess of seconds offline.
+    `ongea-pesa check` says so, with the statements that take exactly that back; the user's own reads and
+    preferences work as before."""
+    url, conn = await _supabase_database(empty_database)
+    try:
+        user = await conn.fetchval(
+            "INSERT INTO auth.users (id, phone) VALUES (gen_random_uuid(), '254700000003') RETURNING id"
+        )
+        await conn.execute("UPDATE profiles SET pin_hash = 'argon2-hash-of-a-pin' WHERE id = $1", user)
+        await conn.execute(BLANKET_GRANT)
+        found = [str(g) for g in await exposure(conn)]
+        assert "authenticated SELECT on table public.profiles" in found
+        assert any(g.startswith("authenticated EXECUTE on public.ledger_confirm(") for g in found), found
+        assert await _as_user(conn, user, "SELECT pin_hash FROM profiles") == "argon2-hash-of-a-pin"
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_", "ELEVENLABS_"))}
+        env |= {"DATABASE_URL": url, "ONGEA_DATA_DIR": str(tmp_path / "data"), "ONGEA_LOG_LEVEL": "WARNING"}
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "voice_server.cli", "check"],
+            env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        problem, *statements = done.stderr.strip().splitlines()
+        assert f"hold {len(found)} grant(s) the migrations took away" in problem, problem
+        assert all(s.startswith(("REVOKE ", "GRANT ")) and s.endswith(";") for s in statements), statements
+        assert "ongea-pesa check: 1 problem(s)" in done.stdout
+
+        await conn.execute("\n".join(statements))
+        assert await exposure(conn) == []
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await _as_user(conn, user, "SELECT pin_hash FROM profiles")
+        assert await _as_user(conn, user, "SELECT pin_set FROM profiles") is True
+        assert (
+            await _as_user(conn, user, "UPDATE profiles SET biometric_enabled = true RETURNING true") is True
+        )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await _as_user(conn, user, "UPDATE profiles SET wallet_balance = 1000000 RETURNING true")
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "voice_server.cli", "check"],
+            env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "ok: database grants (anon, authenticated and PUBLIC hold only the app's)" in done.stdout
     finally:
         await conn.close()

@@ -18,6 +18,7 @@ from elevenlabs.core.api_error import ApiError
 from ledger.daraja.client import PRODUCTION_URL, SANDBOX_URL, DarajaClient, DarajaConfig, DarajaError
 from ledger.daraja.tokens import DatabaseTokenStore, TokenCache, app_key
 from ledger.db import create_pool
+from ledger.exposure import exposure, revocations
 from ledger.migrate import MigrationError, pending_migrations
 from voice_server.commands.agent import elevenlabs_client
 from voice_server.loop import run as run_loop
@@ -129,10 +130,29 @@ async def _database(settings: Settings, report: Report) -> asyncpg.Pool | None:
             )
         else:
             report.fine(f"ok: database {where} (migrations current)")
+    if current:
+        await _grants(pool, where, report)
     if not current:
         await pool.close()  # its tables are not the ones the Daraja check would read
         return None
     return pool
+
+
+async def _grants(pool: asyncpg.Pool, where: str, report: Report) -> None:
+    """The API roles hold only the app's grants: a blanket GRANT after the migrations (a common Supabase
+    instruction) would let a user read their PIN hash or call a money function as themselves."""
+    async with pool.acquire() as conn:
+        found = await exposure(conn)
+        if not found:
+            report.fine("ok: database grants (anon, authenticated and PUBLIC hold only the app's)")
+            return
+        fixes = await revocations(conn, found)
+    shown = ", ".join(str(g) for g in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    report.problem(
+        f"database {where}: anon, authenticated or PUBLIC hold {len(found)} grant(s) the migrations took "
+        f"away ({shown}); run these statements as the owner of the schema to take them back:\n"
+        + "\n".join(fixes)
+    )
 
 
 async def _daraja(settings: Settings, pool: asyncpg.Pool | None, report: Report) -> None:
