@@ -69,7 +69,7 @@ async def exposure(conn: asyncpg.Connection) -> list[Grant]:
     roles = [r for r in API_ROLES if r == "public" or await _role_exists(conn, r)]
     found: list[Grant] = []
     rows = await conn.fetch(
-        f"""SELECT c.relname, c.relkind, a.privilege_type,
+        f"""SELECT quote_ident(c.relname) AS relname, c.relkind, a.privilege_type,
                    CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END AS role
             FROM pg_class c,
                  aclexplode(coalesce(c.relacl, acldefault(

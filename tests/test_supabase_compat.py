@@ -252,6 +252,8 @@ async def test_check_names_a_blanket_grant_and_its_statements_take_it_back(
             "INSERT INTO auth.users (id, phone) VALUES (gen_random_uuid(), '254700000003') RETURNING id"
         )
         await conn.execute("UPDATE profiles SET pin_hash = 'argon2-hash-of-a-pin' WHERE id = $1", user)
+        # A table whose name is a statement: the printed statements must name it, never run it.
+        await conn.execute('CREATE TABLE public."x; DROP TABLE profiles; --" (id INT)')
         await conn.execute(BLANKET_GRANT)
         found = [str(g) for g in await exposure(conn)]
         assert "authenticated SELECT on table public.profiles" in found
@@ -273,6 +275,7 @@ async def test_check_names_a_blanket_grant_and_its_statements_take_it_back(
 
         await conn.execute("\n".join(statements))
         assert await exposure(conn) == []
+        assert await conn.fetchval("SELECT to_regclass('public.profiles') IS NOT NULL")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await _as_user(conn, user, "SELECT pin_hash FROM profiles")
         assert await _as_user(conn, user, "SELECT pin_set FROM profiles") is True
