@@ -294,6 +294,18 @@ class HeldRelay:
             await self._runner.cleanup()
 
 
+async def hold_other_payouts(pool: asyncpg.Pool, keep: list[uuid.UUID]) -> None:
+    """Payouts other tests left open on this worker's database (the ones `a_round_passes` makes, a server
+    stopped before their result) wait a day: a crash test's fault point must hit its own payout, not one of
+    theirs that the restarted round claims first (a CI-style run's crash test saw its payout sent after the
+    restart because the fault had killed the server on another one)."""
+    await pool.execute(
+        """UPDATE payout_outbox SET next_attempt_at = now() + interval '1 day'
+           WHERE status IN ('pending', 'sent') AND NOT (transaction_id = ANY($1::uuid[]))""",
+        keep,
+    )
+
+
 async def a_round_passes(pool: asyncpg.Pool, *, wait: float = 60) -> None:
     """Return once the background loop of the one server serving `pool`'s database has run a whole round
     that began after this call: the wait a test makes before checking that nothing (a second credit, a

@@ -19,7 +19,7 @@ from ledger.service import Ledger
 from ledger.users import create_user
 from tests.gate_rules import confirm_as_a_person
 from tests.mpesa.conftest import fresh_phone
-from tests.serving import FaultProcess, HeldRelay, poll_until
+from tests.serving import FaultProcess, HeldRelay, hold_other_payouts, poll_until
 
 
 async def _b2b_payout(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
@@ -56,6 +56,7 @@ async def test_a_b2b_payout_survives_sigkill_without_being_paid_twice(
         server.env["ONGEA_PUBLIC_URL"] = await relay.start()
     try:
         user, tx = await _b2b_payout(pool)
+        await hold_other_payouts(pool, [tx])
         await server.start(fault)
         assert await server.wait_killed() == -9
         # (idle's limit only guards against a hang: under a loaded machine, a callback posted with the

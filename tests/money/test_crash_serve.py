@@ -25,7 +25,7 @@ from ledger.models import ProposalRequest
 from ledger.service import Ledger
 from ledger.users import create_user
 from tests.mpesa.conftest import free_port, fresh_phone
-from tests.serving import FaultProcess, a_round_passes, poll_until
+from tests.serving import FaultProcess, a_round_passes, hold_other_payouts, poll_until
 from voice_server.auth import mint_user_token
 
 JWT_SECRET = "crash-jwt-secret-" + uuid.uuid4().hex
@@ -110,6 +110,7 @@ async def test_a_payout_is_paid_exactly_once_whatever_the_crash(rig: Rig, fault:
         proposal = await rig.ledger.propose(user, request)
         await rig.ledger.confirm(proposal.id, user, proposal.version, voice_verified=True)
         txs.append(proposal.id)
+    await hold_other_payouts(rig.pool, txs)
     await rig.server.start(fault)
     assert await rig.server.wait_killed() == -9, rig.server.tail()
     assert {

@@ -29,7 +29,7 @@ from ledger.service import Ledger
 from ledger.users import create_user
 from tests.gate_rules import confirm_as_a_person
 from tests.mpesa.conftest import CALLBACK_SECRET, free_port, fresh_phone
-from tests.serving import FaultProcess
+from tests.serving import FaultProcess, hold_other_payouts
 
 SERVER = Path(__file__).with_name("crash_server.py")
 
@@ -108,6 +108,7 @@ async def test_payouts_survive_sigkill(
     if fault == "callback_before_record":
         sim.default = Behaviour(delay=0.5)  # let the worker record 'sent' before the callback arrives
     user, txs = await _confirmed_payouts(pool, 3)
+    await hold_other_payouts(pool, txs)
 
     await server.start(fault)
     assert await server.wait_killed() == -9, "the process must die by SIGKILL at the fault point"
