@@ -13,11 +13,12 @@ import asyncpg
 from pydantic import ValidationError
 
 from ledger.db import create_pool, resolve_database_url
+from ledger.exposure import exposure
 from ledger.migrate import migrate
 from voice_server.log_redaction import install_log_redaction
 from voice_server.loop import run as run_loop
 from voice_server.settings import Settings, startup_problems
-from voice_server.startup_errors import announce_database, validation_lines
+from voice_server.startup_errors import StartupError, announce_database, validation_lines
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -30,6 +31,23 @@ async def open_database(settings: Settings, *, max_size: int | None = None) -> a
     await migrate(dsn)
     largest = max_size or settings.db_pool_max
     return await create_pool(dsn, min_size=min(settings.db_pool_min, largest), max_size=largest)
+
+
+async def refuse_exposed_grants(pool: asyncpg.Pool, settings: Settings) -> None:
+    """A production server or worker does not run on a database whose API roles hold grants the migrations
+    took away (a user could read their PIN hash, or call a money function as themselves); elsewhere it is a
+    warning. `ongea-pesa check` prints the statements that take them back."""
+    async with pool.acquire() as conn:
+        found = await exposure(conn)
+    if not found:
+        return
+    line = (
+        f"anon, authenticated or PUBLIC hold {len(found)} grant(s) the migrations took away (first: "
+        f"{found[0]}); `ongea-pesa check` prints the statements that take them back"
+    )
+    if settings.daraja_environment == "production":
+        raise StartupError(line)
+    logging.getLogger("ongea_pesa").warning(line)
 
 
 def command_settings(database_url: str | None) -> Settings:

@@ -17,9 +17,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from ledger.migrate import migrate
 from tests.daraja.test_production import production_certificate
 from tests.mpesa.conftest import free_port
 from tests.serving import ServeProcess, wait_healthy
+from tests.test_supabase_compat import BLANKET_GRANT, ROLES, SUPABASE_LIKE
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "ongea-pesa: refusing to start: "
@@ -250,3 +252,26 @@ async def test_an_unmigrated_database_is_not_read_for_the_daraja_token(
     [line] = done.stderr.strip().splitlines()
     assert "migration(s) not applied" in line
     assert f"ok: Daraja {simulator} (access token for DARAJA_CONSUMER_KEY)" in done.stdout.splitlines()
+
+
+async def test_production_does_not_serve_a_database_whose_api_roles_hold_extra_grants(
+    tmp_path: Path, empty_database: Callable[[], Awaitable[str]], simulator: str
+) -> None:
+    """A blanket `GRANT ALL ... TO anon, authenticated` after the migrations lets a user read their PIN hash:
+    `serve` and `mpesa-worker` refuse to run production on it, and name `check`, which prints the fix."""
+    url = await empty_database()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(ROLES + SUPABASE_LIKE)
+        await migrate(url)
+        await conn.execute(BLANKET_GRANT)
+    finally:
+        await conn.close()
+    env = clean_env(tmp_path, DARAJA_ENVIRONMENT="production")
+    for _, values in production_fixes(tmp_path, url, simulator):
+        env.update(values)
+    for command in (["serve", "--port", "0"], ["mpesa-worker", "--seconds", "1"]):
+        done = await asyncio.to_thread(cli, env, *command)
+        assert done.returncode != 0, done.stdout + done.stderr
+        assert "grant(s) the migrations took away" in done.stderr, done.stderr
+        assert "`ongea-pesa check` prints the statements" in done.stderr and "Traceback" not in done.stderr

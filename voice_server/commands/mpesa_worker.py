@@ -17,7 +17,7 @@ import sys
 import asyncpg
 
 from voice_server.mpesa_routes import MpesaService
-from voice_server.runtime import database, run_long_running
+from voice_server.runtime import database, refuse_exposed_grants, run_long_running
 from voice_server.settings import Settings
 
 log = logging.getLogger("ongea_pesa")
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
 async def _work(settings: Settings, seconds: float | None, interval: float) -> int | None:
     try:
         async with database(settings, max_size=4) as pool:
+            await refuse_exposed_grants(pool, settings)
             return await _rounds(pool, settings, seconds, interval)
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"ongea-pesa: database unreachable: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ from voice_server.app import AppRunner, create_app
 from voice_server.commands.arg_types import port_number
 from voice_server.loop import settle_garbage_collector, until_signal
 from voice_server.mpesa_routes import setup_mpesa
-from voice_server.runtime import database, run_long_running
+from voice_server.runtime import database, refuse_exposed_grants, run_long_running
 from voice_server.settings import Settings
 from voice_server.startup_errors import StartupError
 from voice_server.sweeper import setup_sweeper
@@ -49,6 +49,7 @@ async def serve(settings: Settings) -> None:
         raise StartupError(f"cannot listen on {where}: {exc.strerror or exc} (pick another --port)") from None
     settings = settings.model_copy(update={"port": sock.getsockname()[1]})
     async with database(settings) as pool:
+        await refuse_exposed_grants(pool, settings)
         app = create_app(settings, pool)
         setup_mpesa(app)
         setup_sweeper(app)
