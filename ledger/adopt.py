@@ -16,7 +16,7 @@ from decimal import Decimal
 import asyncpg
 
 from ledger.faults import FaultPoint, fault_point
-from ledger.migrate import FOUNDING_TABLES, migrate
+from ledger.migrate import APPLY_STEPS, FOUNDING_TABLES, migrate
 from ledger.models import LedgerError
 from ledger.phones import normalize_ke_phone
 
@@ -499,7 +499,6 @@ def _normalisable(raw: str) -> bool:
 #   Supabase, so a user id missing there is listed instead). adopt_old is then dropped.
 # After the steps, on every run: each check or foreign key that a fresh database has validated is validated,
 # unless rows still break it (they are listed); a person fixes them and reruns `migrate --adopt --apply`.
-APPLY_STEPS = ("backup", "aside", "migrate", "copy")
 # Not migrate's lock key: migrate takes its own while adoption holds this one.
 _ADOPT_LOCK = 0x0E6EA_AD07
 # Their rows moved money before our ledger existed (sql/0030): the invariant checker leaves them out.
@@ -539,7 +538,7 @@ async def _apply(conn: asyncpg.Connection, dsn: str) -> list[str]:
         if step in done:
             continue
         if step == "migrate":
-            applied = await migrate(dsn)
+            applied = await migrate(dsn, adopting=True)
             said.append(f"migrated: {len(applied)} migration files applied, as on a fresh database")
             fault_point("adopt_migrate")
             await conn.execute("INSERT INTO adopt_backup.steps (step) VALUES ('migrate')")

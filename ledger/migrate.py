@@ -151,15 +151,17 @@ def _dependency_order(found: dict[str, Repeatable]) -> list[Repeatable]:
     return ordered
 
 
-async def migrate(dsn: str, directory: Path | None = None) -> list[str]:
+async def migrate(dsn: str, directory: Path | None = None, *, adopting: bool = False) -> list[str]:
     """Apply what is pending: the numbered migrations not applied yet, then the repeatable ones that are new
-    or changed. Return the names applied (empty when up to date)."""
+    or changed. Return the names applied (empty when up to date). `adopting`: the adoption's own step."""
     migrations = load_migrations(directory)
     repeatables = load_repeatables(directory)
     conn = await connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
+            if not adopting:
+                await _refuse_unfinished_adoption(conn)
             done = await _apply_pending(conn, migrations)
             return done + await _apply_repeatables(conn, repeatables)
         finally:
@@ -203,6 +205,24 @@ FOUNDING_TABLES = (
 )
 
 
+# The steps of `migrate --adopt --apply` (ledger/adopt.py), recorded in adopt_backup.steps as each is done.
+APPLY_STEPS = ("backup", "aside", "migrate", "copy")
+
+
+async def _refuse_unfinished_adoption(conn: asyncpg.Connection) -> None:
+    """An adoption started and not finished (under way, or killed): nothing else migrates the database or
+    serves it, or a server would build an empty schema where the rows set aside are to come back."""
+    if not await conn.fetchval("SELECT to_regclass('adopt_backup.steps') IS NOT NULL"):
+        return
+    done = [r["step"] for r in await conn.fetch("SELECT step FROM adopt_backup.steps")]
+    if not set(done) >= set(APPLY_STEPS):
+        raise MigrationError(
+            f"an adoption of this database was started and not finished (steps done: "
+            f"{', '.join(s for s in APPLY_STEPS if s in done) or 'none'}): finish it with "
+            "`ongea-pesa migrate --adopt --apply` before anything migrates or serves it"
+        )
+
+
 async def _refuse_unadopted(conn: asyncpg.Connection) -> None:
     """Before 0002: the founding tables already there mean an earlier database, on which 0002 would stop
     with a bare "already exists" (after 0001 was recorded); say what to run instead, applying nothing."""
@@ -225,6 +245,7 @@ async def pending_migrations(conn: asyncpg.Connection, directory: Path | None = 
     applied yet, then repeatable ones new or changed; `MigrationError` where `migrate` would refuse."""
     migrations = load_migrations(directory)
     repeatables = load_repeatables(directory)
+    await _refuse_unfinished_adoption(conn)
     applied = {}
     if await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL"):
         applied = await _applied(conn, migrations)

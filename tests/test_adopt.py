@@ -599,6 +599,12 @@ async def test_an_adoption_killed_in_a_step_and_run_again_loses_nothing_and_fini
         assert ("adoption started" in planned.stdout) == (step != "backup")
     finally:
         await conn.close()
+    # Until it is finished nothing else migrates it, so no server builds an empty schema where the rows set
+    # aside are to come back (before: a plain migrate after `aside` did, as `serve` would on start).
+    stopped = await asyncio.to_thread(cli, "migrate", "--database-url", url)
+    assert stopped.returncode != 0
+    assert "adoption of this database was started and not finished" in stopped.stderr
+    assert "migrate --adopt --apply" in stopped.stderr and "Traceback" not in stopped.stderr
     again = await asyncio.to_thread(adopt_cli, url)
     assert again.returncode == 0, again.stderr
     conn = await connect(url)
