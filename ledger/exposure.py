@@ -66,7 +66,8 @@ class Grant:
 async def exposure(conn: asyncpg.Connection) -> list[Grant]:
     """Every privilege anon, authenticated or PUBLIC holds in `public` beyond the app's explicit grants
     (extensions' objects left out: they are not ours)."""
-    roles = [r for r in API_ROLES if r == "public" or await _role_exists(conn, r)]
+    present = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
+    roles = [r for r in API_ROLES if r == "public" or r in present]
     found: list[Grant] = []
     rows = await conn.fetch(
         f"""SELECT quote_ident(c.relname) AS relname, c.relkind, a.privilege_type,
@@ -89,23 +90,22 @@ async def exposure(conn: asyncpg.Connection) -> list[Grant]:
                 continue
         kind = "sequence" if sequence else "table"
         found.append(Grant(r["role"], r["privilege_type"], kind, f"public.{r['relname']}"))
-    for table, column in SECRET_COLUMNS:
-        if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"public.{table}"):
-            continue
-        for role in roles:
-            for privilege in ("SELECT", "UPDATE", "INSERT", "REFERENCES"):
-                held = await conn.fetchval(
-                    """SELECT EXISTS (SELECT 1 FROM pg_attribute t, aclexplode(t.attacl) a
-                       WHERE t.attrelid = $1::regclass AND t.attname = $2 AND a.privilege_type = $4
-                         AND a.grantee = CASE WHEN $3 = 'public' THEN 0
-                                              ELSE (SELECT oid FROM pg_roles WHERE rolname = $3) END)""",
-                    f"public.{table}",
-                    column,
-                    role,
-                    privilege,
-                )
-                if held:
-                    found.append(Grant(role, privilege, "column", f"public.{table} ({column})"))
+    columns = await conn.fetch(
+        """SELECT c.relname, t.attname, a.privilege_type,
+                  CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END AS role
+           FROM unnest($1::text[], $2::text[]) AS s(tbl, col)
+           JOIN pg_class c ON c.relnamespace = 'public'::regnamespace AND c.relname = s.tbl
+           JOIN pg_attribute t ON t.attrelid = c.oid AND t.attname = s.col,
+                aclexplode(t.attacl) a
+           WHERE a.privilege_type IN ('SELECT', 'UPDATE', 'INSERT', 'REFERENCES')
+           ORDER BY 1, 2, 4, 3""",
+        [t for t, _ in SECRET_COLUMNS],
+        [c for _, c in SECRET_COLUMNS],
+    )
+    for r in columns:
+        if r["role"] in roles:
+            name = f"public.{r['relname']} ({r['attname']})"
+            found.append(Grant(r["role"], r["privilege_type"], "column", name))
     # has_function_privilege: held through PUBLIC or a role granted to it counts too (anon and
     # authenticated are then named beside PUBLIC; revoking from PUBLIC is what takes it back).
     functions = await conn.fetch(
@@ -161,10 +161,6 @@ async def _column_grants(conn: asyncpg.Connection, table: str, role: str, privil
     )
     name = table.removeprefix("public.")
     return [r["attname"] for r in rows if (name, r["attname"]) not in SECRET_COLUMNS]
-
-
-async def _role_exists(conn: asyncpg.Connection, role: str) -> bool:
-    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role))
 
 
 def _quote(identifier: str) -> str:
