@@ -9,14 +9,10 @@ own rows and change their own preferences (issue 7, finding 4)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -87,6 +83,20 @@ async def _supabase_database(empty_database: Callable[[], Awaitable[str]]) -> tu
     await conn.execute(SUPABASE_LIKE)
     await migrate(url)
     return url, conn
+
+
+@asynccontextmanager
+async def signed_in(conn: asyncpg.Connection, role: str, user: uuid.UUID) -> AsyncIterator[None]:
+    """As PostgREST runs a request of `role` with `user`'s claims, in a transaction rolled back at the end."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(f"SET LOCAL ROLE {role}")
+        claims = json.dumps({"sub": str(user), "role": role})
+        await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", claims)
+        yield
+    finally:
+        await tx.rollback()
 
 
 async def _exposure(conn: asyncpg.Connection) -> list[str]:
@@ -180,17 +190,10 @@ async def test_supabase_roles_cannot_touch_money_or_server_tables(
         user = await conn.fetchval(  # the sign-up trigger (sql/0022) makes its profile
             "INSERT INTO auth.users (id, phone) VALUES (gen_random_uuid(), '254700000002') RETURNING id"
         )
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            claims = json.dumps({"sub": str(user), "role": role})
-            await conn.execute(f"SET LOCAL ROLE {role}")
-            await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", claims)
+        async with signed_in(conn, role, user):
             args = [user] if "$1" in statement else []
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement, *args)
-        finally:
-            await tx.rollback()
         plans = await conn.fetch("SELECT transaction_fee_percentage FROM subscription_plans ORDER BY id")
         assert all(p["transaction_fee_percentage"] > 0 for p in plans)
     finally:
@@ -215,81 +218,5 @@ async def test_a_signed_in_user_still_reads_their_own_rows_on_supabase(
             assert [r["id"] for r in rows] == [me]
             assert len(await conn.fetch("SELECT id FROM subscription_plans")) == 4
             assert await conn.execute("UPDATE profiles SET mpesa_auto_topup = true") == "UPDATE 1"
-    finally:
-        await conn.close()
-
-
-BLANKET_GRANT = """
-GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated;
-GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO anon, authenticated;
-GRANT ALL ON ALL FUNCTIONS IN SCHEMA public TO anon, authenticated;
-"""
-
-
-async def _as_user(conn: asyncpg.Connection, user: uuid.UUID, statement: str) -> object:
-    """`statement` as PostgREST runs a signed-in user's request, rolled back."""
-    tx = conn.transaction()
-    await tx.start()
-    try:
-        await conn.execute("SET LOCAL ROLE authenticated")
-        claims = json.dumps({"sub": str(user), "role": "authenticated"})
-        await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", claims)
-        return await conn.fetchval(statement)
-    finally:
-        await tx.rollback()
-
-
-async def test_check_names_a_blanket_grant_and_its_statements_take_it_back(
-    empty_database: Callable[[], Awaitable[str]], tmp_path: Path
-) -> None:
-    """A blanket `GRANT ALL ... TO anon, authenticated` after the migrations (a common instruction in Supabase
-    guides) gives a signed-in user their PIN hash, which four digits make a guess of seconds offline.
-    `ongea-pesa check` says so, with the statements that take exactly that back; the user's own reads and
-    preferences work as before."""
-    url, conn = await _supabase_database(empty_database)
-    try:
-        user = await conn.fetchval(
-            "INSERT INTO auth.users (id, phone) VALUES (gen_random_uuid(), '254700000003') RETURNING id"
-        )
-        await conn.execute("UPDATE profiles SET pin_hash = 'argon2-hash-of-a-pin' WHERE id = $1", user)
-        # A table whose name is a statement: the printed statements must name it, never run it.
-        await conn.execute('CREATE TABLE public."x; DROP TABLE profiles; --" (id INT)')
-        await conn.execute(BLANKET_GRANT)
-        found = [str(g) for g in await exposure(conn)]
-        assert "authenticated SELECT on table public.profiles" in found
-        assert any(g.startswith("authenticated EXECUTE on public.ledger_confirm(") for g in found), found
-        assert await _as_user(conn, user, "SELECT pin_hash FROM profiles") == "argon2-hash-of-a-pin"
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DARAJA_", "ONGEA_", "ELEVENLABS_"))}
-        env |= {"DATABASE_URL": url, "ONGEA_DATA_DIR": str(tmp_path / "data"), "ONGEA_LOG_LEVEL": "WARNING"}
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "voice_server.cli", "check"],
-            env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        )  # fmt: skip
-        assert done.returncode == 1, done.stdout + done.stderr
-        problem, *statements = done.stderr.strip().splitlines()
-        assert f"hold {len(found)} grant(s) the migrations took away" in problem, problem
-        assert all(s.startswith(("REVOKE ", "GRANT ")) and s.endswith(";") for s in statements), statements
-        assert "ongea-pesa check: 1 problem(s)" in done.stdout
-
-        await conn.execute("\n".join(statements))
-        assert await exposure(conn) == []
-        assert await conn.fetchval("SELECT to_regclass('public.profiles') IS NOT NULL")
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await _as_user(conn, user, "SELECT pin_hash FROM profiles")
-        assert await _as_user(conn, user, "SELECT pin_set FROM profiles") is True
-        assert (
-            await _as_user(conn, user, "UPDATE profiles SET biometric_enabled = true RETURNING true") is True
-        )
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await _as_user(conn, user, "UPDATE profiles SET wallet_balance = 1000000 RETURNING true")
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "voice_server.cli", "check"],
-            env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert "ok: database grants (anon, authenticated and PUBLIC hold only the app's)" in done.stdout
     finally:
         await conn.close()

@@ -21,7 +21,7 @@ import pytest
 from ledger.users import create_user
 from tests.server_conv.conftest import JWT_SECRET, start_server
 from tests.server_conv.wsclient import mint, propose_by_tool, tool
-from tests.test_supabase_compat import _supabase_database
+from tests.test_supabase_compat import _supabase_database, signed_in
 from voice_server.auth import mint_user_token
 
 GRANT_ALL = """
@@ -74,22 +74,14 @@ ATTACKS = [
 
 
 async def _attempt(conn: asyncpg.Connection, role: str, user_id: uuid.UUID, statement: str) -> str:
-    tx = conn.transaction()
-    await tx.start()
     try:
-        await conn.execute(f"SET LOCAL ROLE {role}")
-        await conn.execute(
-            "SELECT set_config('request.jwt.claims', $1, true)",
-            json.dumps({"sub": str(user_id), "role": role}),
-        )
-        status = await conn.execute(statement, *([user_id] if "$1" in statement else []))
-        return f"done: {status}"
+        async with signed_in(conn, role, user_id):
+            status = await conn.execute(statement, *([user_id] if "$1" in statement else []))
+            return f"done: {status}"
     except asyncpg.InsufficientPrivilegeError:
         return "refused"
     except asyncpg.PostgresError as exc:
         return f"error: {type(exc).__name__}: {exc}"
-    finally:
-        await tx.rollback()
 
 
 @pytest.fixture

@@ -17,11 +17,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ledger.migrate import migrate
+from ledger.exposure import exposure
+from tests.attack.test_grant_all_after_migrating import GRANT_ALL
 from tests.daraja.test_production import production_certificate
 from tests.mpesa.conftest import free_port
 from tests.serving import ServeProcess, wait_healthy
-from tests.test_supabase_compat import BLANKET_GRANT, ROLES, SUPABASE_LIKE
+from tests.test_supabase_compat import _supabase_database, signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "ongea-pesa: refusing to start: "
@@ -254,19 +255,71 @@ async def test_an_unmigrated_database_is_not_read_for_the_daraja_token(
     assert f"ok: Daraja {simulator} (access token for DARAJA_CONSUMER_KEY)" in done.stdout.splitlines()
 
 
+async def _granted_database(empty_database: Callable[[], Awaitable[str]]) -> tuple[str, uuid.UUID]:
+    """A Supabase-like database, migrated, then a blanket `GRANT ALL ... TO authenticated, anon` (a common fix
+    for "permission denied"), with a user whose PIN is set and a table whose name is a statement."""
+    url, conn = await _supabase_database(empty_database)
+    try:
+        user: uuid.UUID = await conn.fetchval(
+            "INSERT INTO auth.users (id, phone) VALUES (gen_random_uuid(), '254700000003') RETURNING id"
+        )
+        await conn.execute("UPDATE profiles SET pin_hash = 'argon2-hash-of-a-pin' WHERE id = $1", user)
+        await conn.execute('CREATE TABLE public."x; DROP TABLE profiles; --" (id INT)')
+        await conn.execute(GRANT_ALL)
+    finally:
+        await conn.close()
+    return url, user
+
+
+async def test_check_names_a_blanket_grant_and_its_statements_take_it_back(
+    empty_database: Callable[[], Awaitable[str]], tmp_path: Path
+) -> None:
+    """The grant gives a signed-in user their PIN hash, which four digits make a guess of seconds offline.
+    `ongea-pesa check` says so, with the statements that take exactly that back (the table named like a
+    statement is named, never run); the user's own reads and preferences work as before."""
+    url, user = await _granted_database(empty_database)
+    conn = await asyncpg.connect(url)
+    try:
+        found = [str(g) for g in await exposure(conn)]
+        assert "authenticated SELECT on table public.profiles" in found
+        assert any(g.startswith("authenticated EXECUTE on public.ledger_confirm(") for g in found), found
+        async with signed_in(conn, "authenticated", user):
+            assert await conn.fetchval("SELECT pin_hash FROM profiles") == "argon2-hash-of-a-pin"
+
+        env = clean_env(tmp_path, DATABASE_URL=url)
+        done = await asyncio.to_thread(cli, env, "check")
+        assert done.returncode == 1, done.stdout + done.stderr
+        problem, *statements = done.stderr.strip().splitlines()
+        assert f"hold {len(found)} grant(s) the migrations took away" in problem, problem
+        assert all(s.startswith(("REVOKE ", "GRANT ")) and s.endswith(";") for s in statements), statements
+        assert "ongea-pesa check: 1 problem(s)" in done.stdout
+
+        await conn.execute("\n".join(statements))
+        assert await exposure(conn) == []
+        assert await conn.fetchval("SELECT to_regclass('public.profiles') IS NOT NULL")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with signed_in(conn, "authenticated", user):
+                await conn.fetchval("SELECT pin_hash FROM profiles")
+        async with signed_in(conn, "authenticated", user):
+            assert await conn.fetchval("SELECT pin_set FROM profiles") is True
+            preference = "UPDATE profiles SET biometric_enabled = true RETURNING true"
+            assert await conn.fetchval(preference) is True
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with signed_in(conn, "authenticated", user):
+                await conn.fetchval("UPDATE profiles SET wallet_balance = 1000000 RETURNING true")
+        done = await asyncio.to_thread(cli, env, "check")
+        assert done.returncode == 0, done.stderr
+        assert "ok: database grants (anon, authenticated and PUBLIC hold only the app's)" in done.stdout
+    finally:
+        await conn.close()
+
+
 async def test_production_does_not_serve_a_database_whose_api_roles_hold_extra_grants(
     tmp_path: Path, empty_database: Callable[[], Awaitable[str]], simulator: str
 ) -> None:
-    """A blanket `GRANT ALL ... TO anon, authenticated` after the migrations lets a user read their PIN hash:
-    `serve` and `mpesa-worker` refuse to run production on it, and name `check`, which prints the fix."""
-    url = await empty_database()
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(ROLES + SUPABASE_LIKE)
-        await migrate(url)
-        await conn.execute(BLANKET_GRANT)
-    finally:
-        await conn.close()
+    """`serve` and `mpesa-worker` refuse to run production on such a database, and name `check`, which prints
+    the fix."""
+    url, _ = await _granted_database(empty_database)
     env = clean_env(tmp_path, DARAJA_ENVIRONMENT="production")
     for _, values in production_fixes(tmp_path, url, simulator):
         env.update(values)
